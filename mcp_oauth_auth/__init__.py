@@ -1,0 +1,67 @@
+"""mcp_oauth_auth: OAuth 2.1 for Model Context Protocol clients.
+
+``httpx.AsyncClient(auth=MCPOAuth("https://mcp.example.com/mcp"))`` — discovery, registration, the person's
+authorization, token refresh and step-up happen inline, through your own client.
+"""
+
+from mcp_oauth_auth.auth import MCPOAuth
+from mcp_oauth_auth.authorizers.base import Authorizer, CallableAuthorizer
+from mcp_oauth_auth.exceptions import (
+    AuthorizationDeniedError,
+    AuthorizationError,
+    AuthorizationTimeoutError,
+    CallbackPortInUseError,
+    ClientRegistrationRequiredError,
+    ConfigurationError,
+    DiscoveryError,
+    InsufficientScopeError,
+    InvalidGrantError,
+    IssuerMismatchError,
+    OAuthError,
+    PKCENotSupportedError,
+    RegistrationError,
+    ResourceMismatchError,
+    StateMismatchError,
+    TemporaryOAuthError,
+    TokenExchangeError,
+    TokenRefreshError,
+    TokenStorageError,
+)
+from mcp_oauth_auth.flow.fetch import RetryPolicy
+from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
+from mcp_oauth_auth.storage import MemoryTokenStore, TokenStore
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthorizationDeniedError",
+    "AuthorizationError",
+    "AuthorizationTimeoutError",
+    "Authorizer",
+    "CallableAuthorizer",
+    "CallbackPortInUseError",
+    "ClientRegistration",
+    "ClientRegistrationRequiredError",
+    "ConfigurationError",
+    "CredentialRecord",
+    "DiscoveryError",
+    "InsufficientScopeError",
+    "InvalidGrantError",
+    "IssuerMismatchError",
+    "MCPOAuth",
+    "MemoryTokenStore",
+    "OAuthError",
+    "PKCENotSupportedError",
+    "RecordKey",
+    "RegistrationError",
+    "ResourceMismatchError",
+    "RetryPolicy",
+    "StateMismatchError",
+    "TemporaryOAuthError",
+    "TokenExchangeError",
+    "TokenRefreshError",
+    "TokenSet",
+    "TokenStorageError",
+    "TokenStore",
+    "__version__",
+]

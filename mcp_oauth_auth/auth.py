@@ -1,0 +1,451 @@
+"""MCPOAuth: the MCP authorization flow as an ``httpx.Auth`` (and, where ``httpx2`` is installed, an ``httpx2.Auth``).
+
+The protocol lives in :mod:`mcp_oauth_auth.flow`; this module only drives it:
+
+* the hot path (a valid token) sets one header and yields the request, with no lock and no allocation beyond the
+  header string;
+* credential work (loading, refreshing, authorizing) runs under a lock that is never held across the caller's
+  protected request, and every OAuth request it needs is yielded through the caller's own client, so their proxies,
+  TLS settings, timeouts, event hooks and test transports apply;
+* the same object serves ``httpx.Client``, ``httpx.AsyncClient``, ``httpx2.Client`` and ``httpx2.AsyncClient``, on
+  asyncio and trio, from many tasks and threads at once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import threading
+import time
+import weakref
+from collections.abc import AsyncGenerator, Generator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+import httpx
+
+from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI, Authorizer, AuthorizerLike, as_authorizer
+from mcp_oauth_auth.exceptions import OAuthError, TokenStorageError
+from mcp_oauth_auth.flow.challenge import BearerChallenge, parse_bearer_challenge
+from mcp_oauth_auth.flow.effects import (
+    Authorize,
+    ChooseRedirect,
+    DeleteRecord,
+    Effect,
+    Flow,
+    HttpRequest,
+    HttpResponse,
+    LoadRecords,
+    SaveRecord,
+    SendHttp,
+    Sleep,
+)
+from mcp_oauth_auth.flow.engine import FlowConfig, FlowEngine
+from mcp_oauth_auth.flow.fetch import RetryPolicy
+from mcp_oauth_auth.flow.registration import ClientSettings
+from mcp_oauth_auth.flow.urls import resource_identifies_server
+from mcp_oauth_auth.records import CredentialRecord, TokenSet
+from mcp_oauth_auth.storage.base import TokenStore
+from mcp_oauth_auth.storage.memory import MemoryTokenStore
+
+__all__ = ["MCPOAuth"]
+
+logger = logging.getLogger("mcp_oauth_auth")
+
+
+class _CredentialLock:
+    """One credential operation at a time, across threads, tasks and event loops.
+
+    Tasks of one event loop queue on an anyio lock of that loop; the holder then takes the thread lock shared
+    with sync callers and other loops, polling rather than blocking so that the event loop never stalls and
+    cancellation stays clean. Contention on the thread lock only happens during credential work, which is rare.
+    """
+
+    _loop_locks: ClassVar[anyio.lowlevel.RunVar[weakref.WeakKeyDictionary[_CredentialLock, anyio.Lock]]] = (
+        anyio.lowlevel.RunVar("mcp_oauth_auth_loop_locks")
+    )
+
+    def __init__(self) -> None:
+        self._thread_lock = threading.Lock()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._thread_lock:
+            yield
+
+    @asynccontextmanager
+    async def held_async(self) -> AsyncGenerator[None, None]:
+        async with self._loop_lock():
+            while not self._thread_lock.acquire(blocking=False):
+                await anyio.sleep(0.01)
+            try:
+                yield
+            finally:
+                self._thread_lock.release()
+
+    def _loop_lock(self) -> anyio.Lock:
+        try:
+            locks = self._loop_locks.get()
+        except LookupError:
+            locks = weakref.WeakKeyDictionary()
+            self._loop_locks.set(locks)
+        lock = locks.get(self)
+        if lock is None:
+            lock = locks[self] = anyio.Lock()
+        return lock
+
+
+@dataclass
+class _Progress:
+    """What has been done for one protected request so far."""
+
+    recoveries: int = 0
+    step_ups: int = 0
+    authorized: bool = False
+    replay: bool = True
+
+
+class MCPOAuth(httpx.Auth):
+    """OAuth 2.1 for one MCP server, as an ``httpx.Auth`` / ``httpx2.Auth``.
+
+    ``httpx.AsyncClient(auth=MCPOAuth("https://mcp.example.com/mcp"))`` is all it takes: on a 401 the client
+    discovers the authorization server (RFC 9728, RFC 8414), identifies itself (pre-registered, Client ID Metadata
+    Document or RFC 7591), has the person authorize (PKCE S256, ``resource``, RFC 9207 ``iss`` checks), stores the
+    tokens, refreshes them before they expire and steps up on ``insufficient_scope``.
+
+    Args:
+        server_url: the MCP endpoint. Bearer tokens go only to this origin, at or below this path (or below the
+            ``resource`` the server's metadata names, when that is a parent of it).
+        scopes: scopes to request; by default the 401 challenge's ``scope``, else the server's
+            ``scopes_supported``.
+        store: where credential records persist (a :class:`~mcp_oauth_auth.storage.TokenStore`); default memory.
+        authorizer: how the person approves: an :class:`~mcp_oauth_auth.authorizers.Authorizer` or any callable,
+            sync or async, taking the authorization URL and returning the callback URL. Default: the system
+            browser with a loopback callback.
+        client_id, client_secret: pre-registered client credentials.
+        client_metadata_url: a Client ID Metadata Document URL, used when the server supports them.
+        client_name: the name shown to the person on dynamic registration.
+        redirect_uri: a fixed redirect URI (it must match a pre-registered one); by default the authorizer's.
+        token_endpoint_auth_method: for a pre-registered confidential client, force ``client_secret_basic`` or
+            ``client_secret_post``; by default chosen from what the server supports.
+        send_resource_indicator: send RFC 8707 ``resource`` (turn off only for providers that reject it).
+        trust_unadvertised_pkce: proceed when the server's metadata omits ``code_challenge_methods_supported``
+            (Entra ID, Cognito). A server listing methods without ``S256`` is refused regardless.
+        resource_metadata_url: explicit protected resource metadata URL for servers that publish it elsewhere.
+        refresh_skew: refresh this many seconds before expiry.
+        retry: retry policy for temporary failures (5xx, 429) of OAuth requests.
+        allow_insecure_http: accept plain-HTTP OAuth endpoints on non-loopback hosts.
+        max_step_up: how many insufficient_scope step-ups one request may trigger.
+    """
+
+    _with_httpx2: ClassVar[dict[type[MCPOAuth], type[MCPOAuth]]] = {}
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> MCPOAuth:
+        # httpx2 clients accept only httpx2.Auth instances, httpx clients only httpx.Auth ones: where httpx2 is
+        # installed, instances also derive from httpx2.Auth. Deciding here (not at import) keeps httpx2's import
+        # cost away from programs that never create an MCPOAuth.
+        return super().__new__(_with_httpx2_base(cls))
+
+    def __init__(
+        self,
+        server_url: str,
+        scopes: Sequence[str] | str | None = None,
+        store: TokenStore | None = None,
+        authorizer: AuthorizerLike | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        client_metadata_url: str | None = None,
+        client_name: str = "mcp-oauth-auth",
+        redirect_uri: str | None = None,
+        *,
+        token_endpoint_auth_method: str | None = None,
+        send_resource_indicator: bool = True,
+        trust_unadvertised_pkce: bool = False,
+        resource_metadata_url: str | None = None,
+        refresh_skew: float = 60.0,
+        retry: RetryPolicy | None = None,
+        allow_insecure_http: bool = False,
+        max_step_up: int = 2,
+    ) -> None:
+        if isinstance(scopes, str):
+            scopes = scopes.split()
+        config = FlowConfig(
+            server_url=server_url,
+            scopes=tuple(scopes) if scopes is not None else None,
+            client=ClientSettings(
+                client_id=client_id,
+                client_secret=client_secret,
+                client_metadata_url=client_metadata_url,
+                client_name=client_name,
+                token_endpoint_auth_method=token_endpoint_auth_method,
+            ),
+            redirect_uri=redirect_uri,
+            retry=retry or RetryPolicy(),
+            refresh_skew=refresh_skew,
+            send_resource=send_resource_indicator,
+            trust_unadvertised_pkce=trust_unadvertised_pkce,
+            resource_metadata_url=resource_metadata_url,
+            allow_http=allow_insecure_http,
+            max_step_up=max_step_up,
+        )
+        self._engine = FlowEngine(config)
+        self._store: TokenStore = store if store is not None else MemoryTokenStore()
+        self._store_blocks = getattr(self._store, "blocking", True) is not False
+        self._authorizer: Authorizer = as_authorizer(authorizer) if authorizer is not None else _default_authorizer()
+        self._lock = _CredentialLock()
+
+    # -- public state ------------------------------------------------------------------------------------------
+
+    @property
+    def server_url(self) -> str:
+        """The canonical URI of the MCP server."""
+        return self._engine.server_url
+
+    @property
+    def store(self) -> TokenStore:
+        return self._store
+
+    @property
+    def record(self) -> CredentialRecord | None:
+        """The credential record in use (loaded lazily on the first request), or None."""
+        return self._engine.record
+
+    @property
+    def tokens(self) -> TokenSet | None:
+        record = self._engine.record
+        return record.tokens if record else None
+
+    def __repr__(self) -> str:
+        return (
+            f"{MCPOAuth.__name__}({self.server_url!r}, store={self._store!r}, "
+            f"authorizer={self._authorizer!r}, authenticated={self._engine.access_token is not None})"
+        )
+
+    # -- httpx / httpx2 Auth ---------------------------------------------------------------------------------
+
+    def sync_auth_flow(self, request: Any) -> Generator[Any, Any, None]:
+        if not self._covers(request):
+            yield request
+            return
+        work = self._before_send()
+        progress = _Progress()
+        while True:
+            if work is not None:
+                runner = self._run(work, type(request), progress)
+                try:
+                    oauth_request = next(runner)
+                    while True:
+                        oauth_response = yield oauth_request
+                        oauth_request = runner.send(oauth_response)
+                except StopIteration:
+                    pass
+                finally:
+                    runner.close()
+                if not progress.replay:
+                    return
+            sent_token = self._authorize_request(request)
+            response = yield request
+            work = self._after_response(request, response, sent_token, progress)
+            if work is None:
+                return
+
+    async def async_auth_flow(self, request: Any) -> AsyncGenerator[Any, Any]:
+        if not self._covers(request):
+            yield request
+            return
+        work = self._before_send()
+        progress = _Progress()
+        while True:
+            if work is not None:
+                runner = self._run_async(work, type(request), progress)
+                try:
+                    oauth_request = await runner.__anext__()
+                    while True:
+                        oauth_response = yield oauth_request
+                        oauth_request = await runner.asend(oauth_response)
+                except StopAsyncIteration:
+                    pass
+                finally:
+                    await runner.aclose()
+                if not progress.replay:
+                    return
+            sent_token = self._authorize_request(request)
+            response = yield request
+            work = self._after_response(request, response, sent_token, progress)
+            if work is None:
+                return
+
+    # -- decisions shared by both drivers ------------------------------------------------------------------
+
+    def _covers(self, request: Any) -> bool:
+        url = request.url
+        return self._engine.bearer_scope.covers(url.scheme, url.host, url.port, url.path)
+
+    def _before_send(self) -> Flow | None:
+        engine = self._engine
+        now = time.time()
+        if engine.access_token is not None and now < engine.refresh_due_at:
+            return None
+        if engine.loaded and engine.access_token is None:
+            return None
+        return engine.ensure_fresh(now)
+
+    def _authorize_request(self, request: Any) -> str | None:
+        token = self._engine.access_token
+        if token is not None:
+            request.headers["Authorization"] = f"Bearer {token}"
+        else:
+            request.headers.pop("Authorization", None)
+        return token
+
+    def _after_response(self, request: Any, response: Any, sent_token: str | None, progress: _Progress) -> Flow | None:
+        status = response.status_code
+        if status not in (401, 403):
+            return None
+        challenge = parse_bearer_challenge(response.headers.get_list("www-authenticate"))
+        if status == 403:
+            if challenge is None or challenge.error != "insufficient_scope":
+                return None
+            attempt = progress.step_ups
+            progress.step_ups += 1
+        else:
+            if progress.authorized or progress.recoveries >= 2:
+                logger.warning("the server rejected a freshly issued token for %s; giving up", self.server_url)
+                return None
+            attempt = progress.recoveries
+            progress.recoveries += 1
+            challenge = challenge or BearerChallenge()
+        progress.replay = _is_replayable(request)
+        if not progress.replay:
+            logger.warning(
+                "the request body is a stream that cannot be sent twice: credentials are renewed, but this "
+                "%s response is returned as is; send the request again", status
+            )
+        return self._engine.recover(status, challenge, sent_token, attempt)
+
+    # -- effect execution --------------------------------------------------------------------------------------
+
+    def _run(self, flow: Flow, request_class: type[Any], progress: _Progress) -> Generator[Any, Any, None]:
+        with self._lock.held():
+            try:
+                result: Any = None
+                while True:
+                    try:
+                        effect = flow.send(result)
+                    except StopIteration as stop:
+                        progress.authorized = progress.authorized or stop.value == "authorized"
+                        return
+                    if isinstance(effect, SendHttp):
+                        response = yield _library_request(request_class, effect.request)
+                        response.read()
+                        result = _response_view(response, effect.request.url)
+                    else:
+                        result = self._execute(effect)
+            finally:
+                flow.close()
+
+    async def _run_async(
+        self, flow: Flow, request_class: type[Any], progress: _Progress
+    ) -> AsyncGenerator[Any, Any]:
+        async with self._lock.held_async():
+            try:
+                result: Any = None
+                while True:
+                    try:
+                        effect = flow.send(result)
+                    except StopIteration as stop:
+                        progress.authorized = progress.authorized or stop.value == "authorized"
+                        return
+                    if isinstance(effect, SendHttp):
+                        response = yield _library_request(request_class, effect.request)
+                        await response.aread()
+                        result = _response_view(response, effect.request.url)
+                    else:
+                        result = await self._execute_async(effect)
+            finally:
+                flow.close()
+
+    def _execute(self, effect: Effect) -> Any:
+        if isinstance(effect, Authorize):
+            return self._authorizer.authorize(effect.url, effect.redirect_uri)
+        if isinstance(effect, ChooseRedirect):
+            return self._authorizer.redirect_uri(effect.registered) or DEFAULT_REDIRECT_URI
+        if isinstance(effect, Sleep):
+            time.sleep(effect.seconds)
+            return None
+        return self._storage(effect)
+
+    async def _execute_async(self, effect: Effect) -> Any:
+        if isinstance(effect, Authorize):
+            return await self._authorizer.authorize_async(effect.url, effect.redirect_uri)
+        if isinstance(effect, Sleep):
+            await anyio.sleep(effect.seconds)
+            return None
+        if isinstance(effect, (LoadRecords, SaveRecord, DeleteRecord)) and self._store_blocks:
+            return await anyio.to_thread.run_sync(self._storage, effect)
+        return self._execute(effect)
+
+    def _storage(self, effect: Effect) -> Any:
+        store = self._store
+        try:
+            if isinstance(effect, LoadRecords):
+                keys = [key for key in store.keys() if resource_identifies_server(key.resource, effect.resource)]
+                return [record for key in keys if (record := store.load(key)) is not None]
+            if isinstance(effect, SaveRecord):
+                store.save(effect.record)
+                return None
+            if isinstance(effect, DeleteRecord):
+                store.delete(effect.key)
+                return None
+        except OAuthError:
+            raise
+        except Exception as exc:
+            raise TokenStorageError(f"the credential store failed: {type(exc).__name__}: {exc}") from exc
+        raise TypeError(f"unknown effect {effect!r}")
+
+
+def _library_request(request_class: type[Any], request: HttpRequest) -> Any:
+    """The flow's request as an ``httpx.Request`` or ``httpx2.Request``: the class of the caller's request."""
+    return request_class(request.method, request.url, headers=list(request.headers), content=request.body)
+
+
+def _response_view(response: Any, url: str) -> HttpResponse:
+    return HttpResponse(
+        status=response.status_code,
+        headers=tuple((name.lower(), value) for name, value in response.headers.multi_items()),
+        body=response.content,
+        url=url,
+    )
+
+
+def _is_replayable(request: Any) -> bool:
+    """Whether the request body is in memory (bytes, form, JSON) rather than a one-shot stream."""
+    try:
+        request.content  # noqa: B018 - raises RequestNotRead for an unread stream
+    except Exception:
+        return False
+    return True
+
+
+def _default_authorizer() -> Authorizer:
+    from mcp_oauth_auth.authorizers.loopback import LoopbackBrowserAuthorizer
+
+    return LoopbackBrowserAuthorizer()
+
+
+def _with_httpx2_base(cls: type[MCPOAuth]) -> type[MCPOAuth]:
+    dual = MCPOAuth._with_httpx2.get(cls)
+    if dual is not None:
+        return dual
+    if importlib.util.find_spec("httpx2") is None:
+        return cls
+    import httpx2
+
+    dual = type(cls.__name__, (cls, httpx2.Auth), {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    MCPOAuth._with_httpx2[cls] = dual
+    MCPOAuth._with_httpx2[dual] = dual
+    return dual

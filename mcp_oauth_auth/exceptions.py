@@ -1,0 +1,145 @@
+"""The exception taxonomy of mcp_oauth_auth.
+
+Every error raised by this library derives from :class:`OAuthError`. Each carries what a user needs to act on it
+(which URL, what the server said: ``error`` and ``error_description``) and never a secret.
+
+Two families matter for credential handling:
+
+* :class:`TemporaryOAuthError` (network trouble, 5xx, 429): retried, and stored credentials are always kept.
+* Final errors such as :class:`InvalidGrantError`: only these may make the library discard a credential.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthorizationDeniedError",
+    "AuthorizationError",
+    "AuthorizationTimeoutError",
+    "CallbackPortInUseError",
+    "ClientRegistrationRequiredError",
+    "ConfigurationError",
+    "DiscoveryError",
+    "InsufficientScopeError",
+    "InvalidGrantError",
+    "IssuerMismatchError",
+    "OAuthError",
+    "PKCENotSupportedError",
+    "RegistrationError",
+    "ResourceMismatchError",
+    "StateMismatchError",
+    "TemporaryOAuthError",
+    "TokenExchangeError",
+    "TokenRefreshError",
+    "TokenStorageError",
+]
+
+
+class OAuthError(Exception):
+    """Root of every error raised by mcp_oauth_auth.
+
+    ``error`` and ``error_description`` are the OAuth error fields when a server sent them; ``url`` is the URL
+    involved, when there is one. None of them ever holds a secret.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        error: str | None = None,
+        error_description: str | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.url = url
+        self.error = error
+        self.error_description = error_description
+        self.status_code = status_code
+
+    def __str__(self) -> str:
+        details = []
+        if self.error:
+            details.append(f"error={self.error!r}")
+        if self.error_description:
+            details.append(f"error_description={self.error_description!r}")
+        if self.status_code is not None:
+            details.append(f"status={self.status_code}")
+        if self.url:
+            details.append(f"url={self.url}")
+        return f"{self.message} ({', '.join(details)})" if details else self.message
+
+
+class ConfigurationError(OAuthError, ValueError):
+    """The arguments given to the library cannot work (e.g. a non-HTTPS server URL that is not loopback)."""
+
+
+class TemporaryOAuthError(OAuthError):
+    """A temporary failure (network, HTTP 5xx, HTTP 429) that persisted through the retries.
+
+    Stored credentials are never discarded because of it; trying again later may succeed.
+    """
+
+
+class DiscoveryError(OAuthError):
+    """Protected resource or authorization server metadata could not be found or is unusable."""
+
+
+class ResourceMismatchError(DiscoveryError):
+    """Protected resource metadata names a ``resource`` that does not identify the server (RFC 9728 §3.3)."""
+
+
+class IssuerMismatchError(DiscoveryError):
+    """An ``issuer`` (metadata, RFC 8414 §3.3) or ``iss`` (callback, RFC 9207) is not the expected string."""
+
+
+class PKCENotSupportedError(DiscoveryError):
+    """The authorization server does not advertise PKCE ``S256``, which the MCP specification requires."""
+
+
+class RegistrationError(OAuthError):
+    """Client registration (RFC 7591) failed or produced a registration this client cannot use."""
+
+
+class ClientRegistrationRequiredError(RegistrationError):
+    """No way to identify the client to this authorization server: supply credentials or a metadata URL."""
+
+
+class AuthorizationError(OAuthError):
+    """The person's authorization did not produce a usable authorization code."""
+
+
+class AuthorizationDeniedError(AuthorizationError):
+    """The authorization server answered the authorization request with an error (e.g. ``access_denied``)."""
+
+
+class StateMismatchError(AuthorizationError):
+    """The callback's ``state`` is missing or is not the one this client sent: the response is not ours."""
+
+
+class AuthorizationTimeoutError(AuthorizationError):
+    """Nobody completed the authorization within the allowed time."""
+
+
+class CallbackPortInUseError(AuthorizationError):
+    """The loopback callback port could not be bound."""
+
+
+class InsufficientScopeError(AuthorizationError):
+    """The server keeps answering ``insufficient_scope`` after the allowed number of step-up attempts."""
+
+
+class TokenExchangeError(OAuthError):
+    """The token endpoint refused to exchange the authorization code."""
+
+
+class TokenRefreshError(OAuthError):
+    """The token endpoint refused to refresh the access token."""
+
+
+class InvalidGrantError(TokenRefreshError):
+    """The refresh token is no longer valid (``invalid_grant``): a new authorization is needed."""
+
+
+class TokenStorageError(OAuthError):
+    """A credential store could not load, save or delete a record."""

@@ -1,0 +1,95 @@
+"""Parsing ``WWW-Authenticate`` challenges (RFC 9110 §11.6.1; Bearer parameters from RFC 6750 §3 and RFC 9728 §5.1).
+
+Servers send several challenges in one header or across several headers, in any order, with quoted or unquoted
+parameter values. Only the ``Bearer`` challenge matters here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+__all__ = ["BearerChallenge", "Challenge", "parse_bearer_challenge", "parse_www_authenticate"]
+
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_SCHEME = re.compile(rf"\s*({_TOKEN})")
+# Unquoted values are matched leniently (up to a comma or space): servers send bare URLs, which RFC 9110's token
+# grammar does not allow.
+_PARAM = re.compile(rf'\s*({_TOKEN})\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]+))')
+_TOKEN68 = re.compile(r"\s*([A-Za-z0-9\-._~+/]+=*)\s*(?=,|$)")
+_SEPARATOR = re.compile(r"\s*,")
+_QUOTED_PAIR = re.compile(r"\\(.)")
+
+
+@dataclass(frozen=True)
+class Challenge:
+    scheme: str
+    params: dict[str, str] = field(default_factory=dict)
+    token68: str | None = None
+
+
+@dataclass(frozen=True)
+class BearerChallenge:
+    """The parameters of a ``Bearer`` challenge that drive the MCP authorization flow."""
+
+    error: str | None = None
+    error_description: str | None = None
+    scope: str | None = None
+    resource_metadata: str | None = None
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        return tuple(self.scope.split()) if self.scope else ()
+
+
+def parse_www_authenticate(values: Iterable[str]) -> list[Challenge]:
+    """Every challenge in the given ``WWW-Authenticate`` header values, in order. Malformed tails are ignored."""
+    challenges: list[Challenge] = []
+    for value in values:
+        challenges.extend(_parse_one_header(value))
+    return challenges
+
+
+def parse_bearer_challenge(values: Iterable[str]) -> BearerChallenge | None:
+    """The first ``Bearer`` challenge among ``values``, or None when there is none."""
+    for challenge in parse_www_authenticate(values):
+        if challenge.scheme == "bearer":
+            params = challenge.params
+            return BearerChallenge(
+                error=params.get("error"),
+                error_description=params.get("error_description"),
+                scope=params.get("scope"),
+                resource_metadata=params.get("resource_metadata"),
+            )
+    return None
+
+
+def _parse_one_header(value: str) -> list[Challenge]:
+    challenges: list[Challenge] = []
+    position = 0
+    while True:
+        separator = _SEPARATOR.match(value, position)
+        while separator:
+            position = separator.end()
+            separator = _SEPARATOR.match(value, position)
+        scheme = _SCHEME.match(value, position)
+        if not scheme:
+            return challenges
+        position = scheme.end()
+        params: dict[str, str] = {}
+        token68 = None
+        blob = _TOKEN68.match(value, position)
+        if blob:
+            token68 = blob.group(1)
+            position = blob.end()
+        while (param := _PARAM.match(value, position)) is not None:
+            name = param.group(1).lower()
+            quoted, bare = param.group(2), param.group(3)
+            params.setdefault(name, _QUOTED_PAIR.sub(r"\1", quoted) if quoted is not None else bare)
+            position = param.end()
+            separator = _SEPARATOR.match(value, position)
+            if separator is None or _PARAM.match(value, separator.end()) is None:
+                break
+            position = separator.end()
+        challenges.append(Challenge(scheme.group(1).lower(), params, token68))

@@ -1,0 +1,200 @@
+"""Discovery: protected resource metadata (RFC 9728) and authorization server metadata (RFC 8414, OpenID).
+
+The order of URLs follows the MCP specification; every refusal names the rule it enforces. A server of the
+2025-03-26 revision publishes no protected resource metadata: then its origin is the authorization server, with
+the default endpoints as the last resort.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcp_oauth_auth.exceptions import DiscoveryError, IssuerMismatchError, ResourceMismatchError
+from mcp_oauth_auth.flow.effects import Effect, HttpRequest, HttpResponse
+from mcp_oauth_auth.flow.fetch import RetryPolicy, fetch
+from mcp_oauth_auth.flow.urls import (
+    authorization_server_metadata_urls,
+    origin_of,
+    protected_resource_metadata_urls,
+    require_secure_url,
+    resource_identifies_server,
+)
+
+__all__ = [
+    "AuthorizationServerMetadata",
+    "ProtectedResourceMetadata",
+    "discover_authorization_server",
+    "discover_protected_resource",
+    "legacy_authorization_server",
+]
+
+logger = logging.getLogger("mcp_oauth_auth")
+
+
+@dataclass(frozen=True)
+class ProtectedResourceMetadata:
+    """RFC 9728 metadata of the MCP server."""
+
+    resource: str
+    authorization_servers: tuple[str, ...]
+    scopes_supported: tuple[str, ...] = ()
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class AuthorizationServerMetadata:
+    """The parts of RFC 8414 / OpenID Provider metadata this client uses."""
+
+    issuer: str
+    authorization_endpoint: str
+    token_endpoint: str
+    registration_endpoint: str | None = None
+    revocation_endpoint: str | None = None
+    device_authorization_endpoint: str | None = None
+    scopes_supported: tuple[str, ...] = ()
+    code_challenge_methods_supported: tuple[str, ...] | None = None
+    token_endpoint_auth_methods_supported: tuple[str, ...] | None = None
+    grant_types_supported: tuple[str, ...] | None = None
+    authorization_response_iss_parameter_supported: bool = False
+    client_id_metadata_document_supported: bool = False
+    is_openid_provider: bool = False
+    #: True when no metadata was published and the 2025-03-26 default endpoints are assumed.
+    assumed_defaults: bool = False
+    url: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+def _json_object(response: HttpResponse) -> dict[str, Any] | None:
+    try:
+        document = response.json()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _string_tuple(document: dict[str, Any], name: str) -> tuple[str, ...] | None:
+    value = document.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise DiscoveryError(f"metadata field {name!r} must be a list of strings")
+    return tuple(value)
+
+
+def discover_protected_resource(
+    server_url: str, from_challenge: str | None, policy: RetryPolicy, *, allow_http: bool = False
+) -> Generator[Effect, Any, ProtectedResourceMetadata | None]:
+    """Fetch and validate the server's protected resource metadata; None when it publishes none."""
+    for url in protected_resource_metadata_urls(server_url, from_challenge):
+        require_secure_url(url, "protected resource metadata URL", allow_http=allow_http)
+        response = yield from fetch(HttpRequest.get(url), policy, "protected resource metadata")
+        document = _json_object(response) if response.status == 200 else None
+        if document is None:
+            logger.debug("protected resource metadata: %s answered %s, trying next", url, response.status)
+            continue
+        metadata = _parse_protected_resource(document, url)
+        if not resource_identifies_server(metadata.resource, server_url):
+            raise ResourceMismatchError(
+                f"protected resource metadata names resource {metadata.resource!r}, which does not identify "
+                f"the MCP server {server_url!r} (RFC 9728 §3.3); refusing to authorize",
+                url=url,
+            )
+        logger.debug("protected resource metadata from %s: authorization servers %s", url,
+                     list(metadata.authorization_servers))
+        return metadata
+    logger.debug("no protected resource metadata for %s: assuming a 2025-03-26 server", server_url)
+    return None
+
+
+def _parse_protected_resource(document: dict[str, Any], url: str) -> ProtectedResourceMetadata:
+    resource = document.get("resource")
+    if not isinstance(resource, str) or not resource:
+        raise DiscoveryError("protected resource metadata has no 'resource' (RFC 9728 §2)", url=url)
+    servers = _string_tuple(document, "authorization_servers") or ()
+    if not servers:
+        raise DiscoveryError("protected resource metadata lists no authorization_servers", url=url)
+    scopes = _string_tuple(document, "scopes_supported") or ()
+    return ProtectedResourceMetadata(resource=resource, authorization_servers=servers, scopes_supported=scopes,
+                                     url=url)
+
+
+def discover_authorization_server(
+    issuer: str, policy: RetryPolicy, *, allow_http: bool = False
+) -> Generator[Effect, Any, AuthorizationServerMetadata | None]:
+    """Fetch metadata for ``issuer`` in the spec's order; refuse a document whose ``issuer`` differs."""
+    for url, is_openid in authorization_server_metadata_urls(issuer):
+        require_secure_url(url, "authorization server metadata URL", allow_http=allow_http)
+        response = yield from fetch(HttpRequest.get(url), policy, "authorization server metadata")
+        document = _json_object(response) if response.status == 200 else None
+        if document is None:
+            logger.debug("authorization server metadata: %s answered %s, trying next", url, response.status)
+            continue
+        if document.get("issuer") != issuer:
+            raise IssuerMismatchError(
+                f"authorization server metadata at {url} names issuer {document.get('issuer')!r}, expected "
+                f"exactly {issuer!r} (RFC 8414 §3.3)",
+                url=url,
+            )
+        metadata = _parse_authorization_server(document, url, is_openid, allow_http=allow_http)
+        logger.debug("authorization server metadata for %s from %s", issuer, url)
+        return metadata
+    return None
+
+
+def _parse_authorization_server(
+    document: dict[str, Any], url: str, from_openid_url: bool, *, allow_http: bool
+) -> AuthorizationServerMetadata:
+    def endpoint(name: str, required: bool = False) -> str | None:
+        value = document.get(name)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or not value:
+            raise DiscoveryError(f"authorization server metadata lacks a valid {name!r}", url=url)
+        require_secure_url(value, name, allow_http=allow_http)
+        return value
+
+    authorization_endpoint = endpoint("authorization_endpoint", required=True)
+    token_endpoint = endpoint("token_endpoint", required=True)
+    assert authorization_endpoint is not None and token_endpoint is not None
+    return AuthorizationServerMetadata(
+        issuer=document["issuer"],
+        authorization_endpoint=authorization_endpoint,
+        token_endpoint=token_endpoint,
+        registration_endpoint=endpoint("registration_endpoint"),
+        revocation_endpoint=endpoint("revocation_endpoint"),
+        device_authorization_endpoint=endpoint("device_authorization_endpoint"),
+        scopes_supported=_string_tuple(document, "scopes_supported") or (),
+        code_challenge_methods_supported=_string_tuple(document, "code_challenge_methods_supported"),
+        token_endpoint_auth_methods_supported=_string_tuple(document, "token_endpoint_auth_methods_supported"),
+        grant_types_supported=_string_tuple(document, "grant_types_supported"),
+        authorization_response_iss_parameter_supported=document.get(
+            "authorization_response_iss_parameter_supported"
+        )
+        is True,
+        client_id_metadata_document_supported=document.get("client_id_metadata_document_supported") is True,
+        is_openid_provider=from_openid_url or "id_token_signing_alg_values_supported" in document,
+        url=url,
+        extra=dict(document),
+    )
+
+
+def legacy_authorization_server(
+    server_url: str, policy: RetryPolicy, *, allow_http: bool = False
+) -> Generator[Effect, Any, AuthorizationServerMetadata]:
+    """The authorization server of a server without protected resource metadata (MCP 2025-03-26): metadata at the
+    server's origin, else the default ``/authorize``, ``/token`` and ``/register`` endpoints there."""
+    origin = origin_of(server_url)
+    metadata = yield from discover_authorization_server(origin, policy, allow_http=allow_http)
+    if metadata is not None:
+        return metadata
+    logger.debug("no authorization server metadata at %s: using the default endpoints", origin)
+    return AuthorizationServerMetadata(
+        issuer=origin,
+        authorization_endpoint=f"{origin}/authorize",
+        token_endpoint=f"{origin}/token",
+        registration_endpoint=f"{origin}/register",
+        assumed_defaults=True,
+    )

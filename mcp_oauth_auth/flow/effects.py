@@ -1,0 +1,183 @@
+"""What the sans-IO flow asks its driver to do, and the neutral HTTP types it speaks.
+
+A flow is a generator of :data:`Effect` values; the driver performs each and sends the result back:
+
+=====================  ====================================================
+effect                 result sent back
+=====================  ====================================================
+:class:`SendHttp`      :class:`HttpResponse`
+:class:`Authorize`     the callback URL (``str``)
+:class:`ChooseRedirect` the redirect URI (``str``)
+:class:`Sleep`         ``None``
+:class:`LoadRecords`   ``list[CredentialRecord]``
+:class:`SaveRecord`    ``None``
+:class:`DeleteRecord`  ``None``
+=====================  ====================================================
+
+The ``yield from`` helpers at the bottom give each effect a typed result.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any, Union
+from urllib.parse import urlencode
+
+from mcp_oauth_auth.records import CredentialRecord, RecordKey
+
+__all__ = [
+    "Authorize",
+    "ChooseRedirect",
+    "DeleteRecord",
+    "Effect",
+    "Flow",
+    "HttpRequest",
+    "HttpResponse",
+    "LoadRecords",
+    "SaveRecord",
+    "SendHttp",
+    "Sleep",
+]
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """An HTTP request the flow wants sent through the caller's client."""
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+
+    @classmethod
+    def get(cls, url: str) -> HttpRequest:
+        return cls("GET", url, (("Accept", "application/json"),))
+
+    @classmethod
+    def form(cls, url: str, fields: dict[str, str], headers: tuple[tuple[str, str], ...] = ()) -> HttpRequest:
+        form_headers = (
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Accept", "application/json"),
+            *headers,
+        )
+        return cls("POST", url, form_headers, urlencode(fields).encode("ascii"))
+
+    @classmethod
+    def json(cls, url: str, document: dict[str, Any]) -> HttpRequest:
+        body = json.dumps(document).encode("utf-8")
+        return cls("POST", url, (("Content-Type", "application/json"), ("Accept", "application/json")), body)
+
+    def __repr__(self) -> str:
+        # Bodies carry codes, verifiers, refresh tokens and secrets: never show them.
+        return f"HttpRequest({self.method} {self.url})"
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """A response as the flow sees it: status, headers (lower-cased names, repeats kept) and the whole body."""
+
+    status: int
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    url: str = ""
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+    def header_values(self, name: str) -> list[str]:
+        name = name.lower()
+        return [value for key, value in self.headers if key == name]
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"HttpResponse({self.status} {self.url})"
+
+
+@dataclass(frozen=True)
+class SendHttp:
+    request: HttpRequest
+
+
+@dataclass(frozen=True)
+class Authorize:
+    """Ask the person to approve at ``url``; the result is the callback URL."""
+
+    url: str = field(repr=False)
+    redirect_uri: str
+
+
+@dataclass(frozen=True)
+class ChooseRedirect:
+    """Ask the authorizer for a redirect URI, preferring one of ``registered``."""
+
+    registered: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class LoadRecords:
+    """Load every stored record for ``resource`` (any issuer)."""
+
+    resource: str
+
+
+@dataclass(frozen=True)
+class SaveRecord:
+    record: CredentialRecord
+
+
+@dataclass(frozen=True)
+class DeleteRecord:
+    key: RecordKey
+
+
+Effect = Union[SendHttp, Authorize, ChooseRedirect, Sleep, LoadRecords, SaveRecord, DeleteRecord]
+Flow = Generator[Effect, Any, Any]
+
+
+def send(request: HttpRequest) -> Generator[Effect, Any, HttpResponse]:
+    response = yield SendHttp(request)
+    assert isinstance(response, HttpResponse)
+    return response
+
+
+def authorize(url: str, redirect_uri: str) -> Generator[Effect, Any, str]:
+    callback_url = yield Authorize(url, redirect_uri)
+    assert isinstance(callback_url, str)
+    return callback_url
+
+
+def choose_redirect(registered: tuple[str, ...]) -> Generator[Effect, Any, str]:
+    redirect_uri = yield ChooseRedirect(registered)
+    assert isinstance(redirect_uri, str)
+    return redirect_uri
+
+
+def sleep(seconds: float) -> Generator[Effect, Any, None]:
+    yield Sleep(seconds)
+
+
+def load_records(resource: str) -> Generator[Effect, Any, list[CredentialRecord]]:
+    records = yield LoadRecords(resource)
+    assert isinstance(records, list)
+    return records
+
+
+def save_record(record: CredentialRecord) -> Generator[Effect, Any, None]:
+    yield SaveRecord(record)
+
+
+def delete_record(key: RecordKey) -> Generator[Effect, Any, None]:
+    yield DeleteRecord(key)

@@ -1,0 +1,253 @@
+"""The MCP authorization flow for one protected resource: what to do when a token is missing, expiring, rejected
+(401) or too narrow (403 ``insufficient_scope``).
+
+:class:`FlowEngine` holds the in-memory credential state; its generator methods are the only code that changes
+it, and a driver runs at most one of them at a time per engine (the credential lock). The driver reads
+:attr:`FlowEngine.access_token` and :attr:`FlowEngine.refresh_due_at` without the lock on the hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Generator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from mcp_oauth_auth.exceptions import (
+    DiscoveryError,
+    InsufficientScopeError,
+    InvalidGrantError,
+    TemporaryOAuthError,
+)
+from mcp_oauth_auth.flow.authorization import check_pkce_support, start_authorization, validate_callback
+from mcp_oauth_auth.flow.challenge import BearerChallenge
+from mcp_oauth_auth.flow.discovery import (
+    AuthorizationServerMetadata,
+    ProtectedResourceMetadata,
+    discover_authorization_server,
+    discover_protected_resource,
+    legacy_authorization_server,
+)
+from mcp_oauth_auth.flow.effects import Effect, authorize, choose_redirect, load_records, save_record
+from mcp_oauth_auth.flow.fetch import RetryPolicy
+from mcp_oauth_auth.flow.registration import ClientSettings, identify_client
+from mcp_oauth_auth.flow.tokens import exchange_code, refresh_tokens
+from mcp_oauth_auth.flow.urls import BearerScope, canonical_resource
+from mcp_oauth_auth.records import CredentialRecord, TokenSet
+
+__all__ = ["FlowConfig", "FlowEngine"]
+
+logger = logging.getLogger("mcp_oauth_auth")
+
+
+@dataclass(frozen=True)
+class FlowConfig:
+    """Everything the flow needs to know from the user, validated once."""
+
+    server_url: str
+    scopes: tuple[str, ...] | None = None
+    client: ClientSettings = field(default_factory=ClientSettings)
+    redirect_uri: str | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    #: Refresh this many seconds before the access token expires.
+    refresh_skew: float = 60.0
+    #: Send the RFC 8707 ``resource`` parameter (some Microsoft Entra ID setups reject it: AADSTS9010010).
+    send_resource: bool = True
+    trust_unadvertised_pkce: bool = False
+    #: An explicit protected resource metadata URL, for servers that publish it where it cannot be derived.
+    resource_metadata_url: str | None = None
+    #: Accept plain-HTTP OAuth endpoints on non-loopback hosts (never do this outside a lab).
+    allow_http: bool = False
+    #: How many times a 403 ``insufficient_scope`` may trigger a new authorization for one request.
+    max_step_up: int = 2
+
+    def __post_init__(self) -> None:
+        self.client.validate()
+
+
+class FlowEngine:
+    """The credential state of one MCP server, and the flows that change it."""
+
+    def __init__(self, config: FlowConfig) -> None:
+        self.config = config
+        self.server_url = canonical_resource(config.server_url)
+        self.record: CredentialRecord | None = None
+        self.loaded = False
+        #: The current access token, or None; read lock-free by the drivers.
+        self.access_token: str | None = None
+        #: When the driver should refresh before sending (``expires_at - refresh_skew``); +inf if unknown.
+        self.refresh_due_at = math.inf
+        self.bearer_scope = BearerScope.for_resource(self.server_url)
+
+    # -- state -------------------------------------------------------------------------------------------------
+
+    def _adopt(self, record: CredentialRecord | None) -> None:
+        self.record = record
+        tokens = record.tokens if record else None
+        self.access_token = tokens.access_token if tokens else None
+        expires_at = tokens.expires_at if tokens else None
+        self.refresh_due_at = math.inf if expires_at is None else expires_at - self.config.refresh_skew
+        if record is not None:
+            self.bearer_scope = BearerScope.for_resource(record.resource)
+
+    def _commit(self, record: CredentialRecord) -> Generator[Effect, Any, None]:
+        """Persist first, then use: a rotated refresh token must never exist only in memory."""
+        yield from save_record(record)
+        self._adopt(record)
+
+    def load(self) -> Generator[Effect, Any, None]:
+        """Adopt the most recently updated stored record for this server, once per engine."""
+        if self.loaded:
+            return
+        records = yield from load_records(self.server_url)
+        usable = [record for record in records if record.tokens is not None]
+        if usable:
+            latest = max(usable, key=lambda record: record.updated_at)
+            logger.debug("using the stored credential for %s", latest.key)
+            self._adopt(latest)
+        self.loaded = True
+
+    # -- entry points (run under the credential lock) ----------------------------------------------------------
+
+    def ensure_fresh(self, now: float) -> Generator[Effect, Any, None]:
+        """Before sending: load stored credentials and refresh an expiring token when a refresh token exists."""
+        yield from self.load()
+        tokens = self.record.tokens if self.record else None
+        if tokens is None or tokens.refresh_token is None or now < self.refresh_due_at:
+            return
+        try:
+            yield from self._refresh()
+        except TemporaryOAuthError:
+            if tokens.expires_within(0, now):
+                raise
+            logger.warning("token refresh failed temporarily; the current token is still valid, using it")
+        except InvalidGrantError:
+            logger.info("the refresh token was rejected (invalid_grant); a new authorization will be needed")
+
+    def recover(
+        self, status: int, challenge: BearerChallenge, rejected_token: str | None, attempt: int
+    ) -> Generator[Effect, Any, str]:
+        """After the server rejected ``rejected_token`` with 401, or with 403 ``insufficient_scope``.
+
+        Returns what was done: ``"reused"`` (another request had already renewed the credential),
+        ``"refreshed"`` or ``"authorized"``.
+        """
+        yield from self.load()
+        if self.access_token is not None and self.access_token != rejected_token:
+            logger.debug("another request already renewed the credential; reusing it")
+            return "reused"
+        if status == 403:
+            if attempt >= self.config.max_step_up:
+                raise InsufficientScopeError(
+                    f"the server still requires more scope after {attempt} step-up authorizations",
+                    error=challenge.error,
+                    error_description=challenge.error_description,
+                    url=self.server_url,
+                )
+            previous = self.record.requested_scopes if self.record else ()
+            scopes = tuple(dict.fromkeys((*previous, *challenge.scopes)))
+            logger.info("step-up: the server asks for scopes %s", list(challenge.scopes))
+            yield from self.authorize_new(challenge, scopes)
+            return "authorized"
+        tokens = self.record.tokens if self.record else None
+        if attempt == 0 and tokens is not None and tokens.refresh_token is not None:
+            try:
+                yield from self._refresh()
+                return "refreshed"
+            except InvalidGrantError:
+                logger.info("the refresh token was rejected (invalid_grant); authorizing anew")
+        yield from self.authorize_new(challenge, None)
+        return "authorized"
+
+    # -- the flows ---------------------------------------------------------------------------------------------
+
+    def _refresh(self) -> Generator[Effect, Any, None]:
+        record = self.record
+        assert record is not None and record.tokens is not None and record.tokens.refresh_token is not None
+        resource = record.resource if self.config.send_resource else None
+        try:
+            tokens = yield from refresh_tokens(
+                record.token_endpoint, record.client, record.tokens.refresh_token, resource, self.config.retry
+            )
+        except InvalidGrantError:
+            # Final: this refresh token will never work again. Keep the registration, drop the tokens.
+            yield from self._commit(record.with_tokens(None))
+            raise
+        yield from self._commit(record.with_tokens(_keep_scope(tokens, record.tokens)))
+        logger.debug("refreshed the access token for %s", record.key)
+
+    def authorize_new(
+        self, challenge: BearerChallenge, step_up_scopes: tuple[str, ...] | None
+    ) -> Generator[Effect, Any, None]:
+        """Discovery, client identity, the person's authorization and the code exchange."""
+        config = self.config
+        metadata_url = challenge.resource_metadata or config.resource_metadata_url
+        prm = yield from discover_protected_resource(
+            self.server_url, metadata_url, config.retry, allow_http=config.allow_http
+        )
+        server = yield from self._authorization_server(prm)
+        check_pkce_support(server, trust_unadvertised=config.trust_unadvertised_pkce)
+        resource = prm.resource if prm else self.server_url
+        scopes = step_up_scopes or self._choose_scopes(challenge, prm)
+        if "offline_access" in server.scopes_supported and "offline_access" not in scopes:
+            scopes = (*scopes, "offline_access")
+
+        existing = self.record.client if self.record and self.record.issuer == server.issuer else None
+        redirect_uri = config.redirect_uri or (
+            yield from choose_redirect(existing.redirect_uris if existing else ())
+        )
+        client = yield from identify_client(config.client, server, existing, redirect_uri, scopes, config.retry)
+        resource_parameter = resource if config.send_resource else None
+        pending = start_authorization(server, client, redirect_uri, scopes, resource_parameter)
+        callback_url = yield from authorize(pending.url, redirect_uri)
+        code = validate_callback(callback_url, pending, server)
+        tokens = yield from exchange_code(
+            server.token_endpoint, client, code, pending.code_verifier, redirect_uri, resource_parameter,
+            config.retry,
+        )
+        record = CredentialRecord(
+            issuer=server.issuer,
+            resource=resource,
+            server_url=self.server_url,
+            client=client,
+            token_endpoint=server.token_endpoint,
+            tokens=tokens,
+            requested_scopes=scopes,
+            authorization_endpoint=server.authorization_endpoint,
+            revocation_endpoint=server.revocation_endpoint,
+        )
+        yield from self._commit(record)
+        logger.info("authorized %s with %s (scopes %s)", self.server_url, server.issuer, list(scopes))
+
+    def _authorization_server(
+        self, prm: ProtectedResourceMetadata | None
+    ) -> Generator[Effect, Any, AuthorizationServerMetadata]:
+        allow_http = self.config.allow_http
+        if prm is None:
+            server = yield from legacy_authorization_server(self.server_url, self.config.retry, allow_http=allow_http)
+            return server
+        for issuer in prm.authorization_servers:
+            metadata = yield from discover_authorization_server(issuer, self.config.retry, allow_http=allow_http)
+            if metadata is not None:
+                return metadata
+            logger.debug("no metadata for authorization server %s", issuer)
+        raise DiscoveryError(
+            f"none of the authorization servers {list(prm.authorization_servers)} publishes metadata",
+            url=prm.url,
+        )
+
+    def _choose_scopes(
+        self, challenge: BearerChallenge, prm: ProtectedResourceMetadata | None
+    ) -> tuple[str, ...]:
+        """The caller's scopes, else the challenge's ``scope``, else the PRM ``scopes_supported``, else none."""
+        if self.config.scopes is not None:
+            return self.config.scopes
+        if challenge.scopes:
+            return challenge.scopes
+        return prm.scopes_supported if prm else ()
+
+
+def _keep_scope(new: TokenSet, old: TokenSet) -> TokenSet:
+    """A refresh response without ``scope`` grants the same scope as before (RFC 6749 §5.1)."""
+    return new if new.scope is not None or old.scope is None else replace(new, scope=old.scope)

@@ -1,0 +1,65 @@
+"""Sending flow requests with the retry rules for temporary failures (HTTP 5xx and 429).
+
+Temporary failures are retried with exponential backoff (honouring a numeric ``Retry-After``) and, when they
+persist, raised as :class:`~mcp_oauth_auth.exceptions.TemporaryOAuthError`. Nothing here ever touches stored
+credentials, so a temporary failure can never cost the user their tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from mcp_oauth_auth.exceptions import TemporaryOAuthError
+from mcp_oauth_auth.flow.effects import Effect, HttpRequest, HttpResponse, send, sleep
+
+__all__ = ["RetryPolicy", "fetch", "is_temporary", "safe_url"]
+
+logger = logging.getLogger("mcp_oauth_auth")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently temporary failures of OAuth requests are retried."""
+
+    attempts: int = 3
+    base_delay: float = 0.5
+    max_delay: float = 10.0
+
+    def delay(self, attempt: int, response: HttpResponse) -> float:
+        retry_after = response.header("retry-after")
+        if retry_after is not None and retry_after.strip().isdigit():
+            return min(float(retry_after.strip()), self.max_delay)
+        return min(self.base_delay * 2.0**attempt, self.max_delay)
+
+
+def is_temporary(status: int) -> bool:
+    return status == 429 or 500 <= status <= 599
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its query and fragment, for logs and messages (queries may carry codes or state)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def fetch(request: HttpRequest, policy: RetryPolicy, what: str) -> Generator[Effect, Any, HttpResponse]:
+    """Send ``request``; retry temporary failures; return the first non-temporary response."""
+    response = yield from send(request)
+    for attempt in range(1, policy.attempts):
+        if not is_temporary(response.status):
+            return response
+        delay = policy.delay(attempt - 1, response)
+        logger.debug("%s: %s answered %s, retrying in %.1fs", what, safe_url(request.url), response.status, delay)
+        yield from sleep(delay)
+        response = yield from send(request)
+    if is_temporary(response.status):
+        raise TemporaryOAuthError(
+            f"{what} failed temporarily {policy.attempts} times; credentials were kept, try again later",
+            url=safe_url(request.url),
+            status_code=response.status,
+        )
+    return response

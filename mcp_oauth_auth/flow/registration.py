@@ -1,0 +1,209 @@
+"""Client identity, in the MCP specification's priority order.
+
+1. Pre-registered credentials given by the user.
+2. A Client ID Metadata Document URL, when the server says it supports them.
+3. Dynamic client registration (RFC 7591), reusing a previous registration with this issuer when it still fits.
+4. Otherwise a :class:`~mcp_oauth_auth.exceptions.ClientRegistrationRequiredError` saying what to supply.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from mcp_oauth_auth.exceptions import ClientRegistrationRequiredError, ConfigurationError, RegistrationError
+from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata
+from mcp_oauth_auth.flow.effects import Effect, HttpRequest
+from mcp_oauth_auth.flow.fetch import RetryPolicy, fetch
+from mcp_oauth_auth.flow.urls import is_loopback_host
+from mcp_oauth_auth.records import ClientRegistration
+
+__all__ = ["USABLE_AUTH_METHODS", "ClientSettings", "choose_secret_auth_method", "identify_client"]
+
+logger = logging.getLogger("mcp_oauth_auth")
+
+#: Token endpoint client authentication methods this client implements.
+USABLE_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post")
+_SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How the user asked this client to identify itself."""
+
+    client_id: str | None = None
+    client_secret: str | None = None
+    client_metadata_url: str | None = None
+    client_name: str = "mcp-oauth-auth"
+    token_endpoint_auth_method: str | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"ClientSettings(client_id={self.client_id!r}, client_secret={'***' if self.client_secret else None}, "
+            f"client_metadata_url={self.client_metadata_url!r}, client_name={self.client_name!r})"
+        )
+
+    def validate(self) -> None:
+        if self.client_secret and not self.client_id:
+            raise ConfigurationError("client_secret was given without client_id")
+        if self.client_metadata_url is not None:
+            parts = urlsplit(self.client_metadata_url)
+            secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))
+            if not secure or parts.path in ("", "/"):
+                raise ConfigurationError(
+                    "client_metadata_url must be an https URL with a path (a Client ID Metadata Document)"
+                )
+
+
+def choose_secret_auth_method(metadata: AuthorizationServerMetadata, preferred: str | None) -> str:
+    """A secret-based method both sides support; RFC 8414 §2 makes ``client_secret_basic`` the default."""
+    supported = metadata.token_endpoint_auth_methods_supported or ("client_secret_basic",)
+    candidates = [preferred] if preferred else list(_SECRET_METHODS)
+    for method in candidates:
+        if method in supported and method in _SECRET_METHODS:
+            return method
+    raise RegistrationError(
+        f"the authorization server supports none of {candidates} for client authentication "
+        f"(it lists {list(supported)})",
+        url=metadata.url or None,
+    )
+
+
+def identify_client(
+    settings: ClientSettings,
+    metadata: AuthorizationServerMetadata,
+    existing: ClientRegistration | None,
+    redirect_uri: str,
+    scopes: tuple[str, ...],
+    policy: RetryPolicy,
+    grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
+) -> Generator[Effect, Any, ClientRegistration]:
+    """The registration to use with this authorization server. ``existing`` belongs to the same issuer."""
+    if settings.client_id:
+        method = (
+            choose_secret_auth_method(metadata, settings.token_endpoint_auth_method)
+            if settings.client_secret
+            else "none"
+        )
+        logger.debug("client identity: pre-registered client, token endpoint auth %s", method)
+        return ClientRegistration(
+            client_id=settings.client_id,
+            kind="pre-registered",
+            token_endpoint_auth_method=method,
+            client_secret=settings.client_secret,
+            redirect_uris=(redirect_uri,),
+        )
+    if settings.client_metadata_url and metadata.client_id_metadata_document_supported:
+        logger.debug("client identity: client ID metadata document %s", settings.client_metadata_url)
+        return ClientRegistration(
+            client_id=settings.client_metadata_url, kind="client-metadata-document", redirect_uris=(redirect_uri,)
+        )
+    if _still_usable(existing, redirect_uri):
+        assert existing is not None
+        logger.debug("client identity: reusing the dynamic registration with %s", metadata.issuer)
+        return existing
+    if metadata.registration_endpoint:
+        registration = yield from register_client(settings, metadata, redirect_uri, scopes, policy, grant_types)
+        return registration
+    hint = (
+        " The server does not accept Client ID Metadata Documents."
+        if settings.client_metadata_url
+        else " Or pass client_metadata_url= if the server accepts Client ID Metadata Documents."
+        if metadata.client_id_metadata_document_supported
+        else ""
+    )
+    raise ClientRegistrationRequiredError(
+        f"the authorization server {metadata.issuer} offers no dynamic client registration: register this "
+        f"client there and pass client_id= (and client_secret= for a confidential client).{hint}",
+        url=metadata.issuer,
+    )
+
+
+def _still_usable(existing: ClientRegistration | None, redirect_uri: str) -> bool:
+    if existing is None or existing.kind != "dynamic" or redirect_uri not in existing.redirect_uris:
+        return False
+    expires_at = existing.client_secret_expires_at
+    return expires_at is None or expires_at > time.time() + 60
+
+
+def register_client(
+    settings: ClientSettings,
+    metadata: AuthorizationServerMetadata,
+    redirect_uri: str,
+    scopes: tuple[str, ...],
+    policy: RetryPolicy,
+    grant_types: tuple[str, ...],
+) -> Generator[Effect, Any, ClientRegistration]:
+    """Dynamic client registration (RFC 7591 §3)."""
+    assert metadata.registration_endpoint is not None
+    supported = metadata.token_endpoint_auth_methods_supported
+    requested_method = "none" if supported is None or "none" in supported else choose_secret_auth_method(
+        metadata, settings.token_endpoint_auth_method
+    )
+    request_body: dict[str, Any] = {
+        "client_name": settings.client_name,
+        "redirect_uris": [redirect_uri],
+        "grant_types": list(grant_types),
+        "response_types": ["code"],
+        "token_endpoint_auth_method": requested_method,
+        "application_type": "native" if is_loopback_host(urlsplit(redirect_uri).hostname) else "web",
+    }
+    if scopes:
+        request_body["scope"] = " ".join(scopes)
+    endpoint = metadata.registration_endpoint
+    logger.debug("dynamic client registration at %s (token endpoint auth %s)", endpoint, requested_method)
+    response = yield from fetch(HttpRequest.json(endpoint, request_body), policy, "client registration")
+    try:
+        document = response.json()
+    except (ValueError, UnicodeDecodeError):
+        document = None
+    if not isinstance(document, dict):
+        document = {}
+    if response.status not in (200, 201):
+        raise RegistrationError(
+            "dynamic client registration was refused",
+            url=endpoint,
+            status_code=response.status,
+            error=_text(document.get("error")),
+            error_description=_text(document.get("error_description")),
+        )
+    return _parse_registration(document, endpoint, redirect_uri, requested_method)
+
+
+def _text(value: Any) -> str | None:
+    return value[:500] if isinstance(value, str) else None
+
+
+def _parse_registration(
+    document: dict[str, Any], endpoint: str, redirect_uri: str, requested_method: str
+) -> ClientRegistration:
+    client_id = document.get("client_id")
+    if not isinstance(client_id, str) or not client_id:
+        raise RegistrationError("the registration response has no client_id", url=endpoint)
+    method = document.get("token_endpoint_auth_method", requested_method)
+    if method not in USABLE_AUTH_METHODS:
+        raise RegistrationError(
+            f"the server assigned token_endpoint_auth_method {method!r}, which this client cannot use "
+            f"(usable: {', '.join(USABLE_AUTH_METHODS)})",
+            url=endpoint,
+        )
+    secret = document.get("client_secret")
+    if method in _SECRET_METHODS and not (isinstance(secret, str) and secret):
+        raise RegistrationError(f"the server assigned {method} but issued no client_secret", url=endpoint)
+    redirect_uris = document.get("redirect_uris") or [redirect_uri]
+    expires_at = document.get("client_secret_expires_at")
+    return ClientRegistration(
+        client_id=client_id,
+        kind="dynamic",
+        token_endpoint_auth_method=method,
+        client_secret=secret if isinstance(secret, str) else None,
+        redirect_uris=tuple(str(uri) for uri in redirect_uris),
+        grant_types=tuple(str(grant) for grant in document.get("grant_types") or ()),
+        client_secret_expires_at=expires_at if isinstance(expires_at, int) and expires_at > 0 else None,
+        registration_access_token=document.get("registration_access_token"),
+        registration_client_uri=document.get("registration_client_uri"),
+    )

@@ -1,0 +1,141 @@
+"""URL rules of the MCP authorization spec: canonical resource URIs, well-known URLs, and bearer scoping."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from mcp_oauth_auth.exceptions import ConfigurationError
+
+__all__ = [
+    "BearerScope",
+    "authorization_server_metadata_urls",
+    "canonical_resource",
+    "is_loopback_host",
+    "origin_of",
+    "protected_resource_metadata_urls",
+    "resource_identifies_server",
+    "require_secure_url",
+]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_LOOPBACK_HOSTS = {"127.0.0.1", "::1", "[::1]", "localhost"}
+
+
+def is_loopback_host(host: str | None) -> bool:
+    return host is not None and (host.lower() in _LOOPBACK_HOSTS or host.startswith("127."))
+
+
+def _split(url: str) -> tuple[str, str, int | None, str, str]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ConfigurationError(f"not an absolute http(s) URL: {url!r}")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigurationError(f"invalid port in URL {url!r}") from exc
+    if port == _DEFAULT_PORTS[scheme]:
+        port = None
+    return scheme, parts.hostname.lower(), port, parts.path, parts.query
+
+
+def _netloc(host: str, port: int | None) -> str:
+    host = f"[{host}]" if ":" in host else host
+    return host if port is None else f"{host}:{port}"
+
+
+def canonical_resource(url: str) -> str:
+    """The canonical URI of an MCP server (MCP spec; RFC 8707 §2): lower-case scheme and host, no default port,
+    no fragment, no trailing slash on an empty path."""
+    scheme, host, port, path, query = _split(url)
+    if path == "/":
+        path = ""
+    return urlunsplit((scheme, _netloc(host, port), path, query, ""))
+
+
+def origin_of(url: str) -> str:
+    scheme, host, port, _, _ = _split(url)
+    return f"{scheme}://{_netloc(host, port)}"
+
+
+def require_secure_url(url: str, what: str, *, allow_http: bool = False) -> None:
+    """OAuth endpoints must use HTTPS (OAuth 2.1 §1.5); plain HTTP is accepted on loopback hosts only."""
+    scheme, host, _, _, _ = _split(url)
+    if scheme != "https" and not allow_http and not is_loopback_host(host):
+        raise ConfigurationError(f"{what} must use https: {url}")
+
+
+def protected_resource_metadata_urls(server_url: str, from_challenge: str | None) -> list[str]:
+    """Where to look for protected resource metadata, in order (RFC 9728 §3.1, MCP spec)."""
+    scheme, host, port, path, _ = _split(server_url)
+    base = f"{scheme}://{_netloc(host, port)}/.well-known/oauth-protected-resource"
+    urls = [from_challenge] if from_challenge else []
+    if path.strip("/"):
+        urls.append(base + "/" + path.lstrip("/").rstrip("/"))
+    urls.append(base)
+    return list(dict.fromkeys(urls))
+
+
+def authorization_server_metadata_urls(issuer: str) -> list[tuple[str, bool]]:
+    """Metadata URLs for ``issuer``, in the MCP spec's order, each with True when it is OpenID discovery.
+
+    With a path: RFC 8414 path insertion, OpenID path insertion, then OpenID path append; without: RFC 8414,
+    then OpenID.
+    """
+    scheme, host, port, path, _ = _split(issuer)
+    origin = f"{scheme}://{_netloc(host, port)}"
+    path = path.rstrip("/")
+    if not path:
+        return [
+            (f"{origin}/.well-known/oauth-authorization-server", False),
+            (f"{origin}/.well-known/openid-configuration", True),
+        ]
+    return [
+        (f"{origin}/.well-known/oauth-authorization-server{path}", False),
+        (f"{origin}/.well-known/openid-configuration{path}", True),
+        (f"{origin}{path}/.well-known/openid-configuration", True),
+    ]
+
+
+def resource_identifies_server(resource: str, server_url: str) -> bool:
+    """Whether a PRM ``resource`` identifies the MCP server at ``server_url`` (RFC 9728 §3.3).
+
+    Equal canonical URIs match; so does a resource that is a path-segment prefix of the server URL on the same
+    origin (a resource covering several endpoints, e.g. ``https://host/`` for ``https://host/mcp``).
+    """
+    try:
+        r_scheme, r_host, r_port, r_path, _ = _split(resource)
+        s_scheme, s_host, s_port, s_path, _ = _split(server_url)
+    except ConfigurationError:
+        return False
+    if (r_scheme, r_host, r_port) != (s_scheme, s_host, s_port):
+        return False
+    r_path, s_path = r_path.rstrip("/"), s_path.rstrip("/")
+    return s_path == r_path or s_path.startswith(r_path + "/")
+
+
+@dataclass(frozen=True)
+class BearerScope:
+    """The URLs a bearer token may be sent to: the resource's origin, at or below its path."""
+
+    scheme: str
+    host: str
+    port: int | None
+    path_prefix: str
+
+    @classmethod
+    def for_resource(cls, resource: str) -> BearerScope:
+        scheme, host, port, path, _ = _split(resource)
+        return cls(scheme, host, port, path.rstrip("/"))
+
+    def covers(self, scheme: str, host: str, port: int | None, path: str) -> bool:
+        """True for a request URL given as parts (``port`` None for the scheme's default port)."""
+        if scheme != self.scheme or host.lower() != self.host:
+            return False
+        if port is not None and port == _DEFAULT_PORTS.get(scheme):
+            port = None
+        if port != self.port:
+            return False
+        prefix = self.path_prefix
+        return not prefix or path == prefix or path.startswith(prefix + "/")

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import pytest
+
+from mcp_oauth_auth.flow.challenge import parse_bearer_challenge, parse_www_authenticate
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        (['Bearer resource_metadata="https://h/.well-known/oauth-protected-resource"'],
+         {"resource_metadata": "https://h/.well-known/oauth-protected-resource"}),
+        (['Basic realm="x", Bearer error="insufficient_scope", scope="a b"'],
+         {"error": "insufficient_scope", "scope": "a b"}),
+        (["Bearer scope=files, resource_metadata=https://h/m, error=invalid_token"],
+         {"scope": "files", "resource_metadata": "https://h/m", "error": "invalid_token"}),
+        (['Negotiate abc==', 'DPoP algs="ES256", bearer ERROR="invalid_token"'], {"error": "invalid_token"}),
+        (['Bearer realm="a, b", scope="x"'], {"scope": "x"}),
+        (['Bearer error_description="say \\"hi\\""'], {"error_description": 'say "hi"'}),
+    ],
+)
+def test_bearer_parameters_in_any_order_and_form(headers: list[str], expected: dict[str, str]) -> None:
+    challenge = parse_bearer_challenge(headers)
+    assert challenge is not None
+    for name, value in expected.items():
+        assert getattr(challenge, name) == value
+
+
+def test_scope_splits_into_tuple() -> None:
+    challenge = parse_bearer_challenge(['Bearer scope="mcp:read  admin"'])
+    assert challenge is not None
+    assert challenge.scopes == ("mcp:read", "admin")
+
+
+def test_no_bearer_challenge() -> None:
+    assert parse_bearer_challenge(['Basic realm="x"']) is None
+    assert parse_bearer_challenge([]) is None
+
+
+def test_several_challenges_and_token68() -> None:
+    challenges = parse_www_authenticate(['Negotiate abc==, Basic realm="r", Bearer'])
+    assert [c.scheme for c in challenges] == ["negotiate", "basic", "bearer"]
+    assert challenges[0].token68 == "abc=="
+    assert challenges[1].params == {"realm": "r"}
+
+
+def test_garbage_does_not_raise() -> None:
+    assert parse_www_authenticate(['"unterminated', ",,,"]) == []
+    challenge = parse_bearer_challenge(['Bearer scope="unterminated'])
+    assert challenge is not None
+    assert challenge.scope is None

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import pytest
+
+from mcp_oauth_auth.exceptions import ConfigurationError
+from mcp_oauth_auth.flow.urls import (
+    BearerScope,
+    authorization_server_metadata_urls,
+    canonical_resource,
+    protected_resource_metadata_urls,
+    require_secure_url,
+    resource_identifies_server,
+)
+
+
+@pytest.mark.parametrize(
+    ("url", "canonical"),
+    [
+        ("HTTPS://MCP.Example.com/mcp", "https://mcp.example.com/mcp"),
+        ("https://mcp.example.com:443/mcp#frag", "https://mcp.example.com/mcp"),
+        ("https://mcp.example.com/", "https://mcp.example.com"),
+        ("http://127.0.0.1:8080/mcp/", "http://127.0.0.1:8080/mcp/"),
+    ],
+)
+def test_canonical_resource(url: str, canonical: str) -> None:
+    assert canonical_resource(url) == canonical
+
+
+def test_canonical_resource_rejects_non_http() -> None:
+    with pytest.raises(ConfigurationError):
+        canonical_resource("ftp://x/y")
+
+
+def test_prm_urls_order() -> None:
+    assert protected_resource_metadata_urls("https://h/public/mcp", "https://h/custom") == [
+        "https://h/custom",
+        "https://h/.well-known/oauth-protected-resource/public/mcp",
+        "https://h/.well-known/oauth-protected-resource",
+    ]
+    assert protected_resource_metadata_urls("https://h", None) == ["https://h/.well-known/oauth-protected-resource"]
+
+
+def test_as_metadata_urls_with_and_without_path() -> None:
+    assert [u for u, _ in authorization_server_metadata_urls("https://as/tenant1")] == [
+        "https://as/.well-known/oauth-authorization-server/tenant1",
+        "https://as/.well-known/openid-configuration/tenant1",
+        "https://as/tenant1/.well-known/openid-configuration",
+    ]
+    assert authorization_server_metadata_urls("https://as") == [
+        ("https://as/.well-known/oauth-authorization-server", False),
+        ("https://as/.well-known/openid-configuration", True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("resource", "server", "ok"),
+    [
+        ("https://h/mcp", "https://h/mcp", True),
+        ("https://H/mcp/", "https://h/mcp", True),
+        ("https://h", "https://h/mcp", True),
+        ("https://h/mc", "https://h/mcp", False),
+        ("https://h/mcp/sub", "https://h/mcp", False),
+        ("https://evil/mcp", "https://h/mcp", False),
+        ("http://h/mcp", "https://h/mcp", False),
+        ("https://h:8443/mcp", "https://h/mcp", False),
+        ("not a url", "https://h/mcp", False),
+    ],
+)
+def test_resource_identifies_server(resource: str, server: str, ok: bool) -> None:
+    assert resource_identifies_server(resource, server) is ok
+
+
+def test_bearer_scope() -> None:
+    scope = BearerScope.for_resource("https://h/mcp")
+    assert scope.covers("https", "h", None, "/mcp")
+    assert scope.covers("https", "H", 443, "/mcp/messages")
+    assert not scope.covers("https", "h", None, "/mcpx")
+    assert not scope.covers("https", "h", None, "/other")
+    assert not scope.covers("http", "h", None, "/mcp")
+    assert not scope.covers("https", "h", 8443, "/mcp")
+    assert not scope.covers("https", "auth.h", None, "/mcp")
+    root = BearerScope.for_resource("https://h")
+    assert root.covers("https", "h", None, "/anything")
+
+
+def test_require_secure_url() -> None:
+    require_secure_url("https://as/token", "x")
+    require_secure_url("http://127.0.0.1:9/token", "x")
+    require_secure_url("http://[::1]:9/token", "x")
+    with pytest.raises(ConfigurationError):
+        require_secure_url("http://as/token", "token endpoint")
+    require_secure_url("http://as/token", "x", allow_http=True)
