@@ -5,7 +5,7 @@ authorization, token refresh and step-up happen inline, through your own client.
 """
 
 from mcp_oauth_auth.auth import MCPOAuth
-from mcp_oauth_auth.authorizers.base import Authorizer, CallableAuthorizer
+from mcp_oauth_auth.authorizers import Authorizer, CallableAuthorizer, HeadlessAuthorizer, LoopbackBrowserAuthorizer
 from mcp_oauth_auth.exceptions import (
     AuthorizationDeniedError,
     AuthorizationError,
@@ -45,9 +45,11 @@ __all__ = [
     "ConfigurationError",
     "CredentialRecord",
     "DiscoveryError",
+    "HeadlessAuthorizer",
     "InsufficientScopeError",
     "InvalidGrantError",
     "IssuerMismatchError",
+    "LoopbackBrowserAuthorizer",
     "MCPOAuth",
     "MemoryTokenStore",
     "OAuthError",

@@ -80,7 +80,7 @@ class _CredentialLock:
     @asynccontextmanager
     async def held_async(self) -> AsyncGenerator[None, None]:
         async with self._loop_lock():
-            while not self._thread_lock.acquire(blocking=False):
+            while not self._thread_lock.acquire(blocking=False):  # noqa: ASYNC110 - a thread lock has no event
                 await anyio.sleep(0.01)
             try:
                 yield
@@ -323,7 +323,8 @@ class MCPOAuth(httpx.Auth):
         if not progress.replay:
             logger.warning(
                 "the request body is a stream that cannot be sent twice: credentials are renewed, but this "
-                "%s response is returned as is; send the request again", status
+                "%s response is returned as is; send the request again",
+                status,
             )
         return self._engine.recover(status, challenge, sent_token, attempt)
 
@@ -348,9 +349,7 @@ class MCPOAuth(httpx.Auth):
             finally:
                 flow.close()
 
-    async def _run_async(
-        self, flow: Flow, request_class: type[Any], progress: _Progress
-    ) -> AsyncGenerator[Any, Any]:
+    async def _run_async(self, flow: Flow, request_class: type[Any], progress: _Progress) -> AsyncGenerator[Any, Any]:
         async with self._lock.held_async():
             try:
                 result: Any = None
@@ -393,7 +392,7 @@ class MCPOAuth(httpx.Auth):
         store = self._store
         try:
             if isinstance(effect, LoadRecords):
-                keys = [key for key in store.keys() if resource_identifies_server(key.resource, effect.resource)]
+                keys = [key for key in store.list_keys() if resource_identifies_server(key.resource, effect.resource)]
                 return [record for key in keys if (record := store.load(key)) is not None]
             if isinstance(effect, SaveRecord):
                 store.save(effect.record)

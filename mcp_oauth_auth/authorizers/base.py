@@ -11,12 +11,11 @@ from __future__ import annotations
 import concurrent.futures
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Union
 
 import anyio
 import anyio.to_thread
 
-__all__ = ["DEFAULT_REDIRECT_URI", "AuthorizerLike", "Authorizer", "CallableAuthorizer", "as_authorizer"]
+__all__ = ["DEFAULT_REDIRECT_URI", "Authorizer", "AuthorizerLike", "CallableAuthorizer", "as_authorizer"]
 
 #: Used when neither the caller nor the authorizer chooses a redirect URI (RFC 8252 §7.3 loopback form).
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:33418/callback"
@@ -43,13 +42,11 @@ class Authorizer:
 
     async def authorize_async(self, authorization_url: str, redirect_uri: str) -> str:
         """Async form of :meth:`authorize`; by default runs it in a worker thread."""
-        return await anyio.to_thread.run_sync(
-            self.authorize, authorization_url, redirect_uri, abandon_on_cancel=True
-        )
+        return await anyio.to_thread.run_sync(self.authorize, authorization_url, redirect_uri, abandon_on_cancel=True)
 
 
-AuthorizerFunction = Callable[[str], Union[str, Awaitable[str]]]
-AuthorizerLike = Union[Authorizer, AuthorizerFunction]
+AuthorizerFunction = Callable[[str], str | Awaitable[str]]
+AuthorizerLike = Authorizer | AuthorizerFunction
 
 
 class CallableAuthorizer(Authorizer):

@@ -112,7 +112,9 @@ class HeadlessAuthorizer(Authorizer):
     def __repr__(self) -> str:
         return f"HeadlessAuthorizer(timeout={self.timeout:g}, max_hops={self.max_hops})"
 
-    def _ssl(self) -> bool | ssl.SSLContext:
+    def _ssl(self, transport: object) -> bool | ssl.SSLContext:
+        if transport is not None:
+            return True  # unused: a given transport brings its own TLS settings
         if not isinstance(self._verify, str):
             return self._verify
         if os.path.isdir(self._verify):
@@ -122,7 +124,10 @@ class HeadlessAuthorizer(Authorizer):
     def authorize(self, authorization_url: str, redirect_uri: str) -> str:
         walk = _Walk(self, redirect_uri)
         with httpx.Client(
-            transport=self._transport, verify=self._ssl(), timeout=self.timeout, follow_redirects=False
+            transport=self._transport,
+            verify=self._ssl(self._transport),
+            timeout=self.timeout,
+            follow_redirects=False,
         ) as client:
             request = walk.first(client.build_request, authorization_url)
             for _ in range(self.max_hops + 1):
@@ -139,7 +144,10 @@ class HeadlessAuthorizer(Authorizer):
     async def authorize_async(self, authorization_url: str, redirect_uri: str) -> str:
         walk = _Walk(self, redirect_uri)
         async with httpx.AsyncClient(
-            transport=self._async_transport, verify=self._ssl(), timeout=self.timeout, follow_redirects=False
+            transport=self._async_transport,
+            verify=self._ssl(self._async_transport),
+            timeout=self.timeout,
+            follow_redirects=False,
         ) as client:
             request = walk.first(client.build_request, authorization_url)
             for _ in range(self.max_hops + 1):
@@ -163,9 +171,7 @@ class _Walk:
     def __init__(self, authorizer: HeadlessAuthorizer, redirect_uri: str) -> None:
         target = _Place.of(redirect_uri)
         if target is None or not target.scheme:
-            raise ConfigurationError(
-                "the redirect URI is not a valid absolute URL", url=_safe_url(redirect_uri)
-            )
+            raise ConfigurationError("the redirect URI is not a valid absolute URL", url=_safe_url(redirect_uri))
         self._target = target
         self._redirect_uri = redirect_uri
         self._authorizer = authorizer

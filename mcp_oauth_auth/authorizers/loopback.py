@@ -172,15 +172,11 @@ def _free_port(host: str) -> int:
 class _Endpoint:
     """Where the callback is expected, from a redirect URI."""
 
-    scheme: str
-    host: str  # as written in the URI, without brackets, lower-case
+    origin: str  # scheme://host[:port] exactly as the redirect URI writes it
+    host: str  # without brackets, lower-case
     bind_ip: str
     port: int
     path: str
-
-    @property
-    def origin(self) -> str:
-        return f"{self.scheme}://{_uri_host(self.host)}:{self.port}"
 
     @property
     def authority(self) -> str:
@@ -198,9 +194,10 @@ def _endpoint(redirect_uri: str) -> _Endpoint:
         bind_ip = _loopback_ip(host)
     except ValueError as exc:
         raise ConfigurationError(f"{_REDIRECT_URI_FORM} ({exc})", url=redirect_uri) from exc
-    if parts.scheme != "http" or parts.query or parts.fragment or port == 0:
+    if parts.scheme != "http" or parts.query or parts.fragment or port == 0 or "@" in parts.netloc:
         raise ConfigurationError(f"{_REDIRECT_URI_FORM}, without query or fragment", url=redirect_uri)
-    return _Endpoint("http", host, bind_ip, 80 if port is None else port, parts.path or "/")
+    port = 80 if port is None else port
+    return _Endpoint(f"http://{parts.netloc}", host, bind_ip, port, parts.path or "/")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -265,9 +262,7 @@ class _Responder:
             return _Outcome(_response(404, "Not Found", _plain_page("Not found")))
         if method != "GET":
             logger.debug("loopback callback server: %s %s -> 405", method, path)
-            return _Outcome(
-                _response(405, "Method Not Allowed", _plain_page("Method not allowed"), ("Allow: GET",))
-            )
+            return _Outcome(_response(405, "Method Not Allowed", _plain_page("Method not allowed"), ("Allow: GET",)))
         host = headers.get("host")
         if host is not None and not self._host_matches(host):
             # A browser always names the authority it connected to; anything else is not our redirect (e.g. a
@@ -275,9 +270,7 @@ class _Responder:
             logger.debug("loopback callback server: callback with an unexpected Host header -> 400")
             return _Outcome(_response(400, "Bad Request", _plain_page("Bad request")))
         params = parse_qs(query, keep_blank_values=True)
-        logger.debug(
-            "authorization callback received on %s (parameters: %s)", path, ", ".join(sorted(params))
-        )
+        logger.debug("authorization callback received on %s (parameters: %s)", path, ", ".join(sorted(params)))
         if "error" in params:
             page = self._failure_page(params["error"][0], params.get("error_description", [""])[0])
         elif "code" in params:
@@ -404,13 +397,9 @@ class LoopbackBrowserAuthorizer(Authorizer):
         if not 0 <= port <= 65535:
             raise ConfigurationError(f"LoopbackBrowserAuthorizer port must be in 0..65535, not {port}")
         if not path.startswith("/") or "?" in path or "#" in path or not _TARGET.fullmatch(path):
-            raise ConfigurationError(
-                f"LoopbackBrowserAuthorizer path must be an absolute URL path, not {path!r}"
-            )
+            raise ConfigurationError(f"LoopbackBrowserAuthorizer path must be an absolute URL path, not {path!r}")
         if not timeout > 0 or math.isinf(timeout):
-            raise ConfigurationError(
-                f"LoopbackBrowserAuthorizer timeout must be a positive number, not {timeout}"
-            )
+            raise ConfigurationError(f"LoopbackBrowserAuthorizer timeout must be a positive number, not {timeout}")
         self.host = host.strip("[]").lower()
         self.port = port
         self.path = path
@@ -634,9 +623,7 @@ def _read_blocking(
     return outcome.target
 
 
-def _drop(
-    selector: selectors.BaseSelector, connections: dict[socket.socket, _Connection], sock: socket.socket
-) -> None:
+def _drop(selector: selectors.BaseSelector, connections: dict[socket.socket, _Connection], sock: socket.socket) -> None:
     connections.pop(sock, None)
     with contextlib.suppress(KeyError, ValueError):
         selector.unregister(sock)
@@ -676,7 +663,11 @@ async def _serve_async(listener: SocketListener, responder: _Responder, result: 
 
     async with anyio.create_task_group() as task_group:
         while True:
-            stream = await listener.accept()
+            try:
+                stream = await listener.accept()
+            except OSError:  # e.g. out of file descriptors: do not spin
+                await anyio.sleep(0.05)
+                continue
             peer = stream.extra(SocketAttribute.remote_address, None)  # noqa: S610 - not Django
             if not _is_loopback_peer(peer) or active >= MAX_CONNECTIONS:
                 await anyio.aclose_forcefully(stream)

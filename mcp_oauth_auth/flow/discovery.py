@@ -102,8 +102,9 @@ def discover_protected_resource(
                 f"the MCP server {server_url!r} (RFC 9728 §3.3); refusing to authorize",
                 url=url,
             )
-        logger.debug("protected resource metadata from %s: authorization servers %s", url,
-                     list(metadata.authorization_servers))
+        logger.debug(
+            "protected resource metadata from %s: authorization servers %s", url, list(metadata.authorization_servers)
+        )
         return metadata
     logger.debug("no protected resource metadata for %s: assuming a 2025-03-26 server", server_url)
     return None
@@ -117,8 +118,7 @@ def _parse_protected_resource(document: dict[str, Any], url: str) -> ProtectedRe
     if not servers:
         raise DiscoveryError("protected resource metadata lists no authorization_servers", url=url)
     scopes = _string_tuple(document, "scopes_supported") or ()
-    return ProtectedResourceMetadata(resource=resource, authorization_servers=servers, scopes_supported=scopes,
-                                     url=url)
+    return ProtectedResourceMetadata(resource=resource, authorization_servers=servers, scopes_supported=scopes, url=url)
 
 
 def discover_authorization_server(
@@ -158,7 +158,8 @@ def _parse_authorization_server(
 
     authorization_endpoint = endpoint("authorization_endpoint", required=True)
     token_endpoint = endpoint("token_endpoint", required=True)
-    assert authorization_endpoint is not None and token_endpoint is not None
+    assert authorization_endpoint is not None
+    assert token_endpoint is not None
     return AuthorizationServerMetadata(
         issuer=document["issuer"],
         authorization_endpoint=authorization_endpoint,
@@ -170,9 +171,7 @@ def _parse_authorization_server(
         code_challenge_methods_supported=_string_tuple(document, "code_challenge_methods_supported"),
         token_endpoint_auth_methods_supported=_string_tuple(document, "token_endpoint_auth_methods_supported"),
         grant_types_supported=_string_tuple(document, "grant_types_supported"),
-        authorization_response_iss_parameter_supported=document.get(
-            "authorization_response_iss_parameter_supported"
-        )
+        authorization_response_iss_parameter_supported=document.get("authorization_response_iss_parameter_supported")
         is True,
         client_id_metadata_document_supported=document.get("client_id_metadata_document_supported") is True,
         is_openid_provider=from_openid_url or "id_token_signing_alg_values_supported" in document,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 from urllib.parse import urlencode
 
 from mcp_oauth_auth.records import CredentialRecord, RecordKey
@@ -143,7 +143,7 @@ class DeleteRecord:
     key: RecordKey
 
 
-Effect = Union[SendHttp, Authorize, ChooseRedirect, Sleep, LoadRecords, SaveRecord, DeleteRecord]
+Effect = SendHttp | Authorize | ChooseRedirect | Sleep | LoadRecords | SaveRecord | DeleteRecord
 Flow = Generator[Effect, Any, Any]
 
 

@@ -164,7 +164,9 @@ class FlowEngine:
 
     def _refresh(self) -> Generator[Effect, Any, None]:
         record = self.record
-        assert record is not None and record.tokens is not None and record.tokens.refresh_token is not None
+        assert record is not None
+        assert record.tokens is not None
+        assert record.tokens.refresh_token is not None
         resource = record.resource if self.config.send_resource else None
         try:
             tokens = yield from refresh_tokens(
@@ -194,16 +196,19 @@ class FlowEngine:
             scopes = (*scopes, "offline_access")
 
         existing = self.record.client if self.record and self.record.issuer == server.issuer else None
-        redirect_uri = config.redirect_uri or (
-            yield from choose_redirect(existing.redirect_uris if existing else ())
-        )
+        redirect_uri = config.redirect_uri or (yield from choose_redirect(existing.redirect_uris if existing else ()))
         client = yield from identify_client(config.client, server, existing, redirect_uri, scopes, config.retry)
         resource_parameter = resource if config.send_resource else None
         pending = start_authorization(server, client, redirect_uri, scopes, resource_parameter)
         callback_url = yield from authorize(pending.url, redirect_uri)
         code = validate_callback(callback_url, pending, server)
         tokens = yield from exchange_code(
-            server.token_endpoint, client, code, pending.code_verifier, redirect_uri, resource_parameter,
+            server.token_endpoint,
+            client,
+            code,
+            pending.code_verifier,
+            redirect_uri,
+            resource_parameter,
             config.retry,
         )
         record = CredentialRecord(
@@ -237,9 +242,7 @@ class FlowEngine:
             url=prm.url,
         )
 
-    def _choose_scopes(
-        self, challenge: BearerChallenge, prm: ProtectedResourceMetadata | None
-    ) -> tuple[str, ...]:
+    def _choose_scopes(self, challenge: BearerChallenge, prm: ProtectedResourceMetadata | None) -> tuple[str, ...]:
         """The caller's scopes, else the challenge's ``scope``, else the PRM ``scopes_supported``, else none."""
         if self.config.scopes is not None:
             return self.config.scopes

@@ -141,8 +141,10 @@ def register_client(
     """Dynamic client registration (RFC 7591 §3)."""
     assert metadata.registration_endpoint is not None
     supported = metadata.token_endpoint_auth_methods_supported
-    requested_method = "none" if supported is None or "none" in supported else choose_secret_auth_method(
-        metadata, settings.token_endpoint_auth_method
+    requested_method = (
+        "none"
+        if supported is None or "none" in supported
+        else choose_secret_auth_method(metadata, settings.token_endpoint_auth_method)
     )
     request_body: dict[str, Any] = {
         "client_name": settings.client_name,

@@ -73,8 +73,7 @@ def exchange_code(
     logger.debug("exchanging the authorization code at %s", endpoint)
     response = yield from _token_request(endpoint, client, fields, policy, "authorization code exchange")
     if response.status != 200:
-        raise _token_error(TokenExchangeError, "the token endpoint refused the authorization code", response,
-                           endpoint)
+        raise _token_error(TokenExchangeError, "the token endpoint refused the authorization code", response, endpoint)
     return parse_token_response(response, endpoint, TokenExchangeError, previous_refresh_token=None)
 
 
@@ -110,9 +109,7 @@ def _error_code(response: HttpResponse) -> str | None:
     return error if isinstance(error, str) else None
 
 
-def _token_error(
-    error_class: type[OAuthError], message: str, response: HttpResponse, endpoint: str
-) -> OAuthError:
+def _token_error(error_class: type[OAuthError], message: str, response: HttpResponse, endpoint: str) -> OAuthError:
     document = _error_document(response)
     description = document.get("error_description")
     return error_class(
@@ -137,8 +134,7 @@ def parse_token_response(
         raise error_class("the token response has no access_token", url=endpoint, status_code=response.status)
     token_type = document.get("token_type", "Bearer")
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
-        raise error_class(f"the token response has token_type {token_type!r}; only Bearer is supported",
-                          url=endpoint)
+        raise error_class(f"the token response has token_type {token_type!r}; only Bearer is supported", url=endpoint)
     now = time.time()
     expires_in = document.get("expires_in")
     expires_at = None

@@ -14,8 +14,8 @@ __all__ = [
     "is_loopback_host",
     "origin_of",
     "protected_resource_metadata_urls",
-    "resource_identifies_server",
     "require_secure_url",
+    "resource_identifies_server",
 ]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}

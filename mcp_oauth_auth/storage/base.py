@@ -31,6 +31,6 @@ class TokenStore(Protocol):
         """Remove the record for ``key``; no error when there is none."""
         ...
 
-    def keys(self) -> list[RecordKey]:
+    def list_keys(self) -> list[RecordKey]:
         """The keys of every stored record."""
         ...

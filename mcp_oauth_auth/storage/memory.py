@@ -30,7 +30,7 @@ class MemoryTokenStore:
         with self._lock:
             self._records.pop(key, None)
 
-    def keys(self) -> list[RecordKey]:
+    def list_keys(self) -> list[RecordKey]:
         with self._lock:
             return list(self._records)
 

@@ -3,13 +3,14 @@
 It is deliberately strict, like a real server, so that a client under test is caught when it is wrong: exact
 redirect URI matching (loopback ports aside), PKCE S256 only, single-use codes bound to client, redirect URI,
 challenge, scope and resource, client authentication exactly per the registered method, refresh token rotation
-with reuse detection. Sans-IO: it maps :class:`FakeRequest` to :class:`FakeResponse` and is driven (and locked) by
-:class:`~mcp_oauth_auth.testing.fake.FakeMCPStack`.
+with reuse detection. Sans-IO: it maps :class:`FakeRequest` to :class:`FakeResponse`, driven (and locked)
+by :class:`~mcp_oauth_auth.testing.fake.FakeMCPStack`.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -171,7 +172,7 @@ class FakeAuthorizationServer:
         self,
         client_id: str,
         client_secret: str | None = None,
-        token_endpoint_auth_method: str = "none",
+        token_endpoint_auth_method: str = "none",  # noqa: S107 - not a password
         redirect_uris: Sequence[str] = (),
         grant_types: Sequence[str] = ("authorization_code", "refresh_token"),
         *,
@@ -384,7 +385,7 @@ class FakeAuthorizationServer:
             raise _invalid_client("unknown client", basic)
         if client.token_endpoint_auth_method != method:
             raise _invalid_client(
-                f"the client is registered for {client.token_endpoint_auth_method}, the request used {method}",
+                f"the client is registered for {client.token_endpoint_auth_method}, not {method}",
                 basic,
             )
         if method in _CONFIDENTIAL_METHODS and not hmac.compare_digest(
@@ -414,10 +415,8 @@ class FakeAuthorizationServer:
             return _method_not_allowed("POST")
         form, repeated = _parse_form(request)
         record.update(grant_type=form.get("grant_type"), resource=form.get("resource"), scope=form.get("scope"))
-        try:
+        with contextlib.suppress(_Reject):
             record["client_id"], record["auth_method"], _ = _identify_client(request, form)
-        except _Reject:
-            pass
         if injected is not None:
             return injected
         _check_form(request, repeated)
@@ -500,9 +499,7 @@ class FakeAuthorizationServer:
             document["refresh_token"] = token_value
         return self._token_response(document)
 
-    def _issue(
-        self, grant: _Grant, client: FakeClient, scopes: tuple[str, ...], *, new_grant: bool
-    ) -> dict[str, Any]:
+    def _issue(self, grant: _Grant, client: FakeClient, scopes: tuple[str, ...], *, new_grant: bool) -> dict[str, Any]:
         config = self._context.config
         now = self._context.now()
         access = AccessTokenRecord(
@@ -540,9 +537,7 @@ class FakeAuthorizationServer:
     def _token_response(document: dict[str, Any]) -> FakeResponse:
         return json_response(200, document, no_store=True)
 
-    def issue_tokens(
-        self, client_id: str, scopes: Sequence[str], resource: str | None
-    ) -> dict[str, Any]:
+    def issue_tokens(self, client_id: str, scopes: Sequence[str], resource: str | None) -> dict[str, Any]:
         """Grant ``scopes`` to a known client without any HTTP exchange; returns the token response body."""
         client = self.clients.get(client_id)
         if client is None:
@@ -572,37 +567,12 @@ class FakeAuthorizationServer:
 
     def _register(self, request: FakeRequest, body: Any) -> FakeResponse:
         config = self._context.config
-
-        def invalid(description: str, error: str = "invalid_client_metadata") -> _Reject:
-            return _token_error(error, description)
-
         if request.content_type != "application/json":
-            raise invalid("the request body must be application/json")
+            raise _invalid_metadata("the request body must be application/json")
         if not isinstance(body, dict):
-            raise invalid("the request body must be a JSON object")
-        grant_types = body.get("grant_types", ["authorization_code"])
-        if not _is_str_list(grant_types) or not grant_types:
-            raise invalid("grant_types must be a non-empty list of strings")
-        unsupported = [grant for grant in grant_types if grant not in _SUPPORTED_GRANTS]
-        if unsupported:
-            raise invalid(f"unsupported grant_types: {unsupported}")
-        response_types = body.get("response_types", ["code"])
-        if not _is_str_list(response_types) or any(kind != "code" for kind in response_types):
-            raise invalid("response_types must be a list containing only 'code'")
-        if "authorization_code" in grant_types and "code" not in response_types:
-            raise invalid("grant_type authorization_code needs response_type code (RFC 7591 §2.1)")
-        redirect_uris = body.get("redirect_uris")
-        if "authorization_code" in grant_types:
-            if redirect_uris is None:
-                raise invalid("redirect_uris is required for the authorization_code grant")
-            if not _is_str_list(redirect_uris) or not redirect_uris:
-                raise invalid("redirect_uris must be a non-empty list of strings")
-            for uri in redirect_uris:
-                problem = _redirect_uri_problem(uri)
-                if problem is not None:
-                    raise invalid(f"{uri!r}: {problem}", "invalid_redirect_uri")
-        elif redirect_uris is not None and not _is_str_list(redirect_uris):
-            raise invalid("redirect_uris must be a list of strings")
+            raise _invalid_metadata("the request body must be a JSON object")
+        grant_types, response_types, redirect_uris = _registration_lists(body)
+        invalid = _invalid_metadata
         requested_method = body.get("token_endpoint_auth_method", "client_secret_basic")  # RFC 7591 §2
         if not isinstance(requested_method, str):
             raise invalid("token_endpoint_auth_method must be a string")
@@ -627,9 +597,9 @@ class FakeAuthorizationServer:
             client_id=client_id,
             client_id_issued_at=int(self._context.now()),
             token_endpoint_auth_method=method,
-            redirect_uris=list(redirect_uris or []),
-            grant_types=list(grant_types),
-            response_types=list(response_types),
+            redirect_uris=redirect_uris,
+            grant_types=grant_types,
+            response_types=response_types,
             application_type=body.get("application_type", "web"),
         )
         response.pop("client_secret", None)
@@ -640,8 +610,8 @@ class FakeAuthorizationServer:
             client_id,
             secret,
             method,
-            redirect_uris=list(redirect_uris or []),
-            grant_types=list(grant_types),
+            redirect_uris=redirect_uris,
+            grant_types=grant_types,
             kind="dynamic",
             metadata=response,
         )
@@ -667,10 +637,8 @@ class FakeAuthorizationServer:
             return _method_not_allowed("POST")
         form, repeated = _parse_form(request)
         record.update(token=form.get("token"), token_type_hint=form.get("token_type_hint"))
-        try:
+        with contextlib.suppress(_Reject):
             record["client_id"], record["auth_method"], _ = _identify_client(request, form)
-        except _Reject:
-            pass
         if injected is not None:
             return injected
         _check_form(request, repeated)
@@ -829,6 +797,37 @@ def _identify_client(request: FakeRequest, form: dict[str, str]) -> tuple[str, s
     if form_secret is not None:
         return form_id, "client_secret_post", form_secret
     return form_id, "none", None
+
+
+def _invalid_metadata(description: str, error: str = "invalid_client_metadata") -> _Reject:
+    return _token_error(error, description)
+
+
+def _registration_lists(body: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """(grant_types, response_types, redirect_uris) of a registration request, with RFC 7591 defaults."""
+    grant_types = body.get("grant_types", ["authorization_code"])
+    if not _is_str_list(grant_types) or not grant_types:
+        raise _invalid_metadata("grant_types must be a non-empty list of strings")
+    unsupported = [grant for grant in grant_types if grant not in _SUPPORTED_GRANTS]
+    if unsupported:
+        raise _invalid_metadata(f"unsupported grant_types: {unsupported}")
+    response_types = body.get("response_types", ["code"])
+    if not _is_str_list(response_types) or any(kind != "code" for kind in response_types):
+        raise _invalid_metadata("response_types must be a list containing only 'code'")
+    if "authorization_code" in grant_types and "code" not in response_types:
+        raise _invalid_metadata("grant_type authorization_code needs response_type code (RFC 7591 §2.1)")
+    redirect_uris = body.get("redirect_uris")
+    if redirect_uris is None:
+        if "authorization_code" in grant_types:
+            raise _invalid_metadata("redirect_uris is required for the authorization_code grant")
+        redirect_uris = []
+    if not _is_str_list(redirect_uris) or ("authorization_code" in grant_types and not redirect_uris):
+        raise _invalid_metadata("redirect_uris must be a non-empty list of strings")
+    for uri in redirect_uris:
+        problem = _redirect_uri_problem(uri)
+        if problem is not None:
+            raise _invalid_metadata(f"{uri!r}: {problem}", "invalid_redirect_uri")
+    return list(grant_types), list(response_types), list(redirect_uris)
 
 
 def _is_str_list(value: Any) -> bool:

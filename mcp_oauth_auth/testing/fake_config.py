@@ -1,7 +1,7 @@
 """Configuration of the fake MCP authorization stack: which discovery variant it plays and how strict it is.
 
-Every field has a default that models a well-behaved MCP 2025-06-18 server with its own authorization server on
-the same origin. Tests may mutate ``stack.config`` between steps; the stack re-validates it on each request.
+Every field has a default that models a well-behaved MCP 2025-06-18 server with its own authorization server
+on the same origin. Tests may mutate ``stack.config`` between steps; the stack validates it on each request.
 """
 
 from __future__ import annotations
@@ -57,9 +57,7 @@ class FakeStackConfig:
     metadata_issuer: str | None = None
     #: None omits the field from the metadata (the AS still requires S256 at /authorize).
     code_challenge_methods_supported: list[str] | None = field(default_factory=lambda: ["S256"])
-    scopes_supported: list[str] = field(
-        default_factory=lambda: ["mcp:read", "mcp:write", "admin", "offline_access"]
-    )
+    scopes_supported: list[str] = field(default_factory=lambda: ["mcp:read", "mcp:write", "admin", "offline_access"])
     token_endpoint_auth_methods_supported: list[str] = field(
         default_factory=lambda: ["none", "client_secret_basic", "client_secret_post"]
     )
@@ -91,7 +89,8 @@ class FakeStackConfig:
     issue_refresh_tokens: bool = True
     #: Only issue a refresh token when ``offline_access`` was granted.
     refresh_token_requires_offline_access: bool = False
-    #: Each refresh returns a new refresh token and retires the old one; reusing a retired one revokes the grant.
+    #: Each refresh returns a new refresh token and retires the old one; reusing a retired one revokes the
+    #: whole grant.
     rotate_refresh_tokens: bool = True
     #: Without rotation: False omits refresh_token from refresh responses (the client must keep the old one).
     return_refresh_token_on_refresh: bool = True
@@ -107,9 +106,7 @@ class FakeStackConfig:
         if self.prm_mode not in _PRM_MODES:
             raise ValueError(f"prm_mode must be one of {_PRM_MODES}, not {self.prm_mode!r}")
         if self.as_metadata_mode not in _AS_METADATA_MODES:
-            raise ValueError(
-                f"as_metadata_mode must be one of {_AS_METADATA_MODES}, not {self.as_metadata_mode!r}"
-            )
+            raise ValueError(f"as_metadata_mode must be one of {_AS_METADATA_MODES}, not {self.as_metadata_mode!r}")
         if self.callback_iss not in _CALLBACK_ISS:
             raise ValueError(f"callback_iss must be one of {_CALLBACK_ISS}, not {self.callback_iss!r}")
         _check_path("mcp_path", self.mcp_path)

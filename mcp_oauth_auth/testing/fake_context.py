@@ -30,7 +30,7 @@ ENDPOINTS = (
 
 @dataclass(repr=False)
 class FakeLog:
-    """Everything the stack saw, for assertions. Records may hold tokens: never print a log in library code."""
+    """Everything the stack saw, for assertions. Records may hold tokens: never print them in library code."""
 
     #: Every request: {"endpoint", "method", "url", "status"}.
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -42,7 +42,8 @@ class FakeLog:
     token_requests: list[dict[str, Any]] = field(default_factory=list)
     #: The JSON body of every /register request (the raw text when it was not JSON).
     registration_requests: list[Any] = field(default_factory=list)
-    #: {"client_id", "auth_method", "token", "token_type_hint", "token_kind", "revoked", "status"} per /revoke.
+    #: Per /revoke: {"client_id", "auth_method", "token", "token_type_hint", "token_kind", "revoked",
+    #: "status"}.
     revocation_requests: list[dict[str, Any]] = field(default_factory=list)
     #: {"token_kind", "active"} per /introspect request.
     introspection_requests: list[dict[str, Any]] = field(default_factory=list)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 __all__ = [
@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 #: Either a list of (name, value) pairs (repeated names allowed) or a mapping.
-HeadersInput = Union[Sequence[tuple[str, str]], Mapping[str, str]]
+HeadersInput = Sequence[tuple[str, str]] | Mapping[str, str]
 
 #: Host names that RFC 8252 §7.3 treats as loopback (``localhost`` included, as most servers do).
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -102,7 +102,7 @@ class FakeRequest:
 
 
 def origin_of(url: str) -> str:
-    """``scheme://host[:port]`` of ``url``, lower case, default port omitted; raises ValueError if malformed."""
+    """``scheme://host[:port]`` of ``url``, lower case, without a default port; ValueError if malformed."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = parts.hostname
@@ -123,7 +123,7 @@ def is_loopback_http(uri: str) -> bool:
 
 
 def parse_params(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], list[str]]:
-    """OAuth parameter parsing: empty values count as omitted (RFC 6749 §3.1); returns (params, repeated names)."""
+    """OAuth parameters, empty values counting as omitted (RFC 6749 §3.1); returns (params, repeated)."""
     params: dict[str, str] = {}
     repeated: list[str] = []
     for name, value in pairs:
@@ -155,9 +155,7 @@ def json_response(
     return FakeResponse(status, all_headers, body)
 
 
-def oauth_error(
-    status: int, error: str, description: str, headers: Sequence[tuple[str, str]] = ()
-) -> FakeResponse:
+def oauth_error(status: int, error: str, description: str, headers: Sequence[tuple[str, str]] = ()) -> FakeResponse:
     """A JSON OAuth error response (RFC 6749 §5.2 shape)."""
     return json_response(status, {"error": error, "error_description": description}, headers, no_store=True)
 

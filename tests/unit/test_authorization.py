@@ -64,7 +64,8 @@ def test_fresh_verifier_and_state_per_attempt() -> None:
     second = start_authorization(metadata(), CLIENT, REDIRECT, (), None)
     assert first.state != second.state
     assert first.code_verifier != second.code_verifier
-    assert "scope=" not in first.url and "resource=" not in first.url
+    assert "scope=" not in first.url
+    assert "resource=" not in first.url
 
 
 def test_openid_provider_gets_prompt_consent_with_offline_access() -> None:
@@ -76,8 +77,9 @@ def test_openid_provider_gets_prompt_consent_with_offline_access() -> None:
 
 
 def test_endpoint_with_query_keeps_it() -> None:
-    pending = start_authorization(metadata(authorization_endpoint="https://as/authorize?tenant=x"), CLIENT,
-                                  REDIRECT, (), None)
+    pending = start_authorization(
+        metadata(authorization_endpoint="https://as/authorize?tenant=x"), CLIENT, REDIRECT, (), None
+    )
     assert pending.url.startswith("https://as/authorize?tenant=x&response_type=code")
 
 
@@ -159,5 +161,4 @@ def test_pkce_support_checks() -> None:
     with pytest.raises(PKCENotSupportedError):
         check_pkce_support(metadata(code_challenge_methods_supported=None), trust_unadvertised=False)
     check_pkce_support(metadata(code_challenge_methods_supported=None), trust_unadvertised=True)
-    check_pkce_support(metadata(code_challenge_methods_supported=None, assumed_defaults=True),
-                       trust_unadvertised=False)
+    check_pkce_support(metadata(code_challenge_methods_supported=None, assumed_defaults=True), trust_unadvertised=False)

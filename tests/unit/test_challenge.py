@@ -8,13 +8,19 @@ from mcp_oauth_auth.flow.challenge import parse_bearer_challenge, parse_www_auth
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [
-        (['Bearer resource_metadata="https://h/.well-known/oauth-protected-resource"'],
-         {"resource_metadata": "https://h/.well-known/oauth-protected-resource"}),
-        (['Basic realm="x", Bearer error="insufficient_scope", scope="a b"'],
-         {"error": "insufficient_scope", "scope": "a b"}),
-        (["Bearer scope=files, resource_metadata=https://h/m, error=invalid_token"],
-         {"scope": "files", "resource_metadata": "https://h/m", "error": "invalid_token"}),
-        (['Negotiate abc==', 'DPoP algs="ES256", bearer ERROR="invalid_token"'], {"error": "invalid_token"}),
+        (
+            ['Bearer resource_metadata="https://h/.well-known/oauth-protected-resource"'],
+            {"resource_metadata": "https://h/.well-known/oauth-protected-resource"},
+        ),
+        (
+            ['Basic realm="x", Bearer error="insufficient_scope", scope="a b"'],
+            {"error": "insufficient_scope", "scope": "a b"},
+        ),
+        (
+            ["Bearer scope=files, resource_metadata=https://h/m, error=invalid_token"],
+            {"scope": "files", "resource_metadata": "https://h/m", "error": "invalid_token"},
+        ),
+        (["Negotiate abc==", 'DPoP algs="ES256", bearer ERROR="invalid_token"'], {"error": "invalid_token"}),
         (['Bearer realm="a, b", scope="x"'], {"scope": "x"}),
         (['Bearer error_description="say \\"hi\\""'], {"error_description": 'say "hi"'}),
     ],

@@ -51,7 +51,9 @@ def test_prm_absent_means_legacy_server() -> None:
 @pytest.mark.parametrize("resource", ["https://evil.example/mcp", "https://mcp.example/other", None])
 def test_prm_resource_must_identify_server(resource: str | None) -> None:
     document = {**PRM, "resource": resource}
-    harness = Harness(routes={"https://mcp.example/.well-known/oauth-protected-resource/mcp": json_response(200, document)})
+    harness = Harness(
+        routes={"https://mcp.example/.well-known/oauth-protected-resource/mcp": json_response(200, document)}
+    )
     with pytest.raises((ResourceMismatchError, DiscoveryError)):
         harness.run(discover_protected_resource(SERVER, None, POLICY))
     assert len(harness.sent) == 1  # nothing more is asked of anyone
@@ -59,7 +61,9 @@ def test_prm_resource_must_identify_server(resource: str | None) -> None:
 
 def test_prm_without_authorization_servers() -> None:
     document = {"resource": SERVER, "authorization_servers": []}
-    harness = Harness(routes={"https://mcp.example/.well-known/oauth-protected-resource/mcp": json_response(200, document)})
+    harness = Harness(
+        routes={"https://mcp.example/.well-known/oauth-protected-resource/mcp": json_response(200, document)}
+    )
     with pytest.raises(DiscoveryError):
         harness.run(discover_protected_resource(SERVER, None, POLICY))
 
@@ -92,7 +96,9 @@ def test_as_metadata_oauth_first() -> None:
 def test_as_metadata_path_order_reaches_oidc_append() -> None:
     issuer = "https://as.example/tenant1"
     document = {**ASM, "issuer": issuer}
-    harness = Harness(routes={"https://as.example/tenant1/.well-known/openid-configuration": json_response(200, document)})
+    harness = Harness(
+        routes={"https://as.example/tenant1/.well-known/openid-configuration": json_response(200, document)}
+    )
     metadata = harness.run(discover_authorization_server(issuer, POLICY))
     assert metadata.is_openid_provider
     assert harness.urls_sent() == [
@@ -104,14 +110,20 @@ def test_as_metadata_path_order_reaches_oidc_append() -> None:
 
 @pytest.mark.parametrize("issuer", ["https://as.example/", "https://AS.example", "https://evil.example"])
 def test_as_metadata_issuer_must_be_string_identical(issuer: str) -> None:
-    harness = Harness(routes={"https://as.example/.well-known/oauth-authorization-server": json_response(200, {**ASM, "issuer": issuer})})
+    harness = Harness(
+        routes={
+            "https://as.example/.well-known/oauth-authorization-server": json_response(200, {**ASM, "issuer": issuer})
+        }
+    )
     with pytest.raises(IssuerMismatchError):
         harness.run(discover_authorization_server("https://as.example", POLICY))
 
 
 def test_as_metadata_endpoints_must_be_https() -> None:
     document = {**ASM, "token_endpoint": "http://as.example/token"}
-    harness = Harness(routes={"https://as.example/.well-known/oauth-authorization-server": json_response(200, document)})
+    harness = Harness(
+        routes={"https://as.example/.well-known/oauth-authorization-server": json_response(200, document)}
+    )
     with pytest.raises(Exception, match="https"):
         harness.run(discover_authorization_server("https://as.example", POLICY))
 
@@ -130,6 +142,11 @@ def test_legacy_server_metadata_at_origin_then_defaults() -> None:
         "https://mcp.example/.well-known/oauth-authorization-server",
         "https://mcp.example/.well-known/openid-configuration",
     ]
-    with_metadata = Harness(routes={"https://mcp.example/.well-known/oauth-authorization-server": json_response(
-        200, {**ASM, "issuer": "https://mcp.example"})})
+    with_metadata = Harness(
+        routes={
+            "https://mcp.example/.well-known/oauth-authorization-server": json_response(
+                200, {**ASM, "issuer": "https://mcp.example"}
+            )
+        }
+    )
     assert not with_metadata.run(legacy_authorization_server(SERVER, POLICY)).assumed_defaults

@@ -29,8 +29,12 @@ def server(**overrides: object) -> AuthorizationServerMetadata:
     return AuthorizationServerMetadata(**fields)  # type: ignore[arg-type]
 
 
-def identify(settings: ClientSettings, metadata: AuthorizationServerMetadata, harness: Harness,
-             existing: ClientRegistration | None = None) -> ClientRegistration:
+def identify(
+    settings: ClientSettings,
+    metadata: AuthorizationServerMetadata,
+    harness: Harness,
+    existing: ClientRegistration | None = None,
+) -> ClientRegistration:
     result = harness.run(identify_client(settings, metadata, existing, REDIRECT, ("mcp:read",), POLICY))
     assert isinstance(result, ClientRegistration)
     return result
@@ -38,8 +42,7 @@ def identify(settings: ClientSettings, metadata: AuthorizationServerMetadata, ha
 
 def test_pre_registered_wins_over_everything() -> None:
     harness = Harness()
-    client = identify(ClientSettings(client_id="pre", client_metadata_url="https://c.example/meta"), server(),
-                      harness)
+    client = identify(ClientSettings(client_id="pre", client_metadata_url="https://c.example/meta"), server(), harness)
     assert (client.kind, client.client_id, client.token_endpoint_auth_method) == ("pre-registered", "pre", "none")
     assert harness.sent == []
 
@@ -80,25 +83,35 @@ def test_dcr_request_body() -> None:
 
 
 def test_dcr_confidential_assignment_needs_secret() -> None:
-    harness = Harness(routes={REGISTER: json_response(201, {"client_id": "dyn",
-                                                            "token_endpoint_auth_method": "client_secret_basic"})})
+    harness = Harness(
+        routes={REGISTER: json_response(201, {"client_id": "dyn", "token_endpoint_auth_method": "client_secret_basic"})}
+    )
     with pytest.raises(RegistrationError, match="no client_secret"):
         identify(ClientSettings(), server(), harness)
-    ok = Harness(routes={REGISTER: json_response(201, {"client_id": "dyn", "client_secret": "s",
-                                                       "token_endpoint_auth_method": "client_secret_post"})})
+    ok = Harness(
+        routes={
+            REGISTER: json_response(
+                201, {"client_id": "dyn", "client_secret": "s", "token_endpoint_auth_method": "client_secret_post"}
+            )
+        }
+    )
     assert identify(ClientSettings(), server(), ok).client_secret == "s"
 
 
 def test_dcr_unusable_auth_method_refused() -> None:
-    harness = Harness(routes={REGISTER: json_response(201, {"client_id": "dyn",
-                                                            "token_endpoint_auth_method": "private_key_jwt"})})
+    harness = Harness(
+        routes={REGISTER: json_response(201, {"client_id": "dyn", "token_endpoint_auth_method": "private_key_jwt"})}
+    )
     with pytest.raises(RegistrationError, match="private_key_jwt"):
         identify(ClientSettings(), server(), harness)
 
 
 def test_dcr_error_carries_server_error() -> None:
-    harness = Harness(routes={REGISTER: json_response(400, {"error": "invalid_redirect_uri",
-                                                            "error_description": "loopback not allowed"})})
+    harness = Harness(
+        routes={
+            REGISTER: json_response(400, {"error": "invalid_redirect_uri", "error_description": "loopback not allowed"})
+        }
+    )
     with pytest.raises(RegistrationError) as caught:
         identify(ClientSettings(), server(), harness)
     assert caught.value.error == "invalid_redirect_uri"

@@ -24,10 +24,15 @@ def form(harness: Harness, index: int = 0) -> dict[str, str]:
 
 
 def test_client_secret_basic_is_form_encoded_before_base64() -> None:
-    client = ClientRegistration(client_id="id:1 +", kind="pre-registered", client_secret="a b+c%/:",
-                                token_endpoint_auth_method="client_secret_basic")
+    client = ClientRegistration(
+        client_id="id:1 +",
+        kind="pre-registered",
+        client_secret="a b+c%/:",
+        token_endpoint_auth_method="client_secret_basic",
+    )
     fields, headers = client_authentication(client, {"grant_type": "x"})
-    assert "client_secret" not in fields and "client_id" not in fields
+    assert "client_secret" not in fields
+    assert "client_id" not in fields
     scheme, encoded = dict(headers)["Authorization"].split(" ")
     assert scheme == "Basic"
     user, password = base64.b64decode(encoded).decode().split(":")
@@ -36,23 +41,36 @@ def test_client_secret_basic_is_form_encoded_before_base64() -> None:
 
 
 def test_client_secret_post_and_none() -> None:
-    post = ClientRegistration(client_id="c", kind="dynamic", client_secret="s",
-                              token_endpoint_auth_method="client_secret_post")
+    post = ClientRegistration(
+        client_id="c", kind="dynamic", client_secret="s", token_endpoint_auth_method="client_secret_post"
+    )
     assert client_authentication(post, {})[0] == {"client_id": "c", "client_secret": "s"}
     assert client_authentication(PUBLIC, {}) == ({"client_id": "pub"}, ())
 
 
 def test_code_exchange_request_and_response() -> None:
-    harness = Harness(routes={TOKEN: json_response(200, {"access_token": "at", "token_type": "bearer",
-                                                         "expires_in": 3600, "scope": "a"})})
+    harness = Harness(
+        routes={
+            TOKEN: json_response(200, {"access_token": "at", "token_type": "bearer", "expires_in": 3600, "scope": "a"})
+        }
+    )
     before = time.time()
-    tokens = harness.run(exchange_code(TOKEN, PUBLIC, "code", "verifier", "http://127.0.0.1:1/cb",
-                                       "https://h/mcp", POLICY))
-    assert form(harness) == {"grant_type": "authorization_code", "code": "code", "redirect_uri":
-                             "http://127.0.0.1:1/cb", "code_verifier": "verifier", "resource": "https://h/mcp",
-                             "client_id": "pub"}
-    assert tokens.access_token == "at" and tokens.refresh_token is None and tokens.scope == "a"
-    assert tokens.expires_at is not None and before + 3600 <= tokens.expires_at <= time.time() + 3600
+    tokens = harness.run(
+        exchange_code(TOKEN, PUBLIC, "code", "verifier", "http://127.0.0.1:1/cb", "https://h/mcp", POLICY)
+    )
+    assert form(harness) == {
+        "grant_type": "authorization_code",
+        "code": "code",
+        "redirect_uri": "http://127.0.0.1:1/cb",
+        "code_verifier": "verifier",
+        "resource": "https://h/mcp",
+        "client_id": "pub",
+    }
+    assert tokens.access_token == "at"
+    assert tokens.refresh_token is None
+    assert tokens.scope == "a"
+    assert tokens.expires_at is not None
+    assert before + 3600 <= tokens.expires_at <= time.time() + 3600
     assert "at" not in repr(tokens).replace("expires_at", "")
 
 
@@ -64,8 +82,9 @@ def test_code_exchange_refusal() -> None:
     assert "resource" not in form(harness)
 
 
-@pytest.mark.parametrize("document", [{"token_type": "Bearer"}, {"access_token": "x", "token_type": "DPoP"},
-                                      ["not", "an", "object"]])
+@pytest.mark.parametrize(
+    "document", [{"token_type": "Bearer"}, {"access_token": "x", "token_type": "DPoP"}, ["not", "an", "object"]]
+)
 def test_malformed_token_responses(document: object) -> None:
     harness = Harness(routes={TOKEN: json_response(200, document)})
     with pytest.raises(TokenExchangeError):

@@ -1,0 +1,491 @@
+"""MCPOAuth through real httpx / httpx2 clients (sync, asyncio, trio) against the fake MCP authorization stack."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from mcp_oauth_auth import (
+    ClientRegistrationRequiredError,
+    InsufficientScopeError,
+    IssuerMismatchError,
+    MCPOAuth,
+    MemoryTokenStore,
+    PKCENotSupportedError,
+    ResourceMismatchError,
+    RetryPolicy,
+    TemporaryOAuthError,
+)
+from mcp_oauth_auth.testing import FakeMCPStack, FakeStackConfig
+
+from .clients import KIND_PARAMS, ClientKind, DelayedTransport, Seen, send_all
+
+FAST_RETRY = RetryPolicy(attempts=2, base_delay=0.0)
+
+
+@pytest.fixture(params=KIND_PARAMS)
+def kind(request: pytest.FixtureRequest) -> ClientKind:
+    assert isinstance(request.param, ClientKind)
+    return request.param
+
+
+def make_auth(stack: FakeMCPStack, **options: Any) -> MCPOAuth:
+    options.setdefault("authorizer", stack.authorizer)
+    options.setdefault("retry", FAST_RETRY)
+    return MCPOAuth(stack.server_url, **options)
+
+
+def authorization_query(stack: FakeMCPStack, index: int = -1) -> dict[str, str]:
+    return stack.authorization_requests[index]
+
+
+# -- the first authorization --------------------------------------------------------------------------------------
+
+
+def test_first_request_runs_the_whole_flow(kind: ClientKind) -> None:
+    stack = FakeMCPStack()
+    auth = make_auth(stack)
+    seen = Seen()
+    [result] = send_all(kind, stack, auth, [("POST", stack.server_url, {"json": {"jsonrpc": "2.0"}})], seen)
+    assert result.status == 200
+    assert result.body["ok"] is True
+    assert result.body["body_length"] > 0  # the body was replayed intact
+    assert stack.count("register") == 1
+    assert stack.count("authorize") == 1
+    query = authorization_query(stack)
+    assert query["code_challenge_method"] == "S256"
+    assert query["resource"] == stack.server_url
+    assert query["scope"].split() == ["mcp:read", "mcp:write", "offline_access"]
+    grants = [(r["grant_type"], r["resource"]) for r in stack.token_requests]
+    assert grants == [("authorization_code", stack.server_url)]
+    assert stack.violations == []
+    # The bearer token went to the resource only.
+    for method, url, authorization in seen.requests:
+        if url.startswith(stack.server_url):
+            continue
+        assert authorization is None or not authorization.startswith("Bearer"), (method, url)
+
+
+def test_later_requests_reuse_the_token(kind: ClientKind) -> None:
+    stack = FakeMCPStack()
+    auth = make_auth(stack)
+    results = send_all(kind, stack, auth, [("GET", stack.server_url)] * 5)
+    assert [r.status for r in results] == [200] * 5
+    assert stack.count("token") == 1
+    assert stack.count("resource") == 6  # one 401, then five successes
+
+
+def test_bearer_never_sent_to_the_authorization_server_on_another_origin(kind: ClientKind) -> None:
+    stack = FakeMCPStack(FakeStackConfig(as_base_url="https://auth.test"))
+    auth = make_auth(stack)
+    seen = Seen()
+    send_all(kind, stack, auth, [("GET", stack.server_url), ("GET", "https://auth.test/anything")], seen)
+    bearer_urls = {url for _, url, header in seen.requests if header and header.startswith("Bearer")}
+    assert bearer_urls == {stack.server_url}
+
+
+def test_bearer_scoped_to_resource_path(kind: ClientKind) -> None:
+    stack = FakeMCPStack()
+    auth = make_auth(stack)
+    seen = Seen()
+    base = stack.base_url
+    send_all(
+        kind,
+        stack,
+        auth,
+        [
+            ("GET", stack.server_url),
+            ("GET", f"{base}/mcpx"),
+            ("GET", f"{base}/other"),
+            ("GET", f"{stack.server_url}/tools"),
+        ],
+        seen,
+    )
+    with_bearer = [url for _, url, header in seen.requests if header and header.startswith("Bearer")]
+    assert f"{base}/mcpx" not in with_bearer
+    assert f"{base}/other" not in with_bearer
+    assert f"{stack.server_url}/tools" in with_bearer
+    assert all("access_token" not in url for _, url, _ in seen.requests)
+
+
+AS_VARIANTS = [
+    ("oauth", ""),
+    ("oidc", ""),
+    ("oauth", "/tenant1"),
+    ("oidc", "/tenant1"),
+    ("oidc_append_only", "/tenant1"),
+]
+
+
+@pytest.mark.parametrize(
+    ("prm_mode", "as_mode", "issuer_path"),
+    # A server without PRM (2025-03-26) is its own authorization server, at its origin: no issuer path there.
+    [(prm, as_mode, path) for prm in ("header", "path", "root") for as_mode, path in AS_VARIANTS]
+    + [("none", as_mode, path) for as_mode, path in AS_VARIANTS if not path],
+)
+def test_discovery_variants(prm_mode: str, as_mode: str, issuer_path: str) -> None:
+    stack = FakeMCPStack(FakeStackConfig(prm_mode=prm_mode, as_metadata_mode=as_mode, issuer_path=issuer_path))
+    auth = make_auth(stack)
+    [result] = send_all(ClientKind("httpx", "sync"), stack, auth, [("GET", stack.server_url)])
+    assert result.status == 200
+    assert auth.record is not None
+    assert auth.record.issuer == stack.issuer
+
+
+def test_legacy_server_without_any_metadata_uses_default_endpoints() -> None:
+    stack = FakeMCPStack(FakeStackConfig(prm_mode="none", as_metadata_mode="none"))
+    auth = make_auth(stack)
+    [result] = send_all(ClientKind("httpx", "asyncio"), stack, auth, [("GET", stack.server_url)])
+    assert result.status == 200
+    assert auth.record is not None
+    assert auth.record.token_endpoint == f"{stack.base_url}/token"
+
+
+def test_openid_provider_with_offline_access_gets_prompt_consent() -> None:
+    stack = FakeMCPStack(FakeStackConfig(as_metadata_mode="oidc", refresh_token_requires_offline_access=True))
+    auth = make_auth(stack)
+    send_all(ClientKind("httpx", "sync"), stack, auth, [("GET", stack.server_url)])
+    assert authorization_query(stack)["prompt"] == "consent"
+    assert auth.tokens is not None
+    assert auth.tokens.refresh_token is not None
+
+
+def test_offline_access_only_when_listed() -> None:
+    stack = FakeMCPStack(FakeStackConfig(scopes_supported=["mcp:read", "mcp:write"]))
+    send_all(ClientKind("httpx", "sync"), stack, make_auth(stack), [("GET", stack.server_url)])
+    assert "offline_access" not in authorization_query(stack)["scope"]
+
+
+def test_challenge_scope_beats_prm_scopes_and_explicit_scopes_beat_both() -> None:
+    stack = FakeMCPStack(FakeStackConfig(challenge_scope="mcp:read"))
+    send_all(ClientKind("httpx", "sync"), stack, make_auth(stack), [("GET", stack.server_url)])
+    assert authorization_query(stack)["scope"] == "mcp:read offline_access"
+    stack2 = FakeMCPStack(FakeStackConfig(challenge_scope="mcp:read"))
+    send_all(ClientKind("httpx", "sync"), stack2, make_auth(stack2, scopes="admin"), [("GET", stack2.server_url)])
+    assert authorization_query(stack2)["scope"] == "admin offline_access"
+
+
+# -- refusals: no authorization request is made --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "error"),
+    [
+        (FakeStackConfig(prm_resource="https://evil.test/mcp"), ResourceMismatchError),
+        (FakeStackConfig(metadata_issuer="https://evil.test"), IssuerMismatchError),
+        (FakeStackConfig(code_challenge_methods_supported=["plain"]), PKCENotSupportedError),
+        (FakeStackConfig(code_challenge_methods_supported=None), PKCENotSupportedError),
+        (FakeStackConfig(registration_enabled=False), ClientRegistrationRequiredError),
+    ],
+    ids=["prm-resource", "metadata-issuer", "pkce-plain-only", "pkce-unadvertised", "no-dcr"],
+)
+def test_refusals_before_authorization(kind: ClientKind, config: FakeStackConfig, error: type[Exception]) -> None:
+    stack = FakeMCPStack(config)
+    with pytest.raises(error):
+        send_all(kind, stack, make_auth(stack), [("GET", stack.server_url)])
+    assert stack.count("authorize") == 0
+    assert stack.count("token") == 0
+
+
+def test_unadvertised_pkce_opt_out() -> None:
+    stack = FakeMCPStack(FakeStackConfig(code_challenge_methods_supported=None))
+    auth = make_auth(stack, trust_unadvertised_pkce=True)
+    assert send_all(ClientKind("httpx", "sync"), stack, auth, [("GET", stack.server_url)])[0].status == 200
+
+
+@pytest.mark.parametrize("callback_iss", ["missing", "wrong"])
+def test_callback_iss_problems_stop_before_token_exchange(kind: ClientKind, callback_iss: str) -> None:
+    stack = FakeMCPStack(FakeStackConfig(callback_iss=callback_iss))
+    with pytest.raises(IssuerMismatchError):
+        send_all(kind, stack, make_auth(stack), [("GET", stack.server_url)])
+    assert stack.count("authorize") == 1
+    assert stack.count("token") == 0
+
+
+def test_iss_absent_and_not_advertised_is_fine() -> None:
+    stack = FakeMCPStack(FakeStackConfig(iss_parameter_supported=False))
+    assert send_all(ClientKind("httpx", "sync"), stack, make_auth(stack), [("GET", stack.server_url)])[0].status == 200
+
+
+# -- client identity ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+def test_pre_registered_confidential_client(kind: ClientKind, method: str) -> None:
+    stack = FakeMCPStack(FakeStackConfig(registration_enabled=False))
+    redirect = "http://127.0.0.1:8765/callback"
+    stack.add_client("pre", client_secret="s e+c%/ret", token_endpoint_auth_method=method, redirect_uris=[redirect])
+    auth = make_auth(
+        stack, client_id="pre", client_secret="s e+c%/ret", redirect_uri=redirect, token_endpoint_auth_method=method
+    )
+    assert send_all(kind, stack, auth, [("GET", stack.server_url)])[0].status == 200
+    assert [(r["client_id"], r["auth_method"]) for r in stack.token_requests] == [("pre", method)]
+    assert stack.count("register") == 0
+
+
+def test_client_id_metadata_document() -> None:
+    stack = FakeMCPStack(FakeStackConfig(client_id_metadata_document_supported=True))
+    auth = make_auth(stack, client_metadata_url="https://client.example/oauth/metadata.json")
+    assert send_all(ClientKind("httpx", "sync"), stack, auth, [("GET", stack.server_url)])[0].status == 200
+    assert authorization_query(stack)["client_id"] == "https://client.example/oauth/metadata.json"
+    assert stack.count("register") == 0
+
+
+# -- expiry, refresh, restart --------------------------------------------------------------------------------------
+
+
+def test_expired_token_is_refreshed_before_sending(kind: ClientKind) -> None:
+    stack = FakeMCPStack(FakeStackConfig(access_token_lifetime=120))
+    auth = make_auth(stack, refresh_skew=60)
+    send_all(kind, stack, auth, [("GET", stack.server_url)])
+    store = auth.store
+    later = make_auth(stack, store=store, refresh_skew=600)  # a new process for which the token is expiring
+    results = send_all(kind, stack, later, [("GET", stack.server_url), ("GET", stack.server_url)])
+    assert [r.status for r in results] == [200, 200]
+    assert stack.grants_used() == ["authorization_code", "refresh_token", "refresh_token"]
+    assert stack.count("authorize") == 1  # nobody was asked again
+    assert stack.count("resource") == 4  # 401 + 200 for the first process, then no 401 on the refreshed path
+
+
+def test_restart_with_same_store_needs_no_authorization(kind: ClientKind) -> None:
+    stack = FakeMCPStack()
+    store = MemoryTokenStore()
+    send_all(kind, stack, make_auth(stack, store=store), [("GET", stack.server_url)])
+    stack.reset_log()
+    restarted = make_auth(stack, store=store, authorizer=lambda url: pytest.fail("asked to authorize again"))
+    assert send_all(kind, stack, restarted, [("GET", stack.server_url)])[0].status == 200
+    assert stack.count("as_metadata") == 0
+    assert stack.count("prm") == 0
+    assert stack.count("token") == 0
+
+
+def test_401_with_refresh_token_refreshes_without_asking(kind: ClientKind) -> None:
+    stack = FakeMCPStack()
+    auth = make_auth(stack)
+    send_all(kind, stack, auth, [("GET", stack.server_url)])
+    start = time.time()
+    stack.clock = lambda: start + 7200  # the server now considers the token expired
+    results = send_all(kind, stack, auth, [("GET", stack.server_url)])
+    assert results[0].status == 200
+    assert stack.grants_used() == ["authorization_code", "refresh_token"]
+    assert stack.count("authorize") == 1
+
+
+def test_rotated_refresh_token_is_persisted_and_used(kind: ClientKind) -> None:
+    stack = FakeMCPStack(FakeStackConfig(rotate_refresh_tokens=True))
+    auth = make_auth(stack, refresh_skew=10_000)  # every request finds the token expiring
+    send_all(kind, stack, auth, [("GET", stack.server_url)] * 3)
+    refreshes = [r for r in stack.token_requests if r["grant_type"] == "refresh_token"]
+    assert len(refreshes) >= 2
+    assert all(r["status"] == 200 for r in refreshes)  # never reused a retired refresh token
+    stored = auth.store.load(auth.record.key) if auth.record else None
+    assert stored is not None
+    assert stored.tokens == auth.tokens
+
+
+def test_refresh_without_new_refresh_token_keeps_the_old_one() -> None:
+    stack = FakeMCPStack(FakeStackConfig(rotate_refresh_tokens=False, return_refresh_token_on_refresh=False))
+    auth = make_auth(stack, refresh_skew=10_000)
+    send_all(ClientKind("httpx", "sync"), stack, auth, [("GET", stack.server_url)] * 3)
+    assert stack.grants_used() == ["authorization_code", "refresh_token", "refresh_token"]
+    assert auth.tokens is not None
+    assert auth.tokens.refresh_token is not None
+
+
+def test_invalid_grant_falls_back_to_new_authorization(kind: ClientKind) -> None:
+    stack = FakeMCPStack()
+    auth = make_auth(stack)
+    send_all(kind, stack, auth, [("GET", stack.server_url)])
+    start = time.time()
+    stack.clock = lambda: start + 7200
+    stack.fail_next("refresh", status=400, json={"error": "invalid_grant"})
+    assert send_all(kind, stack, auth, [("GET", stack.server_url)])[0].status == 200
+    assert stack.grants_used() == ["authorization_code", "refresh_token", "authorization_code"]
+    assert stack.count("authorize") == 2
+
+
+@pytest.mark.parametrize("status", [500, 503, 429])
+def test_temporary_refresh_failure_keeps_credentials(kind: ClientKind, status: int) -> None:
+    stack = FakeMCPStack()
+    auth = make_auth(stack)
+    send_all(kind, stack, auth, [("GET", stack.server_url)])
+    record_before = auth.record
+    assert record_before is not None
+    start = time.time()
+    stack.clock = lambda: start + 7200
+    stack.fail_next("refresh", status=status, times=FAST_RETRY.attempts)
+    with pytest.raises(TemporaryOAuthError):
+        send_all(kind, stack, auth, [("GET", stack.server_url)])
+    assert auth.store.load(record_before.key) == record_before
+    assert stack.count("authorize") == 1
+    # Once the server recovers, the kept refresh token works.
+    assert send_all(kind, stack, auth, [("GET", stack.server_url)])[0].status == 200
+    assert stack.count("authorize") == 1
+
+
+# -- step-up -------------------------------------------------------------------------------------------------------
+
+
+def test_step_up_on_insufficient_scope(kind: ClientKind) -> None:
+    stack = FakeMCPStack(FakeStackConfig(required_scopes_by_path={"/mcp/admin": ["admin"]}))
+    auth = make_auth(stack)
+    results = send_all(
+        kind, stack, auth, [("GET", stack.server_url), ("POST", f"{stack.server_url}/admin", {"json": {"x": 1}})]
+    )
+    assert [r.status for r in results] == [200, 200]
+    first, second = stack.authorization_requests
+    assert set(second["scope"].split()) == set(first["scope"].split()) | {"admin"}
+    assert results[1].body["body_length"] > 0
+
+
+def test_step_up_gives_up_after_the_cap() -> None:
+    stack = FakeMCPStack(FakeStackConfig(required_scopes_by_path={"/mcp/admin": ["admin"]}))
+    auth = make_auth(stack, max_step_up=1)
+
+    always_forbidden = stack.httpx_transport()
+    import httpx
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/mcp/admin":
+            return httpx.Response(403, headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="admin"'})
+        response = always_forbidden.handle_request(request)
+        response.read()
+        return response
+
+    with httpx.Client(auth=auth, transport=httpx.MockTransport(handler)) as client:
+        assert client.get(stack.server_url).status_code == 200
+        with pytest.raises(InsufficientScopeError):
+            client.get(f"{stack.server_url}/admin")
+    assert stack.count("authorize") == 2  # the first authorization plus one step-up
+
+
+# -- concurrency ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_concurrent_requests_on_expired_token_refresh_once(backend: str) -> None:
+    import anyio
+    import httpx
+
+    stack = FakeMCPStack()
+    auth = make_auth(stack)
+    send_all(ClientKind("httpx", "sync"), stack, auth, [("GET", stack.server_url)])
+    make_stored_token_expiring(auth.store)
+    expiring = make_auth(stack, store=auth.store)
+    statuses: list[int] = []
+
+    async def main() -> None:
+        async with httpx.AsyncClient(auth=expiring, transport=DelayedTransport(stack.httpx_transport())) as client:
+
+            async def one() -> None:
+                statuses.append((await client.get(stack.server_url)).status_code)
+
+            async with anyio.create_task_group() as group:
+                for _ in range(100):
+                    group.start_soon(one)
+
+    anyio.run(main, backend=backend)
+    assert statuses == [200] * 100
+    assert stack.grants_used() == ["authorization_code", "refresh_token"]
+
+
+def make_stored_token_expiring(store: MemoryTokenStore) -> None:
+    """Leave the stored access token 10 s of life: within the refresh skew, so the next request refreshes."""
+    [key] = store.list_keys()
+    stored = store.load(key)
+    assert stored is not None
+    assert stored.tokens is not None
+    store.save(stored.with_tokens(replace(stored.tokens, expires_at=time.time() + 10)))
+
+
+def test_threads_share_one_refresh() -> None:
+    import concurrent.futures
+
+    import httpx
+
+    stack = FakeMCPStack()
+    auth = make_auth(stack)
+    send_all(ClientKind("httpx", "sync"), stack, auth, [("GET", stack.server_url)])
+    make_stored_token_expiring(auth.store)
+    expiring = make_auth(stack, store=auth.store)
+    with (
+        httpx.Client(auth=expiring, transport=DelayedTransport(stack.httpx_transport())) as client,
+        concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool,
+    ):
+        statuses = list(pool.map(lambda _: client.get(stack.server_url).status_code, range(64)))
+    assert statuses == [200] * 64
+    assert stack.grants_used() == ["authorization_code", "refresh_token"]
+
+
+def test_concurrent_first_requests_authorize_once() -> None:
+    import anyio
+    import httpx
+
+    stack = FakeMCPStack()
+    auth = make_auth(stack)
+
+    async def main() -> list[int]:
+        async with httpx.AsyncClient(auth=auth, transport=stack.httpx_transport()) as client:
+            results: list[int] = []
+
+            async def one() -> None:
+                results.append((await client.get(stack.server_url)).status_code)
+
+            async with anyio.create_task_group() as group:
+                for _ in range(20):
+                    group.start_soon(one)
+            return results
+
+    assert anyio.run(main) == [200] * 20
+    assert stack.count("authorize") == 1
+    assert stack.count("register") == 1
+
+
+# -- authorizers, secrets ------------------------------------------------------------------------------------------
+
+
+def test_async_and_sync_callables_as_authorizers(kind: ClientKind) -> None:
+    stack = FakeMCPStack()
+    calls: list[str] = []
+
+    async def async_authorizer(url: str) -> str:
+        calls.append("async")
+        return stack.authorizer(url)
+
+    def sync_authorizer(url: str) -> str:
+        calls.append("sync")
+        return stack.authorizer(url)
+
+    for authorizer in (async_authorizer, sync_authorizer):
+        auth = make_auth(stack, authorizer=authorizer)
+        assert send_all(kind, stack, auth, [("GET", stack.server_url)])[0].status == 200
+    assert calls == ["async", "sync"]
+
+
+def test_no_secret_in_logs_or_reprs(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="mcp_oauth_auth")
+    stack = FakeMCPStack(FakeStackConfig(registration_auth_method="client_secret_post"))
+    callbacks: list[str] = []
+
+    def authorizer(url: str) -> str:
+        callbacks.append(stack.authorizer(url))
+        return callbacks[-1]
+
+    auth = make_auth(stack, authorizer=authorizer, refresh_skew=10_000)
+    send_all(ClientKind("httpx", "sync"), stack, auth, [("GET", stack.server_url)] * 2)
+    record = auth.record
+    assert record is not None
+    assert record.tokens is not None
+    assert record.client.client_secret is not None
+    code = parse_qs(urlsplit(callbacks[0]).query)["code"][0]
+    secrets = [record.tokens.access_token, record.tokens.refresh_token, record.client.client_secret, code]
+    text = caplog.text + repr(auth) + repr(record) + repr(record.tokens) + repr(record.client)
+    for secret in secrets:
+        assert secret
+        assert secret not in text
+    assert callbacks[0] not in caplog.text
