@@ -139,16 +139,18 @@ class FakeMCPStack:
         return f"{self.issuer}/introspect"
 
     def accepted_resources(self) -> tuple[str, ...]:
-        """Resource indicators this resource accepts tokens for: the server URL, and ``prm_resource`` when
-        that is a parent of it on the same origin (a server may identify itself by a broader URI)."""
+        """Resource indicators this stack issues tokens for: the server URL, ``prm_resource`` when that is a
+        parent of it on the same origin (a server may identify itself by a broader URI), and
+        ``config.extra_resources``."""
         prm_resource = self.config.prm_resource
+        resources = [self.server_url]
         if (
             prm_resource is not None
             and prm_resource != self.server_url
             and _is_parent_resource(prm_resource, self.server_url)
         ):
-            return (self.server_url, prm_resource)
-        return (self.server_url,)
+            resources.append(prm_resource)
+        return (*resources, *self.config.extra_resources)
 
     # ------------------------------------------------------------------ logs
 

@@ -48,6 +48,9 @@ class FakeStackConfig:
     #: Override of the PRM ``resource`` (default: the server URL), to test mismatch refusals.
     prm_resource: str | None = None
     prm_scopes_supported: list[str] = field(default_factory=lambda: ["mcp:read", "mcp:write"])
+    #: More resource indicators the authorization server issues tokens for: other protected resources (e.g. a
+    #: real MCP server in an integration test) that rely on this authorization server.
+    extra_resources: list[str] = field(default_factory=list)
     #: Override of the PRM ``authorization_servers`` (default: [issuer]).
     prm_authorization_servers: list[str] | None = None
 
