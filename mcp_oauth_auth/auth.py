@@ -29,7 +29,7 @@ import anyio.to_thread
 import httpx
 
 from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI, Authorizer, AuthorizerLike, as_authorizer
-from mcp_oauth_auth.exceptions import OAuthError, TokenStorageError
+from mcp_oauth_auth.exceptions import OAuthError, RequestNotReplayableError, TokenStorageError
 from mcp_oauth_auth.flow.challenge import BearerChallenge, parse_bearer_challenge
 from mcp_oauth_auth.flow.effects import (
     Authorize,
@@ -246,7 +246,7 @@ class MCPOAuth(httpx.Auth):
                 finally:
                     runner.close()
                 if not progress.replay:
-                    return
+                    raise _not_replayable(request)
             sent_token = self._authorize_request(request)
             response = yield request
             work = self._after_response(request, response, sent_token, progress)
@@ -272,7 +272,7 @@ class MCPOAuth(httpx.Auth):
                 finally:
                     await runner.aclose()
                 if not progress.replay:
-                    return
+                    raise _not_replayable(request)
             sent_token = self._authorize_request(request)
             response = yield request
             work = self._after_response(request, response, sent_token, progress)
@@ -320,12 +320,6 @@ class MCPOAuth(httpx.Auth):
             progress.recoveries += 1
             challenge = challenge or BearerChallenge()
         progress.replay = _is_replayable(request)
-        if not progress.replay:
-            logger.warning(
-                "the request body is a stream that cannot be sent twice: credentials are renewed, but this "
-                "%s response is returned as is; send the request again",
-                status,
-            )
         return self._engine.recover(status, challenge, sent_token, attempt)
 
     # -- effect execution --------------------------------------------------------------------------------------
@@ -428,6 +422,15 @@ def _is_replayable(request: Any) -> bool:
     except Exception:
         return False
     return True
+
+
+def _not_replayable(request: Any) -> RequestNotReplayableError:
+    # httpx would hand the caller the last response its auth flow saw, which is an OAuth response here: raise.
+    return RequestNotReplayableError(
+        "credentials were renewed, but the request body is a one-shot stream that cannot be sent again; "
+        "send the request again",
+        url=str(request.url.copy_with(query=None)),
+    )
 
 
 def _default_authorizer() -> Authorizer:

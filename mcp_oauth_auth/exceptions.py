@@ -25,6 +25,7 @@ __all__ = [
     "OAuthError",
     "PKCENotSupportedError",
     "RegistrationError",
+    "RequestNotReplayableError",
     "ResourceMismatchError",
     "StateMismatchError",
     "TemporaryOAuthError",
@@ -139,6 +140,13 @@ class TokenRefreshError(OAuthError):
 
 class InvalidGrantError(TokenRefreshError):
     """The refresh token is no longer valid (``invalid_grant``): a new authorization is needed."""
+
+
+class RequestNotReplayableError(OAuthError):
+    """New credentials are in place, but the request's body was a one-shot stream and could not be sent again.
+
+    Send the request again: it will carry the new token.
+    """
 
 
 class TokenStorageError(OAuthError):

@@ -17,6 +17,7 @@ from mcp_oauth_auth import (
     MCPOAuth,
     MemoryTokenStore,
     PKCENotSupportedError,
+    RequestNotReplayableError,
     ResourceMismatchError,
     RetryPolicy,
     TemporaryOAuthError,
@@ -489,3 +490,130 @@ def test_no_secret_in_logs_or_reprs(caplog: pytest.LogCaptureFixture) -> None:
         assert secret
         assert secret not in text
     assert callbacks[0] not in caplog.text
+
+
+# -- more of the contract --------------------------------------------------------------------------------------------
+
+
+def test_no_scope_parameter_when_nothing_suggests_one() -> None:
+    stack = FakeMCPStack(FakeStackConfig(prm_scopes_supported=[], scopes_supported=["mcp:read"]))
+    send_all(ClientKind("httpx", "sync"), stack, make_auth(stack), [("GET", stack.server_url)])
+    assert "scope" not in authorization_query(stack)
+
+
+def test_without_refresh_token_a_rejected_token_means_new_authorization() -> None:
+    stack = FakeMCPStack(FakeStackConfig(issue_refresh_tokens=False))
+    auth = make_auth(stack)
+    send_all(ClientKind("httpx", "sync"), stack, auth, [("GET", stack.server_url)])
+    assert auth.tokens is not None
+    assert auth.tokens.refresh_token is None
+    start = time.time()
+    stack.clock = lambda: start + 7200
+    assert send_all(ClientKind("httpx", "sync"), stack, auth, [("GET", stack.server_url)])[0].status == 200
+    assert stack.grants_used() == ["authorization_code", "authorization_code"]
+
+
+def test_network_error_during_refresh_keeps_credentials() -> None:
+    import httpx
+
+    stack = FakeMCPStack()
+    auth = make_auth(stack)
+    send_all(ClientKind("httpx", "sync"), stack, auth, [("GET", stack.server_url)])
+    before = auth.record
+    assert before is not None
+    inner = stack.httpx_transport()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/token":
+            raise httpx.ConnectError("connection refused", request=request)
+        response = inner.handle_request(request)
+        response.read()
+        return response
+
+    start = time.time()
+    stack.clock = lambda: start + 7200
+    with httpx.Client(auth=auth, transport=httpx.MockTransport(handler)) as client, pytest.raises(httpx.ConnectError):
+        client.get(stack.server_url)
+    assert auth.store.load(before.key) == before
+
+
+def test_streaming_body_is_not_replayed_but_credentials_are_renewed() -> None:
+    import anyio
+    import httpx
+
+    stack = FakeMCPStack()
+    auth = make_auth(stack)
+
+    async def chunks() -> Any:
+        yield b'{"streamed": '
+        yield b"true}"
+
+    class StreamingTransport(httpx.AsyncBaseTransport):
+        """Consumes request bodies chunk by chunk like a network transport (MockTransport buffers them)."""
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            body = b"".join([chunk async for chunk in request.stream])  # type: ignore[union-attr]
+            answer = stack.handle(request.method, str(request.url), list(request.headers.items()), body)
+            return httpx.Response(answer.status, headers=answer.headers, content=answer.body)
+
+    async def main() -> int:
+        async with httpx.AsyncClient(auth=auth, transport=StreamingTransport()) as client:
+            with pytest.raises(RequestNotReplayableError):
+                await client.post(stack.server_url, content=chunks())
+            return (await client.post(stack.server_url, content=chunks())).status_code
+
+    assert anyio.run(main) == 200
+    assert stack.count("authorize") == 1
+
+
+def test_unrelated_requests_are_not_delayed_by_an_authorization() -> None:
+    import anyio
+    import httpx
+
+    stack = FakeMCPStack()
+    person_may_approve = anyio.Event()
+    order: list[str] = []
+
+    async def slow_person(url: str) -> str:
+        await person_may_approve.wait()
+        return stack.authorizer(url)
+
+    auth = make_auth(stack, authorizer=slow_person)
+
+    async def main() -> None:
+        async with httpx.AsyncClient(auth=auth, transport=stack.httpx_transport()) as client:
+
+            async def protected() -> None:
+                assert (await client.get(stack.server_url)).status_code == 200
+                order.append("protected")
+
+            async def unrelated() -> None:
+                await client.get(f"{stack.base_url}/elsewhere")
+                order.append("unrelated")
+                person_may_approve.set()
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(protected)
+                await anyio.sleep(0.05)
+                group.start_soon(unrelated)
+
+    anyio.run(main)
+    assert order == ["unrelated", "protected"]
+
+
+def test_respx_routes_work_too() -> None:
+    import anyio
+    import httpx
+    import respx
+
+    stack = FakeMCPStack()
+    auth = make_auth(stack)
+
+    async def main() -> int:
+        with respx.mock(assert_all_called=False) as router:
+            stack.mock_respx(router)
+            async with httpx.AsyncClient(auth=auth) as client:
+                return (await client.get(stack.server_url)).status_code
+
+    assert anyio.run(main) == 200
+    assert stack.grants_used() == ["authorization_code"]
