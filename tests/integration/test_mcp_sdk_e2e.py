@@ -7,16 +7,18 @@ headless authorizer, over HTTP too.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
 import anyio
+import httpx
 import httpx2
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
-from mcp_oauth_auth import HeadlessAuthorizer, MCPOAuth, MemoryTokenStore
+from mcp_oauth_auth import HeadlessAuthorizer, LoopbackBrowserAuthorizer, MCPOAuth, MemoryTokenStore
 from mcp_oauth_auth.testing import FakeMCPStack, FakeStackConfig, serve_stack
 
 from .mcp_sdk_server import RunningMCPServer, serve_mcp_server
@@ -83,3 +85,24 @@ def test_sdk_client_through_expiry_and_refresh(
     restarted = MCPOAuth(mcp_server.url, store=store, authorizer=lambda url: pytest.fail("asked again"))
     assert anyio.run(call_add, restarted, mcp_server.url, 3, 3)[1] == "6"
     assert authorization_server.count("authorize") == 1
+
+
+def test_default_loopback_browser_authorizer(authorization_server: FakeMCPStack, mcp_server: RunningMCPServer) -> None:
+    """The default authorizer for real: a loopback callback server, and a "browser" that follows the
+    authorization server's redirect to it over HTTP."""
+    opened: list[str] = []
+
+    def browser(url: str) -> bool:
+        opened.append(url)
+        threading.Thread(target=httpx.get, args=(url,), kwargs={"follow_redirects": True}, daemon=True).start()
+        return True
+
+    auth = MCPOAuth(
+        mcp_server.url, authorizer=LoopbackBrowserAuthorizer(open_browser=browser, on_prompt=lambda url: None)
+    )
+    assert anyio.run(call_add, auth, mcp_server.url, 20, 22)[1] == "42"
+    assert len(opened) == 1
+    [registration] = authorization_server.registration_requests
+    [redirect_uri] = registration["redirect_uris"]
+    assert redirect_uri.startswith("http://127.0.0.1:")
+    assert authorization_server.authorization_requests[0]["redirect_uri"] == redirect_uri
