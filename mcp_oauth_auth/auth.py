@@ -19,7 +19,7 @@ import threading
 import time
 import weakref
 from collections.abc import AsyncGenerator, Generator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, closing, contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -325,42 +325,29 @@ class MCPOAuth(httpx.Auth):
     # -- effect execution --------------------------------------------------------------------------------------
 
     def _run(self, flow: Flow, request_class: type[Any], progress: _Progress) -> Generator[Any, Any, None]:
-        with self._lock.held():
-            try:
-                result: Any = None
-                while True:
-                    try:
-                        effect = flow.send(result)
-                    except StopIteration as stop:
-                        progress.authorized = progress.authorized or stop.value == "authorized"
-                        return
-                    if isinstance(effect, SendHttp):
-                        response = yield _library_request(request_class, effect.request)
-                        response.read()
-                        result = _response_view(response, effect.request.url)
-                    else:
-                        result = self._execute(effect)
-            finally:
-                flow.close()
+        with self._lock.held(), closing(flow):
+            effect = _advance(flow, None, progress)
+            while effect is not None:
+                if isinstance(effect, SendHttp):
+                    response = yield _library_request(request_class, effect.request)
+                    response.read()
+                    result = _response_view(response, effect.request.url)
+                else:
+                    result = self._execute(effect)
+                effect = _advance(flow, result, progress)
 
     async def _run_async(self, flow: Flow, request_class: type[Any], progress: _Progress) -> AsyncGenerator[Any, Any]:
         async with self._lock.held_async():
-            try:
-                result: Any = None
-                while True:
-                    try:
-                        effect = flow.send(result)
-                    except StopIteration as stop:
-                        progress.authorized = progress.authorized or stop.value == "authorized"
-                        return
+            with closing(flow):
+                effect = _advance(flow, None, progress)
+                while effect is not None:
                     if isinstance(effect, SendHttp):
                         response = yield _library_request(request_class, effect.request)
                         await response.aread()
                         result = _response_view(response, effect.request.url)
                     else:
                         result = await self._execute_async(effect)
-            finally:
-                flow.close()
+                    effect = _advance(flow, result, progress)
 
     def _execute(self, effect: Effect) -> Any:
         if isinstance(effect, Authorize):
@@ -399,6 +386,15 @@ class MCPOAuth(httpx.Auth):
         except Exception as exc:
             raise TokenStorageError(f"the credential store failed: {type(exc).__name__}: {exc}") from exc
         raise TypeError(f"unknown effect {effect!r}")
+
+
+def _advance(flow: Flow, result: Any, progress: _Progress) -> Effect | None:
+    """The flow's next effect, or None when it has finished (noting whether it authorized anew)."""
+    try:
+        return flow.send(result)
+    except StopIteration as stop:
+        progress.authorized = progress.authorized or stop.value == "authorized"
+        return None
 
 
 def _library_request(request_class: type[Any], request: HttpRequest) -> Any:
