@@ -4,8 +4,10 @@
 authorization, token refresh and step-up happen inline, through your own client.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from mcp_oauth_auth.auth import MCPOAuth
-from mcp_oauth_auth.authorizers import Authorizer, CallableAuthorizer, HeadlessAuthorizer, LoopbackBrowserAuthorizer
+from mcp_oauth_auth.authorizers.base import Authorizer, CallableAuthorizer
 from mcp_oauth_auth.exceptions import (
     AuthorizationDeniedError,
     AuthorizationError,
@@ -32,7 +34,21 @@ from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
 from mcp_oauth_auth.storage import MemoryTokenStore, TokenStore
 
+if TYPE_CHECKING:
+    from mcp_oauth_auth.authorizers.headless import HeadlessAuthorizer
+    from mcp_oauth_auth.authorizers.loopback import LoopbackBrowserAuthorizer
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """The concrete authorizers are imported on first use (start-up time)."""
+    if name in ("HeadlessAuthorizer", "LoopbackBrowserAuthorizer"):
+        from mcp_oauth_auth import authorizers
+
+        return getattr(authorizers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "AuthorizationDeniedError",

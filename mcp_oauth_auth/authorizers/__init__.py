@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from mcp_oauth_auth.authorizers.base import (
     DEFAULT_REDIRECT_URI,
     Authorizer,
@@ -14,8 +16,26 @@ from mcp_oauth_auth.authorizers.base import (
     CallableAuthorizer,
     as_authorizer,
 )
-from mcp_oauth_auth.authorizers.headless import HeadlessAuthorizer
-from mcp_oauth_auth.authorizers.loopback import LoopbackBrowserAuthorizer
+
+if TYPE_CHECKING:
+    from mcp_oauth_auth.authorizers.headless import HeadlessAuthorizer
+    from mcp_oauth_auth.authorizers.loopback import LoopbackBrowserAuthorizer
+
+_LAZY = {
+    "HeadlessAuthorizer": "mcp_oauth_auth.authorizers.headless",
+    "LoopbackBrowserAuthorizer": "mcp_oauth_auth.authorizers.loopback",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the concrete authorizers on first use: most programs never need both, and start faster."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "DEFAULT_REDIRECT_URI",
