@@ -177,7 +177,3 @@ def load_records(resource: str) -> Generator[Effect, Any, list[CredentialRecord]
 
 def save_record(record: CredentialRecord) -> Generator[Effect, Any, None]:
     yield SaveRecord(record)
-
-
-def delete_record(key: RecordKey) -> Generator[Effect, Any, None]:
-    yield DeleteRecord(key)
