@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcp_oauth_auth.exceptions import DiscoveryError, IssuerMismatchError, ResourceMismatchError
-from mcp_oauth_auth.flow.effects import Effect, HttpRequest, HttpResponse
+from mcp_oauth_auth.flow.effects import Effect, HttpRequest
 from mcp_oauth_auth.flow.fetch import RetryPolicy, fetch
 from mcp_oauth_auth.flow.urls import (
     authorization_server_metadata_urls,
@@ -67,14 +67,6 @@ class AuthorizationServerMetadata:
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
-def _json_object(response: HttpResponse) -> dict[str, Any] | None:
-    try:
-        document = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return document if isinstance(document, dict) else None
-
-
 def _string_tuple(document: dict[str, Any], name: str) -> tuple[str, ...] | None:
     value = document.get(name)
     if value is None:
@@ -91,7 +83,7 @@ def discover_protected_resource(
     for url in protected_resource_metadata_urls(server_url, from_challenge):
         require_secure_url(url, "protected resource metadata URL", allow_http=allow_http)
         response = yield from fetch(HttpRequest.get(url), policy, "protected resource metadata")
-        document = _json_object(response) if response.status == 200 else None
+        document = response.json_object() if response.status == 200 else None
         if document is None:
             logger.debug("protected resource metadata: %s answered %s, trying next", url, response.status)
             continue
@@ -128,7 +120,7 @@ def discover_authorization_server(
     for url, is_openid in authorization_server_metadata_urls(issuer):
         require_secure_url(url, "authorization server metadata URL", allow_http=allow_http)
         response = yield from fetch(HttpRequest.get(url), policy, "authorization server metadata")
-        document = _json_object(response) if response.status == 200 else None
+        document = response.json_object() if response.status == 200 else None
         if document is None:
             logger.debug("authorization server metadata: %s answered %s, trying next", url, response.status)
             continue

@@ -94,8 +94,13 @@ class HttpResponse:
         name = name.lower()
         return [value for key, value in self.headers if key == name]
 
-    def json(self) -> Any:
-        return json.loads(self.body)
+    def json_object(self) -> dict[str, Any] | None:
+        """The body as a JSON object, or None when it is not one (not JSON, or an array, string, ...)."""
+        try:
+            document = json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        return document if isinstance(document, dict) else None
 
     def __repr__(self) -> str:
         return f"HttpResponse({self.status} {self.url})"

@@ -159,12 +159,7 @@ def register_client(
     endpoint = metadata.registration_endpoint
     logger.debug("dynamic client registration at %s (token endpoint auth %s)", endpoint, requested_method)
     response = yield from fetch(HttpRequest.json(endpoint, request_body), policy, "client registration")
-    try:
-        document = response.json()
-    except (ValueError, UnicodeDecodeError):
-        document = None
-    if not isinstance(document, dict):
-        document = {}
+    document = response.json_object() or {}
     if response.status not in (200, 201):
         raise RegistrationError(
             "dynamic client registration was refused",

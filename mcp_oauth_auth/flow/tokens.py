@@ -96,21 +96,13 @@ def refresh_tokens(
     return parse_token_response(response, endpoint, TokenRefreshError, previous_refresh_token=refresh_token)
 
 
-def _error_document(response: HttpResponse) -> dict[str, Any]:
-    try:
-        document = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return document if isinstance(document, dict) else {}
-
-
 def _error_code(response: HttpResponse) -> str | None:
-    error = _error_document(response).get("error")
+    error = (response.json_object() or {}).get("error")
     return error if isinstance(error, str) else None
 
 
 def _token_error(error_class: type[OAuthError], message: str, response: HttpResponse, endpoint: str) -> OAuthError:
-    document = _error_document(response)
+    document = response.json_object() or {}
     description = document.get("error_description")
     return error_class(
         message,
@@ -128,7 +120,7 @@ def parse_token_response(
     previous_refresh_token: str | None,
 ) -> TokenSet:
     """A :class:`TokenSet` from a successful token response (RFC 6749 §5.1)."""
-    document = _error_document(response)
+    document = response.json_object() or {}
     access_token = document.get("access_token")
     if not isinstance(access_token, str) or not access_token:
         raise error_class("the token response has no access_token", url=endpoint, status_code=response.status)
