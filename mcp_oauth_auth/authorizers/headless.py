@@ -20,6 +20,7 @@ import httpx
 
 from mcp_oauth_auth.authorizers.base import Authorizer
 from mcp_oauth_auth.exceptions import AuthorizationError, ConfigurationError
+from mcp_oauth_auth.flow.urls import safe_url
 
 __all__ = ["HeadlessAuthorizer", "PageHandler"]
 
@@ -57,20 +58,6 @@ class _Place:
         if not path and scheme in _DEFAULT_PORTS:
             path = "/"
         return cls(scheme, (parts.username, parts.password), parts.hostname or "", port, path)
-
-
-def _safe_url(url: str | httpx.URL) -> str:
-    """``url`` without userinfo, query or fragment: fit for messages and logs."""
-    try:
-        parts = urlsplit(str(url))
-        port = parts.port
-    except ValueError:
-        return "<invalid URL>"
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    authority = host if port is None else f"{host}:{port}"
-    return f"{parts.scheme}://{authority}{parts.path}"
 
 
 class HeadlessAuthorizer(Authorizer):
@@ -171,7 +158,7 @@ class _Walk:
     def __init__(self, authorizer: HeadlessAuthorizer, redirect_uri: str) -> None:
         target = _Place.of(redirect_uri)
         if target is None or not target.scheme:
-            raise ConfigurationError("the redirect URI is not a valid absolute URL", url=_safe_url(redirect_uri))
+            raise ConfigurationError("the redirect URI is not a valid absolute URL", url=safe_url(redirect_uri))
         self._target = target
         self._redirect_uri = redirect_uri
         self._authorizer = authorizer
@@ -184,7 +171,7 @@ class _Walk:
             return build("GET", authorization_url, headers=_ACCEPT)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             raise AuthorizationError(
-                "the authorization URL is not a valid HTTP(S) URL", url=_safe_url(authorization_url)
+                "the authorization URL is not a valid HTTP(S) URL", url=safe_url(authorization_url)
             ) from exc
 
     def next(self, response: httpx.Response, build: _Build, cookies: httpx.Cookies) -> str | httpx.Request:
@@ -192,7 +179,7 @@ class _Walk:
         request = response.request
         url = str(request.url)
         status = response.status_code
-        logger.debug("headless authorization: %s %s -> HTTP %d", request.method, _safe_url(url), status)
+        logger.debug("headless authorization: %s %s -> HTTP %d", request.method, safe_url(url), status)
         if status in _REDIRECTS:
             return self._follow(response, build)
         if 200 <= status < 300:
@@ -200,15 +187,15 @@ class _Walk:
         if status >= 400:
             error, description = _oauth_error(response)
             raise AuthorizationError(
-                f"the authorization server answered HTTP {status} at {_safe_url(url)}",
-                url=_safe_url(url),
+                f"the authorization server answered HTTP {status} at {safe_url(url)}",
+                url=safe_url(url),
                 status_code=status,
                 error=error,
                 error_description=description,
             )
         raise AuthorizationError(
-            f"unexpected HTTP {status} during the authorization at {_safe_url(url)}",
-            url=_safe_url(url),
+            f"unexpected HTTP {status} during the authorization at {safe_url(url)}",
+            url=safe_url(url),
             status_code=status,
         )
 
@@ -218,18 +205,18 @@ class _Walk:
         location: str = response.headers.get("Location", "").strip()
         if not location:
             raise AuthorizationError(
-                f"HTTP {response.status_code} without a Location header at {_safe_url(here)}",
-                url=_safe_url(here),
+                f"HTTP {response.status_code} without a Location header at {safe_url(here)}",
+                url=safe_url(here),
                 status_code=response.status_code,
             )
         location = urljoin(here, location)
         if self._is_redirect_uri(location):
-            logger.debug("headless authorization: redirected to the redirect URI %s", _safe_url(location))
+            logger.debug("headless authorization: redirected to the redirect URI %s", safe_url(location))
             return location
         if urlsplit(location).scheme.lower() not in _DEFAULT_PORTS:
             raise AuthorizationError(
                 "the authorization server redirects to a non-HTTP URL that is not the redirect URI",
-                url=_safe_url(here),
+                url=safe_url(here),
             )
         method, content, headers = "GET", None, dict(_ACCEPT)
         if response.status_code in (307, 308):
@@ -243,11 +230,11 @@ class _Walk:
             return build(method, location, content=content, headers=headers)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             raise AuthorizationError(
-                "the authorization server redirects to an invalid URL", url=_safe_url(here)
+                "the authorization server redirects to an invalid URL", url=safe_url(here)
             ) from exc
 
     def _page(self, response: httpx.Response, cookies: httpx.Cookies) -> str | httpx.Request:
-        url = _safe_url(response.request.url)
+        url = safe_url(str(response.request.url))
         handler = self._authorizer.page_handler
         following = handler(response) if handler is not None else None
         if following is None:
@@ -266,15 +253,15 @@ class _Walk:
 
     def unreachable(self, request: httpx.Request, exc: Exception) -> AuthorizationError:
         return AuthorizationError(
-            f"could not complete the request to {_safe_url(request.url)} ({type(exc).__name__})",
-            url=_safe_url(request.url),
+            f"could not complete the request to {safe_url(str(request.url))} ({type(exc).__name__})",
+            url=safe_url(str(request.url)),
         )
 
     def too_many_hops(self) -> AuthorizationError:
         return AuthorizationError(
             f"the authorization did not reach the redirect URI within {self._authorizer.max_hops} hops "
             "(HeadlessAuthorizer max_hops)",
-            url=_safe_url(self._redirect_uri),
+            url=safe_url(self._redirect_uri),
         )
 
 

@@ -11,12 +11,12 @@ import logging
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from mcp_oauth_auth.exceptions import TemporaryOAuthError
 from mcp_oauth_auth.flow.effects import Effect, HttpRequest, HttpResponse, send, sleep
+from mcp_oauth_auth.flow.urls import safe_url
 
-__all__ = ["RetryPolicy", "fetch", "is_temporary", "safe_url"]
+__all__ = ["RetryPolicy", "fetch", "is_temporary"]
 
 logger = logging.getLogger("mcp_oauth_auth")
 
@@ -38,12 +38,6 @@ class RetryPolicy:
 
 def is_temporary(status: int) -> bool:
     return status == 429 or 500 <= status <= 599
-
-
-def safe_url(url: str) -> str:
-    """``url`` without its query and fragment, for logs and messages (queries may carry codes or state)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
 
 
 def fetch(request: HttpRequest, policy: RetryPolicy, what: str) -> Generator[Effect, Any, HttpResponse]:

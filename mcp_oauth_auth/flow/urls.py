@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,11 +20,33 @@ __all__ = [
 ]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
-_LOOPBACK_HOSTS = {"127.0.0.1", "::1", "[::1]", "localhost"}
 
 
 def is_loopback_host(host: str | None) -> bool:
-    return host is not None and (host.lower() in _LOOPBACK_HOSTS or host.startswith("127."))
+    """``localhost`` or a loopback IP literal (127.0.0.0/8, ::1); a DNS name such as ``127.example`` is not."""
+    if host is None:
+        return False
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def safe_url(url: str) -> str:
+    """``url`` without userinfo, query or fragment, for messages and logs (queries carry codes and state)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "<invalid URL>"
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    authority = host if port is None else f"{host}:{port}"
+    return f"{parts.scheme}://{authority}{parts.path}"
 
 
 def _split(url: str) -> tuple[str, str, int | None, str, str]:

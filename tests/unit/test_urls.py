@@ -7,9 +7,11 @@ from mcp_oauth_auth.flow.urls import (
     BearerScope,
     authorization_server_metadata_urls,
     canonical_resource,
+    is_loopback_host,
     protected_resource_metadata_urls,
     require_secure_url,
     resource_identifies_server,
+    safe_url,
 )
 
 
@@ -90,3 +92,33 @@ def test_require_secure_url() -> None:
     with pytest.raises(ConfigurationError):
         require_secure_url("http://as/token", "token endpoint")
     require_secure_url("http://as/token", "x", allow_http=True)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.10.0.1", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("127.evil.example", False),
+        ("127.0.0.1.nip.io", False),
+        ("10.0.0.1", False),
+        (None, False),
+    ],
+)
+def test_is_loopback_host(host: str | None, loopback: bool) -> None:
+    assert is_loopback_host(host) is loopback
+
+
+def test_plain_http_to_a_dns_name_that_looks_like_loopback_is_refused() -> None:
+    with pytest.raises(ConfigurationError):
+        require_secure_url("http://127.evil.example/token", "token endpoint")
+
+
+def test_safe_url_drops_userinfo_query_and_fragment() -> None:
+    assert safe_url("https://user:pw@h:8443/cb?code=c&state=s#f") == "https://h:8443/cb"
+    assert safe_url("http://[::1]:9/x?y") == "http://[::1]:9/x"
+    assert safe_url("http://h:notaport/") == "<invalid URL>"
