@@ -440,6 +440,7 @@ def _with_httpx2_base(cls: type[MCPOAuth]) -> type[MCPOAuth]:
     if dual is not None:
         return dual
     if importlib.util.find_spec("httpx2") is None:
+        MCPOAuth._with_httpx2[cls] = cls  # decided once: no filesystem lookup per instance
         return cls
     import httpx2
 
