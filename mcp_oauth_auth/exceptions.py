@@ -24,10 +24,12 @@ __all__ = [
     "IssuerMismatchError",
     "OAuthError",
     "PKCENotSupportedError",
+    "RecordConflictError",
     "RegistrationError",
     "RequestNotReplayableError",
     "ResourceMismatchError",
     "StateMismatchError",
+    "StoreLockedError",
     "TemporaryOAuthError",
     "TokenExchangeError",
     "TokenRefreshError",
@@ -151,3 +153,11 @@ class RequestNotReplayableError(OAuthError):
 
 class TokenStorageError(OAuthError):
     """A credential store could not load, save or delete a record."""
+
+
+class StoreLockedError(TokenStorageError):
+    """The store's lock for a record could not be taken in time: another process (or host) holds it."""
+
+
+class RecordConflictError(TokenStorageError):
+    """The record changed in the store since it was read (another process or host wrote it); nothing was lost."""

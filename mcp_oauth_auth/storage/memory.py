@@ -10,12 +10,16 @@ __all__ = ["MemoryTokenStore"]
 
 
 class MemoryTokenStore:
-    """Keeps records in a dict for the life of the process. Thread-safe; never blocks the event loop."""
+    """Keeps records in a dict for the life of the process. Thread-safe; never blocks the event loop.
+
+    Its record locks coordinate every :class:`~mcp_oauth_auth.MCPOAuth` sharing this store in one process.
+    """
 
     blocking = False
 
     def __init__(self) -> None:
         self._records: dict[RecordKey, CredentialRecord] = {}
+        self._locks: dict[RecordKey, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def load(self, key: RecordKey) -> CredentialRecord | None:
@@ -34,5 +38,26 @@ class MemoryTokenStore:
         with self._lock:
             return list(self._records)
 
+    def lock(self, key: RecordKey) -> _MemoryRecordLock:
+        with self._lock:
+            shared = self._locks.setdefault(key, threading.Lock())
+        return _MemoryRecordLock(shared)
+
     def __repr__(self) -> str:
         return f"MemoryTokenStore({len(self._records)} records)"
+
+
+class _MemoryRecordLock:
+    def __init__(self, shared: threading.Lock) -> None:
+        self._shared = shared
+        self._held = False
+
+    def try_acquire(self) -> bool:
+        if not self._held:
+            self._held = self._shared.acquire(blocking=False)
+        return self._held
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._shared.release()
