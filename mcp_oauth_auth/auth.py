@@ -29,28 +29,26 @@ import anyio.to_thread
 import httpx
 
 from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI, Authorizer, AuthorizerLike, as_authorizer
-from mcp_oauth_auth.exceptions import OAuthError, RequestNotReplayableError, TokenStorageError
+from mcp_oauth_auth.exceptions import RequestNotReplayableError
 from mcp_oauth_auth.flow.challenge import BearerChallenge, parse_bearer_challenge
 from mcp_oauth_auth.flow.effects import (
     Authorize,
     ChooseRedirect,
-    DeleteRecord,
     Effect,
     Flow,
     HttpRequest,
     HttpResponse,
-    LoadRecords,
-    SaveRecord,
     SendHttp,
     Sleep,
+    StorageEffect,
 )
 from mcp_oauth_auth.flow.engine import FlowConfig, FlowEngine
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.registration import ClientSettings
-from mcp_oauth_auth.flow.urls import resource_identifies_server
 from mcp_oauth_auth.records import CredentialRecord, TokenSet
 from mcp_oauth_auth.storage.base import TokenStore
 from mcp_oauth_auth.storage.memory import MemoryTokenStore
+from mcp_oauth_auth.storage.session import StoreSession
 
 __all__ = ["MCPOAuth"]
 
@@ -136,10 +134,13 @@ class MCPOAuth(httpx.Auth):
         trust_unadvertised_pkce: proceed when the server's metadata omits ``code_challenge_methods_supported``
             (Entra ID, Cognito). A server listing methods without ``S256`` is refused regardless.
         resource_metadata_url: explicit protected resource metadata URL for servers that publish it elsewhere.
-        refresh_skew: refresh this many seconds before expiry.
+        refresh_skew: refresh this many seconds before expiry; by default 60 s, but never before half of the
+            token's lifetime (so that short-lived tokens are not refreshed on every request).
         retry: retry policy for temporary failures (5xx, 429) of OAuth requests.
         allow_insecure_http: accept plain-HTTP OAuth endpoints on non-loopback hosts.
         max_step_up: how many insufficient_scope step-ups one request may trigger.
+        lock_timeout: how long to wait for another process's refresh of the same record before raising
+            :class:`~mcp_oauth_auth.exceptions.StoreLockedError`.
     """
 
     _with_httpx2: ClassVar[dict[type[MCPOAuth], type[MCPOAuth]]] = {}
@@ -166,10 +167,11 @@ class MCPOAuth(httpx.Auth):
         send_resource_indicator: bool = True,
         trust_unadvertised_pkce: bool = False,
         resource_metadata_url: str | None = None,
-        refresh_skew: float = 60.0,
+        refresh_skew: float | None = None,
         retry: RetryPolicy | None = None,
         allow_insecure_http: bool = False,
         max_step_up: int = 2,
+        lock_timeout: float = 60.0,
     ) -> None:
         if isinstance(scopes, str):
             scopes = scopes.split()
@@ -194,7 +196,7 @@ class MCPOAuth(httpx.Auth):
         )
         self._engine = FlowEngine(config)
         self._store: TokenStore = store if store is not None else MemoryTokenStore()
-        self._store_blocks = getattr(self._store, "blocking", True) is not False
+        self._lock_timeout = lock_timeout
         self._authorizer: Authorizer = as_authorizer(authorizer) if authorizer is not None else _default_authorizer()
         self._lock = _CredentialLock()
 
@@ -325,31 +327,43 @@ class MCPOAuth(httpx.Auth):
     # -- effect execution --------------------------------------------------------------------------------------
 
     def _run(self, flow: Flow, request_class: type[Any], progress: _Progress) -> Generator[Any, Any, None]:
+        session = StoreSession(self._store, self._lock_timeout)
         with self._lock.held(), closing(flow):
-            effect = _advance(flow, None, progress)
-            while effect is not None:
-                if isinstance(effect, SendHttp):
-                    response = yield _library_request(request_class, effect.request)
-                    response.read()
-                    result = _response_view(response, effect.request.url)
-                else:
-                    result = self._execute(effect)
-                effect = _advance(flow, result, progress)
-
-    async def _run_async(self, flow: Flow, request_class: type[Any], progress: _Progress) -> AsyncGenerator[Any, Any]:
-        async with self._lock.held_async():
-            with closing(flow):
+            try:
                 effect = _advance(flow, None, progress)
                 while effect is not None:
                     if isinstance(effect, SendHttp):
                         response = yield _library_request(request_class, effect.request)
-                        await response.aread()
+                        response.read()
                         result = _response_view(response, effect.request.url)
+                    elif isinstance(effect, StorageEffect):
+                        result = session.perform(effect)
                     else:
-                        result = await self._execute_async(effect)
+                        result = self._interact(effect)
                     effect = _advance(flow, result, progress)
+            finally:
+                session.close()
 
-    def _execute(self, effect: Effect) -> Any:
+    async def _run_async(self, flow: Flow, request_class: type[Any], progress: _Progress) -> AsyncGenerator[Any, Any]:
+        session = StoreSession(self._store, self._lock_timeout)
+        async with self._lock.held_async():
+            with closing(flow):
+                try:
+                    effect = _advance(flow, None, progress)
+                    while effect is not None:
+                        if isinstance(effect, SendHttp):
+                            response = yield _library_request(request_class, effect.request)
+                            await response.aread()
+                            result = _response_view(response, effect.request.url)
+                        elif isinstance(effect, StorageEffect):
+                            result = await session.perform_async(effect)
+                        else:
+                            result = await self._interact_async(effect)
+                        effect = _advance(flow, result, progress)
+                finally:
+                    await session.aclose()
+
+    def _interact(self, effect: Effect) -> Any:
         if isinstance(effect, Authorize):
             return self._authorizer.authorize(effect.url, effect.redirect_uri)
         if isinstance(effect, ChooseRedirect):
@@ -357,35 +371,15 @@ class MCPOAuth(httpx.Auth):
         if isinstance(effect, Sleep):
             time.sleep(effect.seconds)
             return None
-        return self._storage(effect)
+        raise TypeError(f"unknown effect {effect!r}")
 
-    async def _execute_async(self, effect: Effect) -> Any:
+    async def _interact_async(self, effect: Effect) -> Any:
         if isinstance(effect, Authorize):
             return await self._authorizer.authorize_async(effect.url, effect.redirect_uri)
         if isinstance(effect, Sleep):
             await anyio.sleep(effect.seconds)
             return None
-        if isinstance(effect, (LoadRecords, SaveRecord, DeleteRecord)) and self._store_blocks:
-            return await anyio.to_thread.run_sync(self._storage, effect)
-        return self._execute(effect)
-
-    def _storage(self, effect: Effect) -> Any:
-        store = self._store
-        try:
-            if isinstance(effect, LoadRecords):
-                keys = [key for key in store.list_keys() if resource_identifies_server(key.resource, effect.resource)]
-                return [record for key in keys if (record := store.load(key)) is not None]
-            if isinstance(effect, SaveRecord):
-                store.save(effect.record)
-                return None
-            if isinstance(effect, DeleteRecord):
-                store.delete(effect.key)
-                return None
-        except OAuthError:
-            raise
-        except Exception as exc:
-            raise TokenStorageError(f"the credential store failed: {type(exc).__name__}: {exc}") from exc
-        raise TypeError(f"unknown effect {effect!r}")
+        return self._interact(effect)
 
 
 def _advance(flow: Flow, result: Any, progress: _Progress) -> Effect | None:

@@ -10,6 +10,9 @@ effect                 result sent back
 :class:`ChooseRedirect` the redirect URI (``str``)
 :class:`Sleep`         ``None``
 :class:`LoadRecords`   ``list[CredentialRecord]``
+:class:`LoadRecord`    ``CredentialRecord | None``
+:class:`LockRecord`    ``None`` (the store's lock for the record is held until :class:`UnlockRecord` or the flow's end)
+:class:`UnlockRecord`  ``None``
 :class:`SaveRecord`    ``None``
 :class:`DeleteRecord`  ``None``
 =====================  ====================================================
@@ -35,10 +38,13 @@ __all__ = [
     "Flow",
     "HttpRequest",
     "HttpResponse",
+    "LoadRecord",
     "LoadRecords",
+    "LockRecord",
     "SaveRecord",
     "SendHttp",
     "Sleep",
+    "UnlockRecord",
 ]
 
 
@@ -139,6 +145,28 @@ class LoadRecords:
 
 
 @dataclass(frozen=True)
+class LoadRecord:
+    """Read the record for ``key`` again from the store (another process may have changed it)."""
+
+    key: RecordKey
+
+
+@dataclass(frozen=True)
+class LockRecord:
+    """Take the store's lock for ``key``: exclusive across processes (and hosts, for a remote store).
+
+    The driver releases it on :class:`UnlockRecord`, and in any case when the flow ends, however it ends.
+    """
+
+    key: RecordKey
+
+
+@dataclass(frozen=True)
+class UnlockRecord:
+    key: RecordKey
+
+
+@dataclass(frozen=True)
 class SaveRecord:
     record: CredentialRecord
 
@@ -148,7 +176,19 @@ class DeleteRecord:
     key: RecordKey
 
 
-Effect = SendHttp | Authorize | ChooseRedirect | Sleep | LoadRecords | SaveRecord | DeleteRecord
+Effect = (
+    SendHttp
+    | Authorize
+    | ChooseRedirect
+    | Sleep
+    | LoadRecords
+    | LoadRecord
+    | LockRecord
+    | UnlockRecord
+    | SaveRecord
+    | DeleteRecord
+)
+StorageEffect = (LoadRecords, LoadRecord, LockRecord, UnlockRecord, SaveRecord, DeleteRecord)
 Flow = Generator[Effect, Any, Any]
 
 
@@ -182,3 +222,17 @@ def load_records(resource: str) -> Generator[Effect, Any, list[CredentialRecord]
 
 def save_record(record: CredentialRecord) -> Generator[Effect, Any, None]:
     yield SaveRecord(record)
+
+
+def load_record(key: RecordKey) -> Generator[Effect, Any, CredentialRecord | None]:
+    record = yield LoadRecord(key)
+    assert record is None or isinstance(record, CredentialRecord)
+    return record
+
+
+def lock_record(key: RecordKey) -> Generator[Effect, Any, None]:
+    yield LockRecord(key)
+
+
+def unlock_record(key: RecordKey) -> Generator[Effect, Any, None]:
+    yield UnlockRecord(key)

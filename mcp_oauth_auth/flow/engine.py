@@ -29,16 +29,27 @@ from mcp_oauth_auth.flow.discovery import (
     discover_protected_resource,
     legacy_authorization_server,
 )
-from mcp_oauth_auth.flow.effects import Effect, authorize, choose_redirect, load_records, save_record
+from mcp_oauth_auth.flow.effects import (
+    Effect,
+    authorize,
+    choose_redirect,
+    load_record,
+    load_records,
+    lock_record,
+    save_record,
+    unlock_record,
+)
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.registration import ClientSettings, identify_client
 from mcp_oauth_auth.flow.tokens import exchange_code, refresh_tokens
 from mcp_oauth_auth.flow.urls import BearerScope, canonical_resource
-from mcp_oauth_auth.records import CredentialRecord, TokenSet
+from mcp_oauth_auth.records import CredentialRecord, RecordKey, TokenSet
 
 __all__ = ["FlowConfig", "FlowEngine"]
 
 logger = logging.getLogger("mcp_oauth_auth")
+
+DEFAULT_REFRESH_SKEW = 60.0
 
 
 @dataclass(frozen=True)
@@ -50,8 +61,8 @@ class FlowConfig:
     client: ClientSettings = field(default_factory=ClientSettings)
     redirect_uri: str | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
-    #: Refresh this many seconds before the access token expires.
-    refresh_skew: float = 60.0
+    #: Refresh this many seconds before the access token expires; None: 60 s, at most half the token's lifetime.
+    refresh_skew: float | None = None
     #: Send the RFC 8707 ``resource`` parameter (some Microsoft Entra ID setups reject it: AADSTS9010010).
     send_resource: bool = True
     trust_unadvertised_pkce: bool = False
@@ -86,8 +97,7 @@ class FlowEngine:
         self.record = record
         tokens = record.tokens if record else None
         self.access_token = tokens.access_token if tokens else None
-        expires_at = tokens.expires_at if tokens else None
-        self.refresh_due_at = math.inf if expires_at is None else expires_at - self.config.refresh_skew
+        self.refresh_due_at = _refresh_due_at(tokens, self.config.refresh_skew)
         if record is not None:
             self.bearer_scope = BearerScope.for_resource(record.resource)
 
@@ -111,13 +121,13 @@ class FlowEngine:
     # -- entry points (run under the credential lock) ----------------------------------------------------------
 
     def ensure_fresh(self, now: float) -> Generator[Effect, Any, None]:
-        """Before sending: load stored credentials and refresh an expiring token when a refresh token exists."""
+        """Before sending: load stored credentials and renew an expiring token when a refresh token exists."""
         yield from self.load()
         tokens = self.record.tokens if self.record else None
         if tokens is None or tokens.refresh_token is None or now < self.refresh_due_at:
             return
         try:
-            yield from self._refresh()
+            yield from self._renew(self.access_token, now)
         except TemporaryOAuthError:
             if tokens.expires_within(0, now):
                 raise
@@ -130,7 +140,7 @@ class FlowEngine:
     ) -> Generator[Effect, Any, str]:
         """After the server rejected ``rejected_token`` with 401, or with 403 ``insufficient_scope``.
 
-        Returns what was done: ``"reused"`` (another request had already renewed the credential),
+        Returns what was done: ``"reused"`` (another request or process had already renewed the credential),
         ``"refreshed"`` or ``"authorized"``.
         """
         yield from self.load()
@@ -150,21 +160,49 @@ class FlowEngine:
             logger.info("step-up: the server asks for scopes %s", list(challenge.scopes))
             yield from self.authorize_new(challenge, scopes)
             return "authorized"
-        tokens = self.record.tokens if self.record else None
-        if attempt == 0 and tokens is not None and tokens.refresh_token is not None:
+        if attempt == 0 and self.record is not None and self.record.tokens is not None:
             try:
-                yield from self._refresh()
-                return "refreshed"
+                outcome = yield from self._renew(rejected_token, None)
             except InvalidGrantError:
                 logger.info("the refresh token was rejected (invalid_grant); authorizing anew")
+            else:
+                if outcome != "unusable":
+                    return outcome
         yield from self.authorize_new(challenge, None)
         return "authorized"
 
     # -- the flows ---------------------------------------------------------------------------------------------
 
-    def _refresh(self) -> Generator[Effect, Any, None]:
-        record = self.record
-        assert record is not None
+    def _renew(self, stale_token: str | None, now: float | None) -> Generator[Effect, Any, str]:
+        """Replace ``stale_token``: adopt what another process stored meanwhile, else refresh.
+
+        Runs under the store's lock for the record, after re-reading it, so that processes sharing a store never
+        spend the same (single-use, rotated) refresh token twice: the second one finds the first one's result.
+        The rotated record is saved before the lock is released and before its access token is used.
+        Returns ``"reused"``, ``"refreshed"`` or ``"unusable"`` (no refresh token, or the record is gone).
+        """
+        assert self.record is not None
+        key = self.record.key
+        yield from lock_record(key)
+        current = yield from load_record(key)
+        if current is None or current.tokens is None:
+            # Logged out, or a peer's refresh was refused: nothing to refresh with. Keep our registration.
+            self._adopt(current or self.record.with_tokens(None))
+            yield from unlock_record(key)
+            return "unusable"
+        self._adopt(current)
+        peer_renewed = current.tokens.access_token != stale_token
+        if peer_renewed and (now is None or now < self.refresh_due_at):
+            logger.debug("another process already renewed the credential for %s; using its token", key)
+            yield from unlock_record(key)
+            return "reused"
+        if current.tokens.refresh_token is None:
+            yield from unlock_record(key)
+            return "unusable"
+        yield from self._refresh(current, key)
+        return "refreshed"
+
+    def _refresh(self, record: CredentialRecord, key: RecordKey) -> Generator[Effect, Any, None]:
         assert record.tokens is not None
         assert record.tokens.refresh_token is not None
         resource = record.resource if self.config.send_resource else None
@@ -173,11 +211,14 @@ class FlowEngine:
                 record.token_endpoint, record.client, record.tokens.refresh_token, resource, self.config.retry
             )
         except InvalidGrantError:
-            # Final: this refresh token will never work again. Keep the registration, drop the tokens.
+            # Final: this refresh token will never work again. Keep the registration, drop the tokens, and let
+            # go of the lock before anyone starts a (long) new authorization.
             yield from self._commit(record.with_tokens(None))
+            yield from unlock_record(key)
             raise
         yield from self._commit(record.with_tokens(_keep_scope(tokens, record.tokens)))
-        logger.debug("refreshed the access token for %s", record.key)
+        yield from unlock_record(key)
+        logger.debug("refreshed the access token for %s", key)
 
     def authorize_new(
         self, challenge: BearerChallenge, step_up_scopes: tuple[str, ...] | None
@@ -222,7 +263,10 @@ class FlowEngine:
             authorization_endpoint=server.authorization_endpoint,
             revocation_endpoint=server.revocation_endpoint,
         )
+        yield from lock_record(record.key)
+        yield from load_record(record.key)  # a store with check-and-set versions (Vault) learns the current one
         yield from self._commit(record)
+        yield from unlock_record(record.key)
         logger.info("authorized %s with %s (scopes %s)", self.server_url, server.issuer, list(scopes))
 
     def _authorization_server(
@@ -254,3 +298,18 @@ class FlowEngine:
 def _keep_scope(new: TokenSet, old: TokenSet) -> TokenSet:
     """A refresh response without ``scope`` grants the same scope as before (RFC 6749 §5.1)."""
     return new if new.scope is not None or old.scope is None else replace(new, scope=old.scope)
+
+
+def _refresh_due_at(tokens: TokenSet | None, skew: float | None) -> float:
+    """When to refresh: ``skew`` seconds before expiry; by default 60 s, but never before half of the lifetime.
+
+    The cap matters for short-lived tokens: with a fixed 60 s margin, a 30 s token would be refreshed on every
+    request. An explicit ``skew`` is taken as given.
+    """
+    if tokens is None or tokens.expires_at is None:
+        return math.inf
+    if skew is None:
+        skew = DEFAULT_REFRESH_SKEW
+        if tokens.issued_at > 0:
+            skew = min(skew, max(0.0, (tokens.expires_at - tokens.issued_at) / 2))
+    return tokens.expires_at - skew

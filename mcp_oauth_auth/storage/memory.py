@@ -6,7 +6,7 @@ import threading
 
 from mcp_oauth_auth.records import CredentialRecord, RecordKey
 
-__all__ = ["MemoryTokenStore"]
+__all__ = ["MemoryTokenStore", "MutexRecordLock"]
 
 
 class MemoryTokenStore:
@@ -38,16 +38,18 @@ class MemoryTokenStore:
         with self._lock:
             return list(self._records)
 
-    def lock(self, key: RecordKey) -> _MemoryRecordLock:
+    def lock(self, key: RecordKey) -> MutexRecordLock:
         with self._lock:
             shared = self._locks.setdefault(key, threading.Lock())
-        return _MemoryRecordLock(shared)
+        return MutexRecordLock(shared)
 
     def __repr__(self) -> str:
         return f"MemoryTokenStore({len(self._records)} records)"
 
 
-class _MemoryRecordLock:
+class MutexRecordLock:
+    """A record lock over a thread lock shared by the lock objects of one record: coordinates one process only."""
+
     def __init__(self, shared: threading.Lock) -> None:
         self._shared = shared
         self._held = False

@@ -13,10 +13,13 @@ from mcp_oauth_auth.flow.effects import (
     Flow,
     HttpRequest,
     HttpResponse,
+    LoadRecord,
     LoadRecords,
+    LockRecord,
     SaveRecord,
     SendHttp,
     Sleep,
+    UnlockRecord,
 )
 from mcp_oauth_auth.flow.urls import resource_identifies_server
 from mcp_oauth_auth.records import CredentialRecord, RecordKey
@@ -41,6 +44,9 @@ class Harness:
     sent: list[HttpRequest] = field(default_factory=list)
     slept: list[float] = field(default_factory=list)
     authorization_urls: list[str] = field(default_factory=list)
+    #: Record locks currently held by the flow, and every lock/unlock in order ("lock <key>", "unlock <key>").
+    held: set[RecordKey] = field(default_factory=set)
+    lock_events: list[str] = field(default_factory=list)
 
     def run(self, flow: Flow) -> Any:
         result: Any = None
@@ -65,6 +71,17 @@ class Harness:
             return None
         if isinstance(effect, LoadRecords):
             return [r for k, r in self.records.items() if resource_identifies_server(k.resource, effect.resource)]
+        if isinstance(effect, LoadRecord):
+            return self.records.get(effect.key)
+        if isinstance(effect, LockRecord):
+            assert effect.key not in self.held, f"{effect.key} locked twice"
+            self.held.add(effect.key)
+            self.lock_events.append(f"lock {effect.key}")
+            return None
+        if isinstance(effect, UnlockRecord):
+            self.held.discard(effect.key)
+            self.lock_events.append(f"unlock {effect.key}")
+            return None
         if isinstance(effect, SaveRecord):
             self.records[effect.record.key] = effect.record
             return None

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
+from mcp_oauth_auth.exceptions import TemporaryOAuthError
 from mcp_oauth_auth.flow.challenge import BearerChallenge
 from mcp_oauth_auth.flow.engine import FlowConfig, FlowEngine
 from mcp_oauth_auth.flow.fetch import RetryPolicy
@@ -84,3 +87,132 @@ def test_another_request_already_renewed_the_token() -> None:
     engine = FlowEngine(FlowConfig(server_url=SERVER))
     assert harness.run(engine.recover(401, BearerChallenge(), "stale", 0)) == "reused"
     assert harness.sent == []
+
+
+# -- coordination with other processes through the store ----------------------------------------------------
+
+ISSUER = "https://as.example"
+
+
+def stored(access_token: str, refresh_token: str | None = "rt-1", expires_at: float = 1_000.0) -> CredentialRecord:
+    return CredentialRecord(
+        issuer=ISSUER,
+        resource=SERVER,
+        server_url=SERVER,
+        client=ClientRegistration(client_id="c", kind="dynamic"),
+        token_endpoint=f"{ISSUER}/token",
+        tokens=TokenSet(access_token=access_token, refresh_token=refresh_token, expires_at=expires_at, issued_at=1.0),
+    )
+
+
+def refreshing_harness(record: CredentialRecord) -> Harness:
+    def token(request: object) -> object:
+        return json_response(
+            200, {"access_token": "at-2", "refresh_token": "rt-2", "token_type": "Bearer", "expires_in": 3600}
+        )
+
+    return Harness(routes={f"{ISSUER}/token": token}, records={record.key: record})  # type: ignore[dict-item]
+
+
+def loaded_engine(harness: Harness) -> FlowEngine:
+    engine = FlowEngine(FlowConfig(server_url=SERVER, retry=RetryPolicy(attempts=1)))
+    harness.run(engine.load())
+    return engine
+
+
+def test_refresh_runs_under_the_record_lock_and_saves_before_unlocking() -> None:
+    record = stored("at-1")
+    harness = refreshing_harness(record)
+    engine = loaded_engine(harness)
+    saved_while_locked: list[bool] = []
+    original = harness.execute
+
+    def execute(effect: object) -> object:
+        from mcp_oauth_auth.flow.effects import SaveRecord
+
+        if isinstance(effect, SaveRecord):
+            saved_while_locked.append(record.key in harness.held)
+        return original(effect)
+
+    harness.execute = execute  # type: ignore[method-assign]
+    harness.run(engine.ensure_fresh(now=990.0))
+    assert harness.lock_events == [f"lock {record.key}", f"unlock {record.key}"]
+    assert saved_while_locked == [True]
+    assert harness.held == set()
+    saved = harness.records[record.key].tokens
+    assert saved is not None
+    assert (saved.access_token, saved.refresh_token) == ("at-2", "rt-2")
+    assert engine.access_token == "at-2"
+
+
+def test_a_peer_process_already_refreshed_so_its_token_is_adopted() -> None:
+    harness = refreshing_harness(stored("at-1"))
+    engine = loaded_engine(harness)
+    # Meanwhile another process refreshed and rotated the refresh token in the shared store.
+    peer = stored("at-peer", refresh_token="rt-peer", expires_at=5_000.0)
+    harness.records[peer.key] = peer
+    harness.run(engine.ensure_fresh(now=990.0))
+    assert harness.sent == []  # our stale refresh token rt-1 was never spent
+    assert engine.access_token == "at-peer"
+    assert harness.held == set()
+
+
+def test_a_peer_token_that_is_itself_due_is_refreshed_with_the_peer_refresh_token() -> None:
+    harness = refreshing_harness(stored("at-1"))
+    engine = loaded_engine(harness)
+    peer = stored("at-peer", refresh_token="rt-peer", expires_at=995.0)
+    harness.records[peer.key] = peer
+    harness.run(engine.ensure_fresh(now=990.0))
+    [request] = harness.sent
+    assert parse_qs(request.body.decode())["refresh_token"] == ["rt-peer"]
+    assert engine.access_token == "at-2"
+
+
+def test_a_record_removed_by_a_peer_is_not_refreshed() -> None:
+    record = stored("at-1")
+    harness = refreshing_harness(record)
+    engine = loaded_engine(harness)
+    del harness.records[record.key]  # logged out elsewhere
+    harness.run(engine.ensure_fresh(now=990.0))
+    assert harness.sent == []
+    assert engine.access_token is None
+    assert harness.records == {}  # nothing written back
+    assert harness.held == set()
+
+
+def test_401_after_a_peer_refreshed_reuses_the_stored_token() -> None:
+    harness = refreshing_harness(stored("at-1"))
+    engine = loaded_engine(harness)
+    harness.records[engine.record.key] = stored("at-peer", refresh_token="rt-peer")  # type: ignore[union-attr]
+    assert harness.run(engine.recover(401, BearerChallenge(), "at-1", 0)) == "reused"
+    assert harness.sent == []
+    assert engine.access_token == "at-peer"
+
+
+def test_invalid_grant_releases_the_lock_before_a_new_authorization() -> None:
+    record = stored("at-1")
+    harness = Harness(
+        routes={
+            f"{ISSUER}/token": json_response(400, {"error": "invalid_grant"}),
+            PRM_URL: json_response(503, {}),
+        },
+        records={record.key: record},
+    )
+    engine = loaded_engine(harness)
+    # Discovery then fails on purpose (503): what is checked is the lock discipline before it.
+    with pytest.raises(TemporaryOAuthError):
+        harness.run(engine.recover(401, BearerChallenge(), "at-1", 0))
+    assert harness.lock_events[:2] == [f"lock {record.key}", f"unlock {record.key}"]
+    assert harness.sent[-1].url == PRM_URL  # the authorization attempt started after the unlock
+    assert harness.records[record.key].tokens is None  # the spent refresh token is gone, the registration kept
+    assert harness.records[record.key].client.client_id == "c"
+
+
+def test_default_refresh_margin_is_capped_at_half_the_lifetime() -> None:
+    short = stored("at-1", expires_at=31.0)  # issued at 1.0: a 30 s token
+    harness = Harness(records={short.key: short})
+    engine = loaded_engine(harness)
+    assert engine.refresh_due_at == 16.0
+    explicit = FlowEngine(FlowConfig(server_url=SERVER, refresh_skew=60.0))
+    harness.run(explicit.load())
+    assert explicit.refresh_due_at == -29.0

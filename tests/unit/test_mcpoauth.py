@@ -396,12 +396,13 @@ def test_concurrent_requests_on_expired_token_refresh_once(backend: str) -> None
 
 
 def make_stored_token_expiring(store: MemoryTokenStore) -> None:
-    """Leave the stored access token 10 s of life: within the refresh skew, so the next request refreshes."""
+    """Leave the stored access token, issued an hour ago, 10 s of life: the next request refreshes it."""
     [key] = store.list_keys()
     stored = store.load(key)
     assert stored is not None
     assert stored.tokens is not None
-    store.save(stored.with_tokens(replace(stored.tokens, expires_at=time.time() + 10)))
+    now = time.time()
+    store.save(stored.with_tokens(replace(stored.tokens, expires_at=now + 10, issued_at=now - 3590)))
 
 
 def test_threads_share_one_refresh() -> None:
