@@ -14,6 +14,7 @@ from mcp_oauth_auth.exceptions import (
     AuthorizationTimeoutError,
     CallbackPortInUseError,
     ClientRegistrationRequiredError,
+    ClientUnknownError,
     ConfigurationError,
     DiscoveryError,
     InsufficientScopeError,
@@ -21,10 +22,12 @@ from mcp_oauth_auth.exceptions import (
     IssuerMismatchError,
     OAuthError,
     PKCENotSupportedError,
+    RecordConflictError,
     RegistrationError,
     RequestNotReplayableError,
     ResourceMismatchError,
     StateMismatchError,
+    StoreLockedError,
     TemporaryOAuthError,
     TokenExchangeError,
     TokenRefreshError,
@@ -37,16 +40,26 @@ from mcp_oauth_auth.storage import MemoryTokenStore, TokenStore
 if TYPE_CHECKING:
     from mcp_oauth_auth.authorizers.headless import HeadlessAuthorizer
     from mcp_oauth_auth.authorizers.loopback import LoopbackBrowserAuthorizer
+    from mcp_oauth_auth.storage import (
+        EncryptedFileTokenStore,
+        KeyringTokenStore,
+        VaultTokenStore,
+        get_available_backends,
+    )
 
 __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
-    """The concrete authorizers are imported on first use (start-up time)."""
+    """The concrete authorizers and stores are imported on first use (start-up time)."""
     if name in ("HeadlessAuthorizer", "LoopbackBrowserAuthorizer"):
         from mcp_oauth_auth import authorizers
 
         return getattr(authorizers, name)
+    if name in ("EncryptedFileTokenStore", "KeyringTokenStore", "VaultTokenStore", "get_available_backends"):
+        from mcp_oauth_auth import storage
+
+        return getattr(storage, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -59,29 +72,36 @@ __all__ = [
     "CallbackPortInUseError",
     "ClientRegistration",
     "ClientRegistrationRequiredError",
+    "ClientUnknownError",
     "ConfigurationError",
     "CredentialRecord",
     "DiscoveryError",
+    "EncryptedFileTokenStore",
     "HeadlessAuthorizer",
     "InsufficientScopeError",
     "InvalidGrantError",
     "IssuerMismatchError",
+    "KeyringTokenStore",
     "LoopbackBrowserAuthorizer",
     "MCPOAuth",
     "MemoryTokenStore",
     "OAuthError",
     "PKCENotSupportedError",
+    "RecordConflictError",
     "RecordKey",
     "RegistrationError",
     "RequestNotReplayableError",
     "ResourceMismatchError",
     "RetryPolicy",
     "StateMismatchError",
+    "StoreLockedError",
     "TemporaryOAuthError",
     "TokenExchangeError",
     "TokenRefreshError",
     "TokenSet",
     "TokenStorageError",
     "TokenStore",
+    "VaultTokenStore",
     "__version__",
+    "get_available_backends",
 ]

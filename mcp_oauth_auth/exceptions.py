@@ -17,6 +17,7 @@ __all__ = [
     "AuthorizationTimeoutError",
     "CallbackPortInUseError",
     "ClientRegistrationRequiredError",
+    "ClientUnknownError",
     "ConfigurationError",
     "DiscoveryError",
     "InsufficientScopeError",
@@ -142,6 +143,14 @@ class TokenRefreshError(OAuthError):
 
 class InvalidGrantError(TokenRefreshError):
     """The refresh token is no longer valid (``invalid_grant``): a new authorization is needed."""
+
+
+class ClientUnknownError(InvalidGrantError):
+    """The authorization server no longer knows the dynamically registered client (``invalid_client`` on refresh).
+
+    Servers forget dynamic registrations (restarts, clean-ups, expiry); the record is dropped and the client
+    registers and authorizes anew.
+    """
 
 
 class RequestNotReplayableError(OAuthError):

@@ -236,3 +236,7 @@ def lock_record(key: RecordKey) -> Generator[Effect, Any, None]:
 
 def unlock_record(key: RecordKey) -> Generator[Effect, Any, None]:
     yield UnlockRecord(key)
+
+
+def delete_record(key: RecordKey) -> Generator[Effect, Any, None]:
+    yield DeleteRecord(key)

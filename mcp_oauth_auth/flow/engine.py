@@ -15,10 +15,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mcp_oauth_auth.exceptions import (
+    ClientUnknownError,
     DiscoveryError,
     InsufficientScopeError,
     InvalidGrantError,
     TemporaryOAuthError,
+    TokenRefreshError,
 )
 from mcp_oauth_auth.flow.authorization import check_pkce_support, start_authorization, validate_callback
 from mcp_oauth_auth.flow.challenge import BearerChallenge
@@ -33,6 +35,7 @@ from mcp_oauth_auth.flow.effects import (
     Effect,
     authorize,
     choose_redirect,
+    delete_record,
     load_record,
     load_records,
     lock_record,
@@ -216,6 +219,21 @@ class FlowEngine:
             yield from self._commit(record.with_tokens(None))
             yield from unlock_record(key)
             raise
+        except TokenRefreshError as exc:
+            if exc.error != "invalid_client" or record.client.kind != "dynamic":
+                raise
+            # The server forgot our dynamic registration: the whole record is useless (we hold its lock and have
+            # just re-read it, so no peer's newer record is lost).
+            yield from delete_record(key)
+            self._adopt(None)
+            yield from unlock_record(key)
+            raise ClientUnknownError(
+                "the authorization server no longer knows the registered client; registering again",
+                url=exc.url,
+                error=exc.error,
+                error_description=exc.error_description,
+                status_code=exc.status_code,
+            ) from exc
         yield from self._commit(record.with_tokens(_keep_scope(tokens, record.tokens)))
         yield from unlock_record(key)
         logger.debug("refreshed the access token for %s", key)

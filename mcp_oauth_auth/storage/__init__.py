@@ -1,6 +1,54 @@
-"""Credential storage: the :class:`TokenStore` protocol and its backends."""
+"""Credential storage: the :class:`TokenStore` protocol and its backends.
+
+The persistent backends are imported on first use, so that programs pay for ``keyring``, ``cryptography`` or
+``hvac`` only when they store credentials with them.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from mcp_oauth_auth.storage.base import LockingTokenStore, RecordLock, TokenStore
 from mcp_oauth_auth.storage.memory import MemoryTokenStore
 
-__all__ = ["LockingTokenStore", "MemoryTokenStore", "RecordLock", "TokenStore"]
+if TYPE_CHECKING:
+    from mcp_oauth_auth.storage.auto import AutoTokenStore, BackendStatus, default_store, get_available_backends
+    from mcp_oauth_auth.storage.encrypted_file import EncryptedFileTokenStore
+    from mcp_oauth_auth.storage.keyring_store import KeyringStatus, KeyringTokenStore, probe_keyring
+    from mcp_oauth_auth.storage.vault import VaultTokenStore
+
+_LAZY = {
+    "AutoTokenStore": "auto",
+    "BackendStatus": "auto",
+    "default_store": "auto",
+    "get_available_backends": "auto",
+    "EncryptedFileTokenStore": "encrypted_file",
+    "KeyringStatus": "keyring_store",
+    "KeyringTokenStore": "keyring_store",
+    "probe_keyring": "keyring_store",
+    "VaultTokenStore": "vault",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+__all__ = [
+    "AutoTokenStore",
+    "BackendStatus",
+    "EncryptedFileTokenStore",
+    "KeyringStatus",
+    "KeyringTokenStore",
+    "LockingTokenStore",
+    "MemoryTokenStore",
+    "RecordLock",
+    "TokenStore",
+    "VaultTokenStore",
+    "default_store",
+    "get_available_backends",
+    "probe_keyring",
+]
