@@ -46,8 +46,8 @@ from mcp_oauth_auth.flow.engine import FlowConfig, FlowEngine
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.registration import ClientSettings
 from mcp_oauth_auth.records import CredentialRecord, TokenSet
+from mcp_oauth_auth.storage.auto import AutoTokenStore
 from mcp_oauth_auth.storage.base import TokenStore
-from mcp_oauth_auth.storage.memory import MemoryTokenStore
 from mcp_oauth_auth.storage.session import StoreSession
 
 __all__ = ["MCPOAuth"]
@@ -120,7 +120,8 @@ class MCPOAuth(httpx.Auth):
             ``resource`` the server's metadata names, when that is a parent of it).
         scopes: scopes to request; by default the 401 challenge's ``scope``, else the server's
             ``scopes_supported``.
-        store: where credential records persist (a :class:`~mcp_oauth_auth.storage.TokenStore`); default memory.
+        store: where credential records persist (a :class:`~mcp_oauth_auth.storage.TokenStore`). By default the OS
+            keyring when usable, else encrypted files under ``~/.mcp_oauth`` (chosen on the first request).
         authorizer: how the person approves: an :class:`~mcp_oauth_auth.authorizers.Authorizer` or any callable,
             sync or async, taking the authorization URL and returning the callback URL. Default: the system
             browser with a loopback callback.
@@ -195,7 +196,7 @@ class MCPOAuth(httpx.Auth):
             max_step_up=max_step_up,
         )
         self._engine = FlowEngine(config)
-        self._store: TokenStore = store if store is not None else MemoryTokenStore()
+        self._store: TokenStore = store if store is not None else AutoTokenStore()
         self._lock_timeout = lock_timeout
         self._authorizer: Authorizer = as_authorizer(authorizer) if authorizer is not None else _default_authorizer()
         self._lock = _CredentialLock()

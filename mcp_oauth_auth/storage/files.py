@@ -21,7 +21,15 @@ from pathlib import Path
 
 from mcp_oauth_auth.exceptions import TokenStorageError
 
-__all__ = ["FileRecordLock", "default_home", "ensure_private_dir", "storage_error", "write_atomic"]
+__all__ = [
+    "FileRecordLock",
+    "default_home",
+    "ensure_private_dir",
+    "fsync_directory",
+    "storage_error",
+    "sweep_temporaries",
+    "write_atomic",
+]
 
 _POSIX = os.name == "posix"
 
@@ -52,9 +60,11 @@ def storage_error(action: str, path: Path, exc: OSError) -> TokenStorageError:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) as 0700, or narrow an existing directory of ours to 0700."""
+    """Create ``path`` (and any missing parents) as 0700, or narrow an existing directory of ours to 0700."""
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        missing = [directory for directory in (path, *path.parents) if not directory.exists()]
+        for directory in reversed(missing):
+            directory.mkdir(mode=0o700, exist_ok=True)
         info = path.stat()
     except OSError as exc:
         raise storage_error("create the directory", path, exc) from None
@@ -93,10 +103,27 @@ def write_atomic(path: Path, data: bytes) -> None:
     except OSError as exc:
         temporary.unlink(missing_ok=True)
         raise storage_error("write", path, exc) from None
-    _fsync_directory(path.parent)
+    fsync_directory(path.parent)
 
 
-def _fsync_directory(directory: Path) -> None:
+def sweep_temporaries(directory: Path, older_than: float = 3600.0) -> None:
+    """Remove temporary files that a crashed writer left behind (``.<name>.<hex>.tmp``), once they are old."""
+    import time
+
+    cutoff = time.time() - older_than
+    try:
+        candidates = list(directory.glob(".*.tmp"))
+    except OSError:
+        return
+    for candidate in candidates:
+        try:
+            if candidate.lstat().st_mtime < cutoff:
+                candidate.unlink()
+        except OSError:
+            continue  # another process removed it, or it is not ours to remove: leave it
+
+
+def fsync_directory(directory: Path) -> None:
     """Make the rename durable (POSIX); Windows has no directory handles to sync."""
     if not _POSIX:
         return

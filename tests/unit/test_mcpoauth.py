@@ -36,6 +36,7 @@ def kind(request: pytest.FixtureRequest) -> ClientKind:
 
 
 def make_auth(stack: FakeMCPStack, **options: Any) -> MCPOAuth:
+    options.setdefault("store", MemoryTokenStore())
     options.setdefault("authorizer", stack.authorizer)
     options.setdefault("retry", FAST_RETRY)
     return MCPOAuth(stack.server_url, **options)
@@ -618,3 +619,31 @@ def test_respx_routes_work_too() -> None:
 
     assert anyio.run(main) == 200
     assert stack.grants_used() == ["authorization_code"]
+
+
+def test_a_server_that_forgot_the_dynamic_client_gets_a_new_registration(kind: ClientKind) -> None:
+    store = MemoryTokenStore()
+    before_restart = FakeMCPStack()
+    send_all(kind, before_restart, make_auth(before_restart, store=store), [("GET", before_restart.server_url)])
+    after_restart = FakeMCPStack()  # same URLs, but every client and token forgotten
+    assert after_restart.server_url == before_restart.server_url
+    start = time.time()
+    after_restart.clock = lambda: start + 7200
+    auth = make_auth(after_restart, store=store)
+    assert send_all(kind, after_restart, auth, [("GET", after_restart.server_url)])[0].status == 200
+    assert after_restart.count("register") == 1
+    assert after_restart.count("authorize") == 1
+    [key] = store.list_keys()
+    record = store.load(key)
+    assert record is not None
+    assert record.client.client_id in after_restart.clients
+
+
+def test_without_a_store_the_default_store_persists_across_instances() -> None:
+    stack = FakeMCPStack()
+    first = MCPOAuth(stack.server_url, authorizer=stack.authorizer, retry=FAST_RETRY)
+    send_all(ClientKind("httpx", "sync"), stack, first, [("GET", stack.server_url)])
+    assert "EncryptedFileTokenStore" in repr(first.store)  # no usable keyring in the tests: encrypted files
+    second = MCPOAuth(stack.server_url, authorizer=stack.authorizer, retry=FAST_RETRY)
+    assert send_all(ClientKind("httpx", "sync"), stack, second, [("GET", stack.server_url)])[0].status == 200
+    assert stack.count("authorize") == 1  # the second "process" started authenticated
