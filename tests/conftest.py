@@ -12,7 +12,7 @@ collect_ignore = (
 
 
 @pytest.fixture(autouse=True)
-def _private_credential_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def credential_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Never touch the developer's own credentials: each test gets an empty store home and no OS keyring.
 
     Tests of the keyring store pass their keyring backend explicitly (a real Secret Service on a private D-Bus).

@@ -13,7 +13,13 @@ from collections.abc import Generator
 from typing import Any
 from urllib.parse import quote
 
-from mcp_oauth_auth.exceptions import InvalidGrantError, OAuthError, TokenExchangeError, TokenRefreshError
+from mcp_oauth_auth.exceptions import (
+    ConfigurationError,
+    InvalidGrantError,
+    OAuthError,
+    TokenExchangeError,
+    TokenRefreshError,
+)
 from mcp_oauth_auth.flow.effects import Effect, HttpRequest, HttpResponse
 from mcp_oauth_auth.flow.fetch import RetryPolicy, fetch
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
@@ -29,10 +35,23 @@ def _form_encode(value: str) -> str:
 
 
 def client_authentication(
-    client: ClientRegistration, fields: dict[str, str]
+    client: ClientRegistration, fields: dict[str, str], *, client_assertion: str | None = None
 ) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
-    """``fields`` and headers with the client's token endpoint authentication applied."""
+    """``fields`` and headers with the client's token endpoint authentication applied.
+
+    ``private_key_jwt`` (RFC 7523 §2.2) needs ``client_assertion``, a signed JWT made for this very request (see
+    :mod:`mcp_oauth_auth.flow.client_credentials`); ``client_id`` is sent along with it (RFC 7521 §4.2).
+    """
     method = client.token_endpoint_auth_method
+    if method == "private_key_jwt":
+        if client_assertion is None:
+            raise ConfigurationError(f"client {client.client_id!r} uses private_key_jwt: a client assertion is needed")
+        return {
+            **fields,
+            "client_id": client.client_id,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": client_assertion,
+        }, ()
     if method == "client_secret_basic":
         assert client.client_secret is not None
         credentials = f"{_form_encode(client.client_id)}:{_form_encode(client.client_secret)}"

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from mcp_oauth_auth.testing.fake_as import FakeAuthorizationServer, FakeClient
+from mcp_oauth_auth.testing.fake_as import FakeAuthorizationServer, FakeClient, PublicKeyInput
 from mcp_oauth_auth.testing.fake_config import FakeStackConfig, validate_base_url
 from mcp_oauth_auth.testing.fake_context import ENDPOINTS, FakeLog
 from mcp_oauth_auth.testing.fake_http import FakeRequest, FakeResponse, HeadersInput, json_response, origin_of
@@ -41,6 +41,8 @@ ASGISend = Callable[[ASGIMessage], Awaitable[None]]
 ASGIApp = Callable[[MutableMapping[str, Any], ASGIReceive, ASGISend], Awaitable[None]]
 
 _Handler = Callable[[FakeRequest, "FakeResponse | None"], FakeResponse]
+#: The logical endpoints of ``ENDPOINTS`` plus the device authorization endpoint and its verification page.
+_ENDPOINTS = tuple(dict.fromkeys((*ENDPOINTS, "device_authorization", "device_verification")))
 _REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
 
@@ -138,6 +140,16 @@ class FakeMCPStack:
     def introspection_endpoint(self) -> str:
         return f"{self.issuer}/introspect"
 
+    @property
+    def device_authorization_endpoint(self) -> str:
+        """Served when ``config.device_authorization_enabled`` (RFC 8628 §3.1)."""
+        return self._as.device_authorization_endpoint
+
+    @property
+    def verification_uri(self) -> str:
+        """The device verification page (a form that approves or denies a user code)."""
+        return self._as.verification_uri
+
     def accepted_resources(self) -> tuple[str, ...]:
         """Resource indicators this stack issues tokens for: the server URL, ``prm_resource`` when that is a
         parent of it on the same origin (a server may identify itself by a broader URI), and
@@ -188,17 +200,24 @@ class FakeMCPStack:
         return self._log.introspection_requests
 
     @property
+    def device_authorization_requests(self) -> list[dict[str, Any]]:
+        """{"client_id", "auth_method", "scope", "resource", "user_code", "status", "error"} per device
+        authorization request."""
+        return self._as.device_authorization_requests
+
+    @property
     def violations(self) -> list[str]:
         return self._log.violations
 
     def count(self, endpoint: str) -> int:
-        """How many requests the logical ``endpoint`` (see ``ENDPOINTS``) received since the last reset."""
+        """How many requests the logical ``endpoint`` (see ``ENDPOINTS``, plus "device_authorization" and
+        "device_verification") received since the last reset."""
         _check_endpoint(endpoint)
         with self._lock:
             return self._log.counts[endpoint]
 
     def grants_used(self) -> list[str | None]:
-        """The grant_type of every token request, in order."""
+        """The grant_type of every token request, in order (``client_credentials``, the device_code URN, ...)."""
         with self._lock:
             return [record["grant_type"] for record in self._log.token_requests]
 
@@ -206,6 +225,7 @@ class FakeMCPStack:
         """Forget the logs and counters (clients, tokens and pending failures stay)."""
         with self._lock:
             self._log.clear()
+            self._as.device_authorization_requests.clear()
 
     # ------------------------------------------------------------------ state and failure injection
 
@@ -216,10 +236,44 @@ class FakeMCPStack:
         token_endpoint_auth_method: str = "none",  # noqa: S107 - not a password
         redirect_uris: Sequence[str] = (),
         grant_types: Sequence[str] = ("authorization_code", "refresh_token"),
+        *,
+        public_key: PublicKeyInput | None = None,
+        also_allowed_auth_methods: Sequence[str] = (),
     ) -> FakeClient:
-        """Pre-register a client."""
+        """Pre-register a client.
+
+        For ``token_endpoint_auth_method="private_key_jwt"``, ``public_key`` (PEM, JWK, JWK Set with one key, or a
+        ``cryptography`` public key) verifies its assertions. ``also_allowed_auth_methods`` lets a confidential
+        client authenticate in more ways than the registered one. Machine-to-machine clients list
+        ``"client_credentials"`` in ``grant_types``; device clients ``"urn:ietf:params:oauth:grant-type:device_code"``.
+        """
         with self._lock:
-            return self._as.add_client(client_id, client_secret, token_endpoint_auth_method, redirect_uris, grant_types)
+            return self._as.add_client(
+                client_id,
+                client_secret,
+                token_endpoint_auth_method,
+                redirect_uris,
+                grant_types,
+                public_key=public_key,
+                also_allowed_auth_methods=also_allowed_auth_methods,
+            )
+
+    def approve_device(self, user_code: str, scopes: Sequence[str] | None = None) -> None:
+        """The user approves the device authorization of ``user_code`` (case and hyphens ignored), granting
+        ``scopes`` (default: those requested). KeyError when no such code awaits a decision, ValueError when it
+        was already decided."""
+        with self._lock:
+            self._as.approve_device(user_code, scopes)
+
+    def deny_device(self, user_code: str) -> None:
+        """The user denies the device authorization of ``user_code``: the next poll gets access_denied."""
+        with self._lock:
+            self._as.deny_device(user_code)
+
+    def pending_user_codes(self) -> list[str]:
+        """User codes that await a decision and have not expired, oldest first."""
+        with self._lock:
+            return self._as.pending_user_codes()
 
     @property
     def clients(self) -> dict[str, FakeClient]:
@@ -313,6 +367,8 @@ class FakeMCPStack:
                     "introspect": self._as.handle_introspect,
                     "userinfo": self._as.handle_userinfo,
                     "jwks": self._as.handle_jwks,
+                    "device_authorization": self._as.handle_device_authorization,
+                    "device_verification": self._as.handle_device_verification,
                 }
                 return name, handlers[name]
         if request.origin == origin_of(self.base_url):
@@ -447,8 +503,8 @@ def _peek_grant_type(request: FakeRequest) -> str | None:
 
 
 def _check_endpoint(endpoint: str) -> None:
-    if endpoint not in ENDPOINTS:
-        raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {ENDPOINTS}")
+    if endpoint not in _ENDPOINTS:
+        raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {_ENDPOINTS}")
 
 
 def _is_parent_resource(candidate: str, server_url: str) -> bool:

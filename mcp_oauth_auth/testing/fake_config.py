@@ -101,8 +101,27 @@ class FakeStackConfig:
     # --- authorization endpoint ---
     #: RFC 8252 §7.3: a registered loopback redirect URI matches any port at authorize time.
     loopback_redirect_any_port: bool = True
-    #: The "user" denies: /authorize redirects with error=access_denied.
+    #: The "user" denies: /authorize redirects with error=access_denied (and automatic device decisions deny).
     deny_authorization: bool = False
+
+    # --- device authorization grant (RFC 8628) ---
+    #: Serve the device authorization endpoint and the verification page, advertise them in the metadata
+    #: (``device_authorization_endpoint``, the device_code grant type) and accept the grant at /token.
+    device_authorization_enabled: bool = False
+    #: ``expires_in`` of device codes, seconds.
+    device_code_lifetime: int = 600
+    #: ``interval`` of device authorization responses; None omits it (the server then enforces the RFC's 5 s).
+    device_poll_interval: int | None = 5
+    #: Decide automatically on the (N+1)-th poll that is not answered slow_down: the first N such polls get
+    #: authorization_pending. The decision is approval, or denial when ``deny_authorization``. None: only
+    #: ``stack.approve_device()`` / ``deny_device()`` or the verification page decide.
+    device_auto_approve_after_polls: int | None = None
+
+    # --- client credentials grant (RFC 6749 §4.4) and private_key_jwt (RFC 7523) ---
+    #: Accept grant_type=client_credentials from confidential clients registered for it, and advertise it.
+    client_credentials_enabled: bool = False
+    #: Longest remaining lifetime (``exp`` - now, seconds) accepted in a private_key_jwt client assertion.
+    client_assertion_max_lifetime: int = 300
 
     def validate(self) -> None:
         """Raise ValueError when the settings contradict each other or are malformed."""
@@ -123,8 +142,17 @@ class FakeStackConfig:
             validate_base_url("as_base_url", self.as_base_url)
         if self.registration_auth_method is not None and self.registration_auth_method not in KNOWN_AUTH_METHODS:
             raise ValueError(f"registration_auth_method must be one of {KNOWN_AUTH_METHODS} or None")
-        if self.access_token_lifetime <= 0 or self.authorization_code_lifetime <= 0:
+        if (
+            self.access_token_lifetime <= 0
+            or self.authorization_code_lifetime <= 0
+            or self.device_code_lifetime <= 0
+            or self.client_assertion_max_lifetime <= 0
+        ):
             raise ValueError("lifetimes must be positive")
+        if self.device_poll_interval is not None and self.device_poll_interval < 1:
+            raise ValueError("device_poll_interval must be at least 1 (or None)")
+        if self.device_auto_approve_after_polls is not None and self.device_auto_approve_after_polls < 0:
+            raise ValueError("device_auto_approve_after_polls must be 0 or more (or None)")
         unknown_defaults = set(self.default_scopes) - set(self.scopes_supported)
         if unknown_defaults:
             raise ValueError(f"default_scopes not in scopes_supported: {sorted(unknown_defaults)}")

@@ -26,10 +26,10 @@ def usable_keyring() -> Iterator[MemoryKeyring]:
     probe_keyring.cache_clear()
 
 
-def test_without_a_usable_keyring_the_encrypted_file_store_is_chosen(_private_credential_home: Path) -> None:
+def test_without_a_usable_keyring_the_encrypted_file_store_is_chosen(credential_home: Path) -> None:
     store = default_store()
     assert isinstance(store, EncryptedFileTokenStore)
-    assert store.directory == _private_credential_home
+    assert store.directory == credential_home
 
 
 def test_a_usable_keyring_is_preferred(usable_keyring: MemoryKeyring) -> None:
@@ -69,12 +69,12 @@ def test_available_backends_with_a_usable_keyring(usable_keyring: MemoryKeyring)
     assert "keyring" in backends["encrypted_file"].reason
 
 
-def test_the_choice_is_made_on_first_use_not_at_construction(_private_credential_home: Path) -> None:
+def test_the_choice_is_made_on_first_use_not_at_construction(credential_home: Path) -> None:
     auth = MCPOAuth("https://mcp.example.com/mcp")
     store = auth.store
     assert isinstance(store, AutoTokenStore)
     assert repr(store) == "AutoTokenStore(not chosen yet)"
-    assert list(_private_credential_home.iterdir()) == []  # nothing written by constructing
+    assert list(credential_home.iterdir()) == []  # nothing written by constructing
     assert store.list_keys() == []
     assert "EncryptedFileTokenStore" in repr(store)
     record = make_record()
