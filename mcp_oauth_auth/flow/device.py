@@ -1,0 +1,289 @@
+"""The device authorization grant (RFC 8628), for clients that cannot open a browser or receive a redirect.
+
+1. :func:`start_device_authorization` asks the authorization server for a device code and a user code.
+2. The person visits ``verification_uri`` on any device and enters the user code (or opens
+   ``verification_uri_complete``, which carries it). Showing them is the caller's business.
+3. :func:`poll_device_token` polls the token endpoint, sleeping ``interval`` seconds between polls, until the
+   person approves (tokens), denies (:class:`~mcp_oauth_auth.exceptions.AuthorizationDeniedError`) or the code
+   expires (:class:`~mcp_oauth_auth.exceptions.AuthorizationTimeoutError`).
+
+Both requests carry the client's authentication as registered (a public client sends its ``client_id``) and the
+``resource`` indicator (RFC 8707) when one is in use.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from mcp_oauth_auth.exceptions import (
+    AuthorizationDeniedError,
+    AuthorizationError,
+    AuthorizationTimeoutError,
+    DiscoveryError,
+    TokenExchangeError,
+)
+from mcp_oauth_auth.flow.client_credentials import ClientAssertionSigner, authenticated_fetch
+from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata
+from mcp_oauth_auth.flow.effects import Effect, HttpResponse, sleep
+from mcp_oauth_auth.flow.fetch import RetryPolicy
+from mcp_oauth_auth.flow.tokens import _token_error, parse_token_response
+from mcp_oauth_auth.flow.urls import is_loopback_host, safe_url
+from mcp_oauth_auth.records import ClientRegistration, TokenSet
+
+__all__ = [
+    "DEFAULT_INTERVAL",
+    "DEVICE_CODE_GRANT",
+    "SLOW_DOWN_INCREMENT",
+    "DeviceAuthorization",
+    "poll_device_token",
+    "start_device_authorization",
+]
+
+logger = logging.getLogger("mcp_oauth_auth")
+
+#: The ``grant_type`` of device access token requests (RFC 8628 §3.4).
+DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+#: Seconds between polls when the server names no ``interval`` (RFC 8628 §3.2).
+DEFAULT_INTERVAL = 5.0
+#: Seconds added to the interval on each ``slow_down`` (RFC 8628 §3.5).
+SLOW_DOWN_INCREMENT = 5.0
+
+_SEPARATOR = re.compile(r"[^0-9A-Za-z]")
+
+
+@dataclass(frozen=True)
+class DeviceAuthorization:
+    """A device authorization response (RFC 8628 §3.2), with the expiry made absolute (seconds since the epoch).
+
+    ``device_code`` is a credential: it never appears in the ``repr``.
+    """
+
+    device_code: str = field(repr=False)
+    user_code: str
+    verification_uri: str
+    verification_uri_complete: str | None
+    expires_at: float
+    interval: float = DEFAULT_INTERVAL
+
+    @property
+    def display_user_code(self) -> str:
+        """The user code grouped for reading aloud and typing (RFC 8628 §6.1): ``WDJBMJHT`` -> ``WDJB-MJHT``.
+
+        A code the server already punctuated, or one of 5 characters or fewer, is returned as issued. Only for
+        display: servers ignore the hyphen (RFC 8628 §6.1 recommends it), and :attr:`user_code` stays as issued.
+        """
+        code = self.user_code
+        if len(code) <= 5 or _SEPARATOR.search(code):
+            return code
+        size = next((size for size in (4, 3, 5) if len(code) % size == 0), 4)
+        return "-".join(code[start : start + size] for start in range(0, len(code), size))
+
+    def seconds_left(self, now: float | None = None) -> float:
+        """Seconds until the codes expire (0 when they have)."""
+        return max(0.0, self.expires_at - (time.time() if now is None else now))
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number (or a string of digits, which some servers send), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return float(value.strip())
+    return None
+
+
+def _user_facing_uri(value: Any, name: str, endpoint: str, *, required: bool, allow_http: bool) -> str | None:
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise AuthorizationError(f"the device authorization response has no valid {name!r}", url=endpoint)
+    try:
+        parts = urlsplit(value)
+        scheme, host = parts.scheme.lower(), parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        scheme, host = "", None
+    if not host or scheme not in ("https", "http"):
+        raise AuthorizationError(f"the device authorization response's {name} is not an absolute URL", url=endpoint)
+    if scheme == "http" and not allow_http and not is_loopback_host(host):
+        # The person would type their user code into a page anyone on the path can read or replace.
+        raise AuthorizationError(
+            f"the device authorization response's {name} does not use https: {safe_url(value)}", url=endpoint
+        )
+    return value
+
+
+def start_device_authorization(
+    metadata: AuthorizationServerMetadata,
+    client: ClientRegistration,
+    scopes: tuple[str, ...],
+    resource: str | None,
+    retry: RetryPolicy,
+    *,
+    assertion_signer: ClientAssertionSigner | None = None,
+    allow_http: bool = False,
+    now: Callable[[], float] = time.time,
+) -> Generator[Effect, Any, DeviceAuthorization]:
+    """Request a device code and a user code (RFC 8628 §3.1) at the server's ``device_authorization_endpoint``.
+
+    Raises :class:`DiscoveryError` when the server publishes no such endpoint, and :class:`AuthorizationError`
+    (with the server's ``error`` and ``error_description``) when it refuses or answers with something unusable,
+    including a ``verification_uri`` that is neither https nor loopback http (unless ``allow_http``).
+    """
+    endpoint = metadata.device_authorization_endpoint
+    if not endpoint:
+        raise DiscoveryError(
+            f"the authorization server {metadata.issuer} publishes no device_authorization_endpoint: it does not "
+            "offer the device authorization grant (RFC 8628)",
+            url=metadata.url or metadata.issuer,
+        )
+    fields: dict[str, str] = {}
+    if scopes:
+        fields["scope"] = " ".join(scopes)
+    if resource:
+        fields["resource"] = resource
+    logger.debug("requesting a device code at %s", safe_url(endpoint))
+    response = yield from authenticated_fetch(
+        endpoint,
+        client,
+        fields,
+        retry,
+        "device authorization request",
+        assertion_signer=assertion_signer,
+        issuer=metadata.issuer,
+        now=now,
+    )
+    if response.status != 200:
+        raise _token_error(
+            AuthorizationError, "the authorization server refused the device authorization request", response, endpoint
+        )
+    return _parse_device_authorization(response, endpoint, now(), allow_http=allow_http)
+
+
+def _parse_device_authorization(
+    response: HttpResponse, endpoint: str, received_at: float, *, allow_http: bool
+) -> DeviceAuthorization:
+    document = response.json_object()
+    if document is None:
+        raise AuthorizationError("the device authorization response is not a JSON object", url=endpoint)
+    device_code = document.get("device_code")
+    user_code = document.get("user_code")
+    for name, value in (("device_code", device_code), ("user_code", user_code)):
+        if not isinstance(value, str) or not value:
+            raise AuthorizationError(f"the device authorization response has no valid {name!r}", url=endpoint)
+    assert isinstance(device_code, str)
+    assert isinstance(user_code, str)
+    # "verification_url" is what some servers (Google) sent before RFC 8628 was final.
+    raw_uri = document.get("verification_uri", document.get("verification_url"))
+    verification_uri = _user_facing_uri(raw_uri, "verification_uri", endpoint, required=True, allow_http=allow_http)
+    assert verification_uri is not None
+    verification_uri_complete = _user_facing_uri(
+        document.get("verification_uri_complete"),
+        "verification_uri_complete",
+        endpoint,
+        required=False,
+        allow_http=allow_http,
+    )
+    expires_in = _number(document.get("expires_in"))
+    if expires_in is None or expires_in <= 0:
+        raise AuthorizationError("the device authorization response has no valid 'expires_in'", url=endpoint)
+    interval = DEFAULT_INTERVAL
+    if "interval" in document:
+        given = _number(document["interval"])
+        if given is None or given < 0:
+            raise AuthorizationError("the device authorization response has an invalid 'interval'", url=endpoint)
+        interval = given
+    return DeviceAuthorization(
+        device_code=device_code,
+        user_code=user_code,
+        verification_uri=verification_uri,
+        verification_uri_complete=verification_uri_complete,
+        expires_at=received_at + expires_in,
+        # A zero interval would poll without pause; one second is the least this client waits.
+        interval=max(interval, 1.0),
+    )
+
+
+def poll_device_token(
+    token_endpoint: str,
+    client: ClientRegistration,
+    device: DeviceAuthorization,
+    resource: str | None,
+    retry: RetryPolicy,
+    now: Callable[[], float] = time.time,
+    *,
+    assertion_signer: ClientAssertionSigner | None = None,
+    issuer: str | None = None,
+) -> Generator[Effect, Any, TokenSet]:
+    """Poll the token endpoint (RFC 8628 §3.4, §3.5) until the person decides or the codes expire.
+
+    Sleeps ``device.interval`` before each poll; ``authorization_pending`` polls again, ``slow_down`` adds five
+    seconds to the interval for this and every later poll (or takes the server's new ``interval`` when that is
+    longer). ``access_denied`` raises :class:`AuthorizationDeniedError`; ``expired_token``, or the codes' expiry
+    passing locally (``now``), raises :class:`AuthorizationTimeoutError`; any other error raises
+    :class:`TokenExchangeError`. Temporary failures (5xx, 429) are retried per ``retry`` and then raise
+    :class:`~mcp_oauth_auth.exceptions.TemporaryOAuthError`. ``issuer`` is needed with ``private_key_jwt`` only.
+    """
+    fields = {"grant_type": DEVICE_CODE_GRANT, "device_code": device.device_code}
+    if resource:
+        fields["resource"] = resource
+    interval = device.interval
+    polls = 0
+    while True:
+        remaining = device.expires_at - now()
+        if remaining <= 0:
+            raise _expired(token_endpoint, polls)
+        yield from sleep(min(interval, remaining))
+        if now() >= device.expires_at:
+            raise _expired(token_endpoint, polls)
+        polls += 1
+        response = yield from authenticated_fetch(
+            token_endpoint,
+            client,
+            fields,
+            retry,
+            "device access token request",
+            assertion_signer=assertion_signer,
+            issuer=issuer,
+            now=now,
+        )
+        document = response.json_object() or {}
+        error = document.get("error")
+        # GitHub answers pending polls with 200 and an error document: the error decides, not the status.
+        if response.status == 200 and not isinstance(error, str):
+            logger.debug("device authorization approved after %d polls", polls)
+            return parse_token_response(response, token_endpoint, TokenExchangeError, previous_refresh_token=None)
+        if error == "authorization_pending":
+            continue
+        if error == "slow_down":
+            suggested = _number(document.get("interval"))
+            interval = max(interval + SLOW_DOWN_INCREMENT, suggested or 0.0)
+            logger.debug("device token polling: slow_down, polling every %.0fs from now on", interval)
+            continue
+        if error == "access_denied":
+            raise _token_error(
+                AuthorizationDeniedError, "the person denied the device authorization", response, token_endpoint
+            )
+        if error == "expired_token":
+            raise _token_error(
+                AuthorizationTimeoutError,
+                "the device code expired before the person completed the authorization",
+                response,
+                token_endpoint,
+            )
+        raise _token_error(TokenExchangeError, "the token endpoint refused the device code", response, token_endpoint)
+
+
+def _expired(endpoint: str, polls: int) -> AuthorizationTimeoutError:
+    return AuthorizationTimeoutError(
+        f"the device code expired before the person completed the authorization ({polls} polls)", url=endpoint
+    )
