@@ -38,8 +38,11 @@ from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordK
 from mcp_oauth_auth.storage import MemoryTokenStore, TokenStore
 
 if TYPE_CHECKING:
+    from mcp_oauth_auth.authorizers.device import DeviceAuthorizer
     from mcp_oauth_auth.authorizers.headless import HeadlessAuthorizer
     from mcp_oauth_auth.authorizers.loopback import LoopbackBrowserAuthorizer
+    from mcp_oauth_auth.authorizers.paste import PasteBackAuthorizer
+    from mcp_oauth_auth.flow.private_key_jwt import PrivateKeyJWT
     from mcp_oauth_auth.storage import (
         EncryptedFileTokenStore,
         KeyringTokenStore,
@@ -52,10 +55,14 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> Any:
     """The concrete authorizers and stores are imported on first use (start-up time)."""
-    if name in ("HeadlessAuthorizer", "LoopbackBrowserAuthorizer"):
+    if name in ("DeviceAuthorizer", "HeadlessAuthorizer", "LoopbackBrowserAuthorizer", "PasteBackAuthorizer"):
         from mcp_oauth_auth import authorizers
 
         return getattr(authorizers, name)
+    if name == "PrivateKeyJWT":
+        from mcp_oauth_auth.flow.private_key_jwt import PrivateKeyJWT
+
+        return PrivateKeyJWT
     if name in ("EncryptedFileTokenStore", "KeyringTokenStore", "VaultTokenStore", "get_available_backends"):
         from mcp_oauth_auth import storage
 
@@ -75,6 +82,7 @@ __all__ = [
     "ClientUnknownError",
     "ConfigurationError",
     "CredentialRecord",
+    "DeviceAuthorizer",
     "DiscoveryError",
     "EncryptedFileTokenStore",
     "HeadlessAuthorizer",
@@ -87,6 +95,8 @@ __all__ = [
     "MemoryTokenStore",
     "OAuthError",
     "PKCENotSupportedError",
+    "PasteBackAuthorizer",
+    "PrivateKeyJWT",
     "RecordConflictError",
     "RecordKey",
     "RegistrationError",

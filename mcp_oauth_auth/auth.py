@@ -14,11 +14,12 @@ The protocol lives in :mod:`mcp_oauth_auth.flow`; this module only drives it:
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import logging
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, Generator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Generator, Iterator, Sequence
 from contextlib import asynccontextmanager, closing, contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -29,8 +30,10 @@ import anyio.to_thread
 import httpx
 
 from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI, Authorizer, AuthorizerLike, as_authorizer
+from mcp_oauth_auth.authorizers.environment import browser_unavailable_reason
 from mcp_oauth_auth.exceptions import RequestNotReplayableError
 from mcp_oauth_auth.flow.challenge import BearerChallenge, parse_bearer_challenge
+from mcp_oauth_auth.flow.client_credentials import ClientAssertionSigner
 from mcp_oauth_auth.flow.effects import (
     Authorize,
     ChooseRedirect,
@@ -39,6 +42,7 @@ from mcp_oauth_auth.flow.effects import (
     HttpRequest,
     HttpResponse,
     SendHttp,
+    ShowDeviceCode,
     Sleep,
     StorageEffect,
 )
@@ -122,9 +126,11 @@ class MCPOAuth(httpx.Auth):
             ``scopes_supported``.
         store: where credential records persist (a :class:`~mcp_oauth_auth.storage.TokenStore`). By default the OS
             keyring when usable, else encrypted files under ``~/.mcp_oauth`` (chosen on the first request).
-        authorizer: how the person approves: an :class:`~mcp_oauth_auth.authorizers.Authorizer` or any callable,
+        authorizer: how the person approves: an :class:`~mcp_oauth_auth.authorizers.Authorizer` (e.g.
+            :class:`~mcp_oauth_auth.DeviceAuthorizer`, :class:`~mcp_oauth_auth.PasteBackAuthorizer`) or any callable,
             sync or async, taking the authorization URL and returning the callback URL. Default: the system
-            browser with a loopback callback.
+            browser with a loopback callback, or the device flow where no browser can be opened (SSH, CI,
+            containers, no display) and the server offers it.
         client_id, client_secret: pre-registered client credentials.
         client_metadata_url: a Client ID Metadata Document URL, used when the server supports them.
         client_name: the name shown to the person on dynamic registration.
@@ -142,6 +148,11 @@ class MCPOAuth(httpx.Auth):
         max_step_up: how many insufficient_scope step-ups one request may trigger.
         lock_timeout: how long to wait for another process's refresh of the same record before raising
             :class:`~mcp_oauth_auth.exceptions.StoreLockedError`.
+        grant_type: ``"authorization_code"`` (a person approves) or ``"client_credentials"`` (machine to machine,
+            no person: needs ``client_id`` with ``client_secret`` or ``private_key``; no refresh token is assumed,
+            a new token is requested before the old one expires).
+        private_key: a :class:`~mcp_oauth_auth.PrivateKeyJWT` (or any ``ClientAssertionSigner``) for
+            ``private_key_jwt`` client authentication (RFC 7523) with the client credentials grant.
     """
 
     _with_httpx2: ClassVar[dict[type[MCPOAuth], type[MCPOAuth]]] = {}
@@ -173,9 +184,17 @@ class MCPOAuth(httpx.Auth):
         allow_insecure_http: bool = False,
         max_step_up: int = 2,
         lock_timeout: float = 60.0,
+        grant_type: str = "authorization_code",
+        private_key: ClientAssertionSigner | None = None,
     ) -> None:
         if isinstance(scopes, str):
             scopes = scopes.split()
+        if authorizer is not None:
+            self._authorizer: Authorizer = as_authorizer(authorizer)
+            interaction, headless_reason = self._authorizer.interaction, None
+        else:
+            self._authorizer = _default_authorizer()
+            interaction, headless_reason = "auto", browser_unavailable_reason()
         config = FlowConfig(
             server_url=server_url,
             scopes=tuple(scopes) if scopes is not None else None,
@@ -194,11 +213,14 @@ class MCPOAuth(httpx.Auth):
             resource_metadata_url=resource_metadata_url,
             allow_http=allow_insecure_http,
             max_step_up=max_step_up,
+            grant=grant_type,
+            interaction=interaction,
+            headless_reason=headless_reason,
+            assertion_signer=private_key,
         )
         self._engine = FlowEngine(config)
         self._store: TokenStore = store if store is not None else AutoTokenStore()
         self._lock_timeout = lock_timeout
-        self._authorizer: Authorizer = as_authorizer(authorizer) if authorizer is not None else _default_authorizer()
         self._lock = _CredentialLock()
 
     # -- public state ------------------------------------------------------------------------------------------
@@ -367,6 +389,12 @@ class MCPOAuth(httpx.Auth):
     def _interact(self, effect: Effect) -> Any:
         if isinstance(effect, Authorize):
             return self._authorizer.authorize(effect.url, effect.redirect_uri)
+        if isinstance(effect, ShowDeviceCode):
+            shown = self._authorizer.show_device_code(effect.device)
+            if inspect.isawaitable(shown):
+                # An async prompt hook used from a sync client: run it to completion on a loop of its own.
+                anyio.run(_awaited, shown)
+            return None
         if isinstance(effect, ChooseRedirect):
             return self._authorizer.redirect_uri(effect.registered) or DEFAULT_REDIRECT_URI
         if isinstance(effect, Sleep):
@@ -377,10 +405,19 @@ class MCPOAuth(httpx.Auth):
     async def _interact_async(self, effect: Effect) -> Any:
         if isinstance(effect, Authorize):
             return await self._authorizer.authorize_async(effect.url, effect.redirect_uri)
+        if isinstance(effect, ShowDeviceCode):
+            shown = self._authorizer.show_device_code(effect.device)
+            if inspect.isawaitable(shown):
+                await shown
+            return None
         if isinstance(effect, Sleep):
             await anyio.sleep(effect.seconds)
             return None
         return self._interact(effect)
+
+
+async def _awaited(awaitable: Awaitable[None]) -> None:
+    await awaitable
 
 
 def _advance(flow: Flow, result: Any, progress: _Progress) -> Effect | None:

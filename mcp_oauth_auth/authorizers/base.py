@@ -10,12 +10,24 @@ from __future__ import annotations
 
 import concurrent.futures
 import inspect
+import sys
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, ClassVar
 
 import anyio
 import anyio.to_thread
 
-__all__ = ["DEFAULT_REDIRECT_URI", "Authorizer", "AuthorizerLike", "CallableAuthorizer", "as_authorizer"]
+if TYPE_CHECKING:
+    from mcp_oauth_auth.flow.device import DeviceAuthorization
+
+__all__ = [
+    "DEFAULT_REDIRECT_URI",
+    "Authorizer",
+    "AuthorizerLike",
+    "CallableAuthorizer",
+    "as_authorizer",
+    "device_prompt",
+]
 
 #: Used when neither the caller nor the authorizer chooses a redirect URI (RFC 8252 §7.3 loopback form).
 DEFAULT_REDIRECT_URI = "http://127.0.0.1:33418/callback"
@@ -26,7 +38,13 @@ class Authorizer:
 
     Subclasses implement :meth:`authorize` (blocking) and may override :meth:`authorize_async` when they can wait
     without a thread, and :meth:`redirect_uri` when they decide where the authorization server redirects to.
+
+    ``interaction`` tells the flow how this authorizer lets the person approve: ``"redirect"`` (a browser visits
+    the authorization URL and is redirected back: :meth:`authorize`) or ``"device"`` (RFC 8628: the person visits
+    a verification URI anywhere and confirms a code: :meth:`show_device_code`).
     """
+
+    interaction: ClassVar[str] = "redirect"
 
     def redirect_uri(self, registered: Sequence[str]) -> str | None:
         """The redirect URI to use for the next authorization, or None to let the caller decide.
@@ -43,6 +61,22 @@ class Authorizer:
     async def authorize_async(self, authorization_url: str, redirect_uri: str) -> str:
         """Async form of :meth:`authorize`; by default runs it in a worker thread."""
         return await anyio.to_thread.run_sync(self.authorize, authorization_url, redirect_uri, abandon_on_cancel=True)
+
+    def show_device_code(self, device: DeviceAuthorization) -> Awaitable[None] | None:
+        """Tell the person where to go and which code to confirm (device flow); by default on stderr."""
+        print(device_prompt(device), file=sys.stderr, flush=True)
+        return None
+
+
+def device_prompt(device: DeviceAuthorization) -> str:
+    """The device flow's instructions for a person, in plain text."""
+    minutes = max(1, round(device.seconds_left() / 60))
+    lines = ["To authorize this application, visit:", f"    {device.verification_uri}"]
+    lines.append(f"and confirm the code:  {device.display_user_code}")
+    if device.verification_uri_complete:
+        lines.append(f"(or open {device.verification_uri_complete}, which carries the code)")
+    lines.append(f"The code expires in {minutes} minute{'s' if minutes != 1 else ''}. Waiting for approval...")
+    return "\n".join(lines)
 
 
 AuthorizerFunction = Callable[[str], str | Awaitable[str]]

@@ -9,6 +9,7 @@ effect                 result sent back
 :class:`Authorize`     the callback URL (``str``)
 :class:`ChooseRedirect` the redirect URI (``str``)
 :class:`Sleep`         ``None``
+:class:`ShowDeviceCode` ``None`` (the person has been shown where to go and which code to confirm)
 :class:`LoadRecords`   ``list[CredentialRecord]``
 :class:`LoadRecord`    ``CredentialRecord | None``
 :class:`LockRecord`    ``None`` (the store's lock for the record is held until :class:`UnlockRecord` or the flow's end)
@@ -25,10 +26,13 @@ from __future__ import annotations
 import json
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from mcp_oauth_auth.records import CredentialRecord, RecordKey
+
+if TYPE_CHECKING:
+    from mcp_oauth_auth.flow.device import DeviceAuthorization
 
 __all__ = [
     "Authorize",
@@ -43,6 +47,7 @@ __all__ = [
     "LockRecord",
     "SaveRecord",
     "SendHttp",
+    "ShowDeviceCode",
     "Sleep",
     "UnlockRecord",
 ]
@@ -133,6 +138,13 @@ class ChooseRedirect:
 
 
 @dataclass(frozen=True)
+class ShowDeviceCode:
+    """Show the person the device flow's verification URI and user code (RFC 8628 §3.3); polling follows."""
+
+    device: DeviceAuthorization
+
+
+@dataclass(frozen=True)
 class Sleep:
     seconds: float
 
@@ -180,6 +192,7 @@ Effect = (
     SendHttp
     | Authorize
     | ChooseRedirect
+    | ShowDeviceCode
     | Sleep
     | LoadRecords
     | LoadRecord
@@ -208,6 +221,10 @@ def choose_redirect(registered: tuple[str, ...]) -> Generator[Effect, Any, str]:
     redirect_uri = yield ChooseRedirect(registered)
     assert isinstance(redirect_uri, str)
     return redirect_uri
+
+
+def show_device_code(device: DeviceAuthorization) -> Generator[Effect, Any, None]:
+    yield ShowDeviceCode(device)
 
 
 def sleep(seconds: float) -> Generator[Effect, Any, None]:

@@ -15,15 +15,17 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mcp_oauth_auth.exceptions import (
+    AuthorizationError,
     ClientUnknownError,
+    ConfigurationError,
     DiscoveryError,
     InsufficientScopeError,
     InvalidGrantError,
     TemporaryOAuthError,
     TokenRefreshError,
 )
-from mcp_oauth_auth.flow.authorization import check_pkce_support, start_authorization, validate_callback
 from mcp_oauth_auth.flow.challenge import BearerChallenge
+from mcp_oauth_auth.flow.client_credentials import ClientAssertionSigner
 from mcp_oauth_auth.flow.discovery import (
     AuthorizationServerMetadata,
     ProtectedResourceMetadata,
@@ -33,8 +35,6 @@ from mcp_oauth_auth.flow.discovery import (
 )
 from mcp_oauth_auth.flow.effects import (
     Effect,
-    authorize,
-    choose_redirect,
     delete_record,
     load_record,
     load_records,
@@ -43,8 +43,9 @@ from mcp_oauth_auth.flow.effects import (
     unlock_record,
 )
 from mcp_oauth_auth.flow.fetch import RetryPolicy
-from mcp_oauth_auth.flow.registration import ClientSettings, identify_client
-from mcp_oauth_auth.flow.tokens import exchange_code, refresh_tokens
+from mcp_oauth_auth.flow.grants import client_credentials_grant, code_grant, device_grant, machine_client
+from mcp_oauth_auth.flow.registration import ClientSettings
+from mcp_oauth_auth.flow.tokens import refresh_tokens
 from mcp_oauth_auth.flow.urls import BearerScope, canonical_resource
 from mcp_oauth_auth.records import CredentialRecord, RecordKey, TokenSet
 
@@ -75,9 +76,31 @@ class FlowConfig:
     allow_http: bool = False
     #: How many times a 403 ``insufficient_scope`` may trigger a new authorization for one request.
     max_step_up: int = 2
+    #: ``"authorization_code"`` (a person approves) or ``"client_credentials"`` (machine to machine).
+    grant: str = "authorization_code"
+    #: How a person approves: ``"redirect"`` (browser), ``"device"`` (RFC 8628) or ``"auto"`` (redirect when a
+    #: browser can be opened here, else the device flow when the server offers it).
+    interaction: str = "redirect"
+    #: For ``"auto"``: why no browser can be opened here, or None when one can.
+    headless_reason: str | None = None
+    #: Signs ``private_key_jwt`` client assertions for the client credentials grant.
+    assertion_signer: ClientAssertionSigner | None = None
 
     def __post_init__(self) -> None:
         self.client.validate()
+        if self.grant not in ("authorization_code", "client_credentials"):
+            raise ConfigurationError(
+                f"grant_type must be 'authorization_code' or 'client_credentials', not {self.grant!r}"
+            )
+        if self.grant == "client_credentials" and not (
+            self.client.client_id and (self.client.client_secret or self.assertion_signer)
+        ):
+            raise ConfigurationError(
+                "the client_credentials grant needs client_id= with client_secret= or private_key= "
+                "(a confidential client registered with the authorization server)"
+            )
+        if self.interaction not in ("redirect", "device", "auto"):
+            raise ConfigurationError(f"interaction must be 'redirect', 'device' or 'auto', not {self.interaction!r}")
 
 
 class FlowEngine:
@@ -127,7 +150,10 @@ class FlowEngine:
         """Before sending: load stored credentials and renew an expiring token when a refresh token exists."""
         yield from self.load()
         tokens = self.record.tokens if self.record else None
-        if tokens is None or tokens.refresh_token is None or now < self.refresh_due_at:
+        renewable = tokens is not None and (
+            tokens.refresh_token is not None or self.config.grant == "client_credentials"
+        )
+        if tokens is None or not renewable or now < self.refresh_due_at:
             return
         try:
             yield from self._renew(self.access_token, now)
@@ -199,11 +225,31 @@ class FlowEngine:
             logger.debug("another process already renewed the credential for %s; using its token", key)
             yield from unlock_record(key)
             return "reused"
-        if current.tokens.refresh_token is None:
-            yield from unlock_record(key)
-            return "unusable"
-        yield from self._refresh(current, key)
-        return "refreshed"
+        if current.tokens.refresh_token is not None:
+            yield from self._refresh(current, key)
+            return "refreshed"
+        if self.config.grant == "client_credentials":
+            yield from self._reissue(current, key)
+            return "refreshed"
+        yield from unlock_record(key)
+        return "unusable"
+
+    def _reissue(self, record: CredentialRecord, key: RecordKey) -> Generator[Effect, Any, None]:
+        """A new client credentials token with the stored endpoint: no discovery, no refresh token needed."""
+        config = self.config
+        resource = record.resource if config.send_resource else None
+        _, tokens = yield from client_credentials_grant(
+            record.token_endpoint,
+            record.issuer,
+            record.client,
+            config.assertion_signer,
+            record.requested_scopes,
+            resource,
+            config.retry,
+        )
+        yield from self._commit(record.with_tokens(tokens))
+        yield from unlock_record(key)
+        logger.debug("renewed the client credentials token for %s", key)
 
     def _refresh(self, record: CredentialRecord, key: RecordKey) -> Generator[Effect, Any, None]:
         assert record.tokens is not None
@@ -241,35 +287,54 @@ class FlowEngine:
     def authorize_new(
         self, challenge: BearerChallenge, step_up_scopes: tuple[str, ...] | None
     ) -> Generator[Effect, Any, None]:
-        """Discovery, client identity, the person's authorization and the code exchange."""
+        """Discovery, client identity, then a first token by the configured grant (code, device or client
+        credentials)."""
         config = self.config
         metadata_url = challenge.resource_metadata or config.resource_metadata_url
         prm = yield from discover_protected_resource(
             self.server_url, metadata_url, config.retry, allow_http=config.allow_http
         )
         server = yield from self._authorization_server(prm)
-        check_pkce_support(server, trust_unadvertised=config.trust_unadvertised_pkce)
         resource = prm.resource if prm else self.server_url
-        scopes = step_up_scopes or self._choose_scopes(challenge, prm)
-        if "offline_access" in server.scopes_supported and "offline_access" not in scopes:
-            scopes = (*scopes, "offline_access")
-
-        existing = self.record.client if self.record and self.record.issuer == server.issuer else None
-        redirect_uri = config.redirect_uri or (yield from choose_redirect(existing.redirect_uris if existing else ()))
-        client = yield from identify_client(config.client, server, existing, redirect_uri, scopes, config.retry)
         resource_parameter = resource if config.send_resource else None
-        pending = start_authorization(server, client, redirect_uri, scopes, resource_parameter)
-        callback_url = yield from authorize(pending.url, redirect_uri)
-        code = validate_callback(callback_url, pending, server)
-        tokens = yield from exchange_code(
-            server.token_endpoint,
-            client,
-            code,
-            pending.code_verifier,
-            redirect_uri,
-            resource_parameter,
-            config.retry,
-        )
+        scopes = step_up_scopes or self._choose_scopes(challenge, prm)
+        existing = self.record.client if self.record and self.record.issuer == server.issuer else None
+        grant = self._grant(server)
+        if grant == "client_credentials":
+            machine = machine_client(server, config.client, config.assertion_signer)
+            client, tokens = yield from client_credentials_grant(
+                server.token_endpoint,
+                server.issuer,
+                machine,
+                config.assertion_signer,
+                scopes,
+                resource_parameter,
+                config.retry,
+            )
+        else:
+            if "offline_access" in server.scopes_supported and "offline_access" not in scopes:
+                scopes = (*scopes, "offline_access")
+            if grant == "device":
+                client, tokens = yield from device_grant(
+                    server,
+                    config.client,
+                    existing,
+                    scopes,
+                    resource_parameter,
+                    config.retry,
+                    allow_http=config.allow_http,
+                )
+            else:
+                client, tokens = yield from code_grant(
+                    server,
+                    config.client,
+                    existing,
+                    config.redirect_uri,
+                    scopes,
+                    resource_parameter,
+                    config.retry,
+                    trust_unadvertised_pkce=config.trust_unadvertised_pkce,
+                )
         record = CredentialRecord(
             issuer=server.issuer,
             resource=resource,
@@ -285,7 +350,32 @@ class FlowEngine:
         yield from load_record(record.key)  # a store with check-and-set versions (Vault) learns the current one
         yield from self._commit(record)
         yield from unlock_record(record.key)
-        logger.info("authorized %s with %s (scopes %s)", self.server_url, server.issuer, list(scopes))
+        logger.info("authorized %s with %s (%s, scopes %s)", self.server_url, server.issuer, grant, list(scopes))
+
+    def _grant(self, server: AuthorizationServerMetadata) -> str:
+        """``"client_credentials"``, ``"device"`` or ``"code"``: configured, or chosen for this machine."""
+        config = self.config
+        if config.grant == "client_credentials":
+            return "client_credentials"
+        if config.interaction != "auto":
+            return "device" if config.interaction == "device" else "code"
+        if config.headless_reason is None:
+            return "code"
+        if server.device_authorization_endpoint:
+            logger.info(
+                "no browser can be opened here (%s); %s offers the device flow, using it",
+                config.headless_reason,
+                server.issuer,
+            )
+            return "device"
+        raise AuthorizationError(
+            f"cannot ask for authorization: no browser can be opened here ({config.headless_reason}), and "
+            f"{server.issuer} does not offer the device flow (RFC 8628). Options: authorize once where a browser "
+            "can open, with the same credential store (this process then uses the stored credential); pass "
+            "authorizer=PasteBackAuthorizer() to open the URL on another machine and paste the redirected URL back; "
+            "or, for a machine identity, grant_type='client_credentials' with client_id= and client_secret=",
+            url=server.issuer,
+        )
 
     def _authorization_server(
         self, prm: ProtectedResourceMetadata | None

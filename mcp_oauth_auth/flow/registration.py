@@ -77,12 +77,17 @@ def identify_client(
     settings: ClientSettings,
     metadata: AuthorizationServerMetadata,
     existing: ClientRegistration | None,
-    redirect_uri: str,
+    redirect_uri: str | None,
     scopes: tuple[str, ...],
     policy: RetryPolicy,
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
 ) -> Generator[Effect, Any, ClientRegistration]:
-    """The registration to use with this authorization server. ``existing`` belongs to the same issuer."""
+    """The registration to use with this authorization server. ``existing`` belongs to the same issuer.
+
+    ``redirect_uri`` is None for grants without a redirect (the device flow); ``grant_types`` are what a new
+    dynamic registration asks for, and what an existing one must include to be reused.
+    """
+    redirect_uris = (redirect_uri,) if redirect_uri else ()
     if settings.client_id:
         method = (
             choose_secret_auth_method(metadata, settings.token_endpoint_auth_method)
@@ -95,14 +100,14 @@ def identify_client(
             kind="pre-registered",
             token_endpoint_auth_method=method,
             client_secret=settings.client_secret,
-            redirect_uris=(redirect_uri,),
+            redirect_uris=redirect_uris,
         )
     if settings.client_metadata_url and metadata.client_id_metadata_document_supported:
         logger.debug("client identity: client ID metadata document %s", settings.client_metadata_url)
         return ClientRegistration(
-            client_id=settings.client_metadata_url, kind="client-metadata-document", redirect_uris=(redirect_uri,)
+            client_id=settings.client_metadata_url, kind="client-metadata-document", redirect_uris=redirect_uris
         )
-    if _still_usable(existing, redirect_uri):
+    if _still_usable(existing, redirect_uri, grant_types):
         assert existing is not None
         logger.debug("client identity: reusing the dynamic registration with %s", metadata.issuer)
         return existing
@@ -123,8 +128,14 @@ def identify_client(
     )
 
 
-def _still_usable(existing: ClientRegistration | None, redirect_uri: str) -> bool:
-    if existing is None or existing.kind != "dynamic" or redirect_uri not in existing.redirect_uris:
+def _still_usable(existing: ClientRegistration | None, redirect_uri: str | None, grant_types: tuple[str, ...]) -> bool:
+    if existing is None or existing.kind != "dynamic":
+        return False
+    if redirect_uri is not None and redirect_uri not in existing.redirect_uris:
+        return False
+    # A registration without recorded grant types was made for the code flow (the RFC 7591 default).
+    granted = existing.grant_types or ("authorization_code", "refresh_token")
+    if not set(grant_types) - {"refresh_token"} <= set(granted):
         return False
     expires_at = existing.client_secret_expires_at
     return expires_at is None or expires_at > time.time() + 60
@@ -133,12 +144,12 @@ def _still_usable(existing: ClientRegistration | None, redirect_uri: str) -> boo
 def register_client(
     settings: ClientSettings,
     metadata: AuthorizationServerMetadata,
-    redirect_uri: str,
+    redirect_uri: str | None,
     scopes: tuple[str, ...],
     policy: RetryPolicy,
     grant_types: tuple[str, ...],
 ) -> Generator[Effect, Any, ClientRegistration]:
-    """Dynamic client registration (RFC 7591 §3)."""
+    """Dynamic client registration (RFC 7591 §3); without ``redirect_uri``, a client with no redirect (device)."""
     assert metadata.registration_endpoint is not None
     supported = metadata.token_endpoint_auth_methods_supported
     requested_method = (
@@ -146,13 +157,14 @@ def register_client(
         if supported is None or "none" in supported
         else choose_secret_auth_method(metadata, settings.token_endpoint_auth_method)
     )
+    native = redirect_uri is None or is_loopback_host(urlsplit(redirect_uri).hostname)
     request_body: dict[str, Any] = {
         "client_name": settings.client_name,
-        "redirect_uris": [redirect_uri],
+        "redirect_uris": [redirect_uri] if redirect_uri else [],
         "grant_types": list(grant_types),
-        "response_types": ["code"],
+        "response_types": ["code"] if "authorization_code" in grant_types else [],
         "token_endpoint_auth_method": requested_method,
-        "application_type": "native" if is_loopback_host(urlsplit(redirect_uri).hostname) else "web",
+        "application_type": "native" if native else "web",
     }
     if scopes:
         request_body["scope"] = " ".join(scopes)
@@ -168,7 +180,7 @@ def register_client(
             error=_text(document.get("error")),
             error_description=_text(document.get("error_description")),
         )
-    return _parse_registration(document, endpoint, redirect_uri, requested_method)
+    return _parse_registration(document, endpoint, redirect_uri, requested_method, grant_types)
 
 
 def _text(value: Any) -> str | None:
@@ -176,7 +188,11 @@ def _text(value: Any) -> str | None:
 
 
 def _parse_registration(
-    document: dict[str, Any], endpoint: str, redirect_uri: str, requested_method: str
+    document: dict[str, Any],
+    endpoint: str,
+    redirect_uri: str | None,
+    requested_method: str,
+    requested_grants: tuple[str, ...],
 ) -> ClientRegistration:
     client_id = document.get("client_id")
     if not isinstance(client_id, str) or not client_id:
@@ -191,7 +207,7 @@ def _parse_registration(
     secret = document.get("client_secret")
     if method in _SECRET_METHODS and not (isinstance(secret, str) and secret):
         raise RegistrationError(f"the server assigned {method} but issued no client_secret", url=endpoint)
-    redirect_uris = document.get("redirect_uris") or [redirect_uri]
+    redirect_uris = document.get("redirect_uris") or ([redirect_uri] if redirect_uri else [])
     expires_at = document.get("client_secret_expires_at")
     return ClientRegistration(
         client_id=client_id,
@@ -199,7 +215,7 @@ def _parse_registration(
         token_endpoint_auth_method=method,
         client_secret=secret if isinstance(secret, str) else None,
         redirect_uris=tuple(str(uri) for uri in redirect_uris),
-        grant_types=tuple(str(grant) for grant in document.get("grant_types") or ()),
+        grant_types=tuple(str(grant) for grant in document.get("grant_types") or requested_grants),
         client_secret_expires_at=expires_at if isinstance(expires_at, int) and expires_at > 0 else None,
         registration_access_token=document.get("registration_access_token"),
         registration_client_uri=document.get("registration_client_uri"),

@@ -18,7 +18,6 @@ from mcp_oauth_auth.exceptions import (
     TemporaryOAuthError,
     TokenExchangeError,
 )
-from mcp_oauth_auth.flow.client_credentials import PrivateKeyJWT
 from mcp_oauth_auth.flow.device import (
     DEVICE_CODE_GRANT,
     DeviceAuthorization,
@@ -28,6 +27,7 @@ from mcp_oauth_auth.flow.device import (
 from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata
 from mcp_oauth_auth.flow.effects import HttpRequest, HttpResponse
 from mcp_oauth_auth.flow.fetch import RetryPolicy
+from mcp_oauth_auth.flow.private_key_jwt import PrivateKeyJWT
 from mcp_oauth_auth.records import ClientRegistration
 
 from .flowkit import Harness, json_response

@@ -22,7 +22,7 @@ from mcp_oauth_auth.exceptions import (
     DiscoveryError,
     TokenExchangeError,
 )
-from mcp_oauth_auth.flow.client_credentials import CLIENT_ASSERTION_TYPE, PrivateKeyJWT, request_client_credentials
+from mcp_oauth_auth.flow.client_credentials import CLIENT_ASSERTION_TYPE, request_client_credentials
 from mcp_oauth_auth.flow.device import (
     DEVICE_CODE_GRANT,
     DeviceAuthorization,
@@ -32,6 +32,7 @@ from mcp_oauth_auth.flow.device import (
 from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata, discover_authorization_server
 from mcp_oauth_auth.flow.effects import Flow, HttpResponse, SendHttp, Sleep
 from mcp_oauth_auth.flow.fetch import RetryPolicy
+from mcp_oauth_auth.flow.private_key_jwt import PrivateKeyJWT
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
 from mcp_oauth_auth.testing import FakeMCPStack, FakeStackConfig
 

@@ -1,0 +1,113 @@
+"""The three ways this client obtains a first token from an authorization server, once discovery is done.
+
+* :func:`code_grant` — authorization code + PKCE (OAuth 2.1 §4.1): the person approves in a browser and the
+  authorization server redirects back with a code.
+* :func:`device_grant` — the device authorization grant (RFC 8628): the person approves on any device, typing a
+  short code, while this client polls. For machines without a usable browser.
+* :func:`client_credentials_grant` — machine to machine (RFC 6749 §4.4, the MCP client credentials extension):
+  no person at all; the client authenticates with a secret or a signed assertion (RFC 7523).
+
+Each returns the client registration it used and the tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+from mcp_oauth_auth.exceptions import RegistrationError
+from mcp_oauth_auth.flow.authorization import check_pkce_support, start_authorization, validate_callback
+from mcp_oauth_auth.flow.client_credentials import PRIVATE_KEY_JWT, ClientAssertionSigner, request_client_credentials
+from mcp_oauth_auth.flow.device import DEVICE_CODE_GRANT, poll_device_token, start_device_authorization
+from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata
+from mcp_oauth_auth.flow.effects import Effect, authorize, choose_redirect, show_device_code
+from mcp_oauth_auth.flow.fetch import RetryPolicy
+from mcp_oauth_auth.flow.registration import ClientSettings, choose_secret_auth_method, identify_client
+from mcp_oauth_auth.flow.tokens import exchange_code
+from mcp_oauth_auth.records import ClientRegistration, TokenSet
+
+__all__ = ["client_credentials_grant", "code_grant", "device_grant", "machine_client"]
+
+Grant = Generator[Effect, Any, tuple[ClientRegistration, TokenSet]]
+
+
+def code_grant(
+    server: AuthorizationServerMetadata,
+    settings: ClientSettings,
+    existing: ClientRegistration | None,
+    fixed_redirect_uri: str | None,
+    scopes: tuple[str, ...],
+    resource: str | None,
+    retry: RetryPolicy,
+    *,
+    trust_unadvertised_pkce: bool,
+) -> Grant:
+    check_pkce_support(server, trust_unadvertised=trust_unadvertised_pkce)
+    redirect_uri = fixed_redirect_uri or (yield from choose_redirect(existing.redirect_uris if existing else ()))
+    client = yield from identify_client(settings, server, existing, redirect_uri, scopes, retry)
+    pending = start_authorization(server, client, redirect_uri, scopes, resource)
+    callback_url = yield from authorize(pending.url, redirect_uri)
+    code = validate_callback(callback_url, pending, server)
+    tokens = yield from exchange_code(
+        server.token_endpoint, client, code, pending.code_verifier, redirect_uri, resource, retry
+    )
+    return client, tokens
+
+
+def device_grant(
+    server: AuthorizationServerMetadata,
+    settings: ClientSettings,
+    existing: ClientRegistration | None,
+    scopes: tuple[str, ...],
+    resource: str | None,
+    retry: RetryPolicy,
+    *,
+    allow_http: bool,
+) -> Grant:
+    client = yield from identify_client(
+        settings, server, existing, None, scopes, retry, grant_types=(DEVICE_CODE_GRANT, "refresh_token")
+    )
+    device = yield from start_device_authorization(server, client, scopes, resource, retry, allow_http=allow_http)
+    yield from show_device_code(device)
+    tokens = yield from poll_device_token(server.token_endpoint, client, device, resource, retry)
+    return client, tokens
+
+
+def machine_client(
+    server: AuthorizationServerMetadata, settings: ClientSettings, signer: ClientAssertionSigner | None
+) -> ClientRegistration:
+    """The pre-registered confidential client of the client credentials grant, with an agreed authentication."""
+    assert settings.client_id is not None
+    if signer is not None:
+        supported = server.token_endpoint_auth_methods_supported
+        if supported is not None and PRIVATE_KEY_JWT not in supported:
+            raise RegistrationError(
+                f"the authorization server {server.issuer} does not accept private_key_jwt client authentication "
+                f"(it lists {list(supported)})",
+                url=server.url or server.issuer,
+            )
+        method = PRIVATE_KEY_JWT
+    else:
+        method = choose_secret_auth_method(server, settings.token_endpoint_auth_method)
+    return ClientRegistration(
+        client_id=settings.client_id,
+        kind="pre-registered",
+        token_endpoint_auth_method=method,
+        client_secret=settings.client_secret,
+        grant_types=("client_credentials",),
+    )
+
+
+def client_credentials_grant(
+    token_endpoint: str,
+    issuer: str,
+    client: ClientRegistration,
+    signer: ClientAssertionSigner | None,
+    scopes: tuple[str, ...],
+    resource: str | None,
+    retry: RetryPolicy,
+) -> Grant:
+    tokens = yield from request_client_credentials(
+        token_endpoint, client, scopes, resource, retry, assertion_signer=signer, issuer=issuer
+    )
+    return client, tokens
