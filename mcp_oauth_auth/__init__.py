@@ -31,6 +31,7 @@ from mcp_oauth_auth.exceptions import (
     TemporaryOAuthError,
     TokenExchangeError,
     TokenRefreshError,
+    TokenRevocationError,
     TokenStorageError,
 )
 from mcp_oauth_auth.flow.fetch import RetryPolicy
@@ -108,6 +109,7 @@ __all__ = [
     "TemporaryOAuthError",
     "TokenExchangeError",
     "TokenRefreshError",
+    "TokenRevocationError",
     "TokenSet",
     "TokenStorageError",
     "TokenStore",

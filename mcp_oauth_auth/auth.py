@@ -31,7 +31,7 @@ import httpx
 
 from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI, Authorizer, AuthorizerLike, as_authorizer
 from mcp_oauth_auth.authorizers.environment import browser_unavailable_reason
-from mcp_oauth_auth.exceptions import RequestNotReplayableError
+from mcp_oauth_auth.exceptions import OAuthError, RequestNotReplayableError
 from mcp_oauth_auth.flow.challenge import BearerChallenge, parse_bearer_challenge
 from mcp_oauth_auth.flow.client_credentials import ClientAssertionSigner
 from mcp_oauth_auth.flow.effects import (
@@ -49,6 +49,7 @@ from mcp_oauth_auth.flow.effects import (
 from mcp_oauth_auth.flow.engine import FlowConfig, FlowEngine
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.registration import ClientSettings
+from mcp_oauth_auth.flow.revocation import RevocationOutcome
 from mcp_oauth_auth.records import CredentialRecord, TokenSet
 from mcp_oauth_auth.storage.auto import AutoTokenStore
 from mcp_oauth_auth.storage.base import TokenStore
@@ -109,6 +110,8 @@ class _Progress:
     step_ups: int = 0
     authorized: bool = False
     replay: bool = True
+    #: What the last credential flow returned.
+    outcome: Any = None
 
 
 class MCPOAuth(httpx.Auth):
@@ -243,6 +246,77 @@ class MCPOAuth(httpx.Auth):
     def tokens(self) -> TokenSet | None:
         record = self._engine.record
         return record.tokens if record else None
+
+    # -- credential operations without a protected request ------------------------------------------------------
+
+    def authenticate(self, client: Any = None) -> TokenSet:
+        """Make sure a usable token exists — stored, refreshed, or newly authorized — and return it.
+
+        For logging in ahead of time (a CLI ``login``, a start-up check) rather than on the first 401. The OAuth
+        requests go through ``client`` (an ``httpx.Client`` or ``httpx2.Client``; by default a new ``httpx.Client``)
+        with its own auth disabled for them.
+        """
+        self._drive(self._engine.authenticate(time.time()), client)
+        return self._current_tokens()
+
+    async def aauthenticate(self, client: Any = None) -> TokenSet:
+        """Async form of :meth:`authenticate` (an ``httpx.AsyncClient`` or ``httpx2.AsyncClient``)."""
+        await self._adrive(self._engine.authenticate(time.time()), client)
+        return self._current_tokens()
+
+    def logout(self, client: Any = None, *, revoke: bool = True) -> list[RevocationOutcome]:
+        """Forget the credential: revoke its tokens at the authorization server (RFC 7009, refresh token first)
+        when ``revoke`` and the server allows it, then delete the record from the store.
+
+        Revocation failures do not stop the local removal; they are returned (and logged) per token.
+        """
+        outcomes: list[RevocationOutcome] = self._drive(self._engine.logout(revoke), client)
+        return outcomes
+
+    async def alogout(self, client: Any = None, *, revoke: bool = True) -> list[RevocationOutcome]:
+        """Async form of :meth:`logout`."""
+        outcomes: list[RevocationOutcome] = await self._adrive(self._engine.logout(revoke), client)
+        return outcomes
+
+    def _current_tokens(self) -> TokenSet:
+        tokens = self.tokens
+        if tokens is None:  # the flows raise rather than finish without a token
+            raise OAuthError(f"no token could be obtained for {self.server_url}", url=self.server_url)
+        return tokens
+
+    def _drive(self, flow: Flow, client: Any) -> Any:
+        owned = client is None
+        http = httpx.Client() if owned else client
+        progress = _Progress()
+        runner = self._run(flow, _request_class(http), progress)
+        try:
+            request = next(runner)
+            while True:
+                request = runner.send(http.send(request, auth=None))
+        except StopIteration:
+            pass
+        finally:
+            runner.close()
+            if owned:
+                http.close()
+        return progress.outcome
+
+    async def _adrive(self, flow: Flow, client: Any) -> Any:
+        owned = client is None
+        http = httpx.AsyncClient() if owned else client
+        progress = _Progress()
+        runner = self._run_async(flow, _request_class(http), progress)
+        try:
+            request = await runner.__anext__()
+            while True:
+                request = await runner.asend(await http.send(request, auth=None))
+        except StopAsyncIteration:
+            pass
+        finally:
+            await runner.aclose()
+            if owned:
+                await http.aclose()
+        return progress.outcome
 
     def __repr__(self) -> str:
         return (
@@ -425,8 +499,18 @@ def _advance(flow: Flow, result: Any, progress: _Progress) -> Effect | None:
     try:
         return flow.send(result)
     except StopIteration as stop:
+        progress.outcome = stop.value
         progress.authorized = progress.authorized or stop.value == "authorized"
         return None
+
+
+def _request_class(client: Any) -> type[Any]:
+    """``httpx.Request`` for httpx clients, ``httpx2.Request`` for httpx2 ones."""
+    if isinstance(client, (httpx.Client, httpx.AsyncClient)):
+        return httpx.Request
+    import httpx2
+
+    return httpx2.Request
 
 
 def _library_request(request_class: type[Any], request: HttpRequest) -> Any:

@@ -34,6 +34,7 @@ __all__ = [
     "TemporaryOAuthError",
     "TokenExchangeError",
     "TokenRefreshError",
+    "TokenRevocationError",
     "TokenStorageError",
 ]
 
@@ -158,6 +159,10 @@ class RequestNotReplayableError(OAuthError):
 
     Send the request again: it will carry the new token.
     """
+
+
+class TokenRevocationError(OAuthError):
+    """The authorization server did not revoke a token (RFC 7009), or offers no way to."""
 
 
 class TokenStorageError(OAuthError):

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from mcp_oauth_auth.exceptions import ConfigurationError, TemporaryOAuthError, TokenExchangeError
 from mcp_oauth_auth.flow.effects import Effect, HttpRequest, HttpResponse, send, sleep
 from mcp_oauth_auth.flow.fetch import RetryPolicy, fetch, is_temporary
-from mcp_oauth_auth.flow.tokens import _token_error, client_authentication, parse_token_response
+from mcp_oauth_auth.flow.tokens import client_authentication, parse_token_response, token_error
 from mcp_oauth_auth.flow.urls import safe_url
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
 
@@ -154,7 +154,7 @@ def request_client_credentials(
         now=now,
     )
     if response.status != 200:
-        raise _token_error(
+        raise token_error(
             TokenExchangeError, "the token endpoint refused the client credentials grant", response, token_endpoint
         )
     return parse_token_response(response, token_endpoint, TokenExchangeError, previous_refresh_token=None)

@@ -33,7 +33,7 @@ from mcp_oauth_auth.flow.client_credentials import ClientAssertionSigner, authen
 from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata
 from mcp_oauth_auth.flow.effects import Effect, HttpResponse, sleep
 from mcp_oauth_auth.flow.fetch import RetryPolicy
-from mcp_oauth_auth.flow.tokens import _token_error, parse_token_response
+from mcp_oauth_auth.flow.tokens import parse_token_response, token_error
 from mcp_oauth_auth.flow.urls import is_loopback_host, safe_url
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
 
@@ -163,7 +163,7 @@ def start_device_authorization(
         now=now,
     )
     if response.status != 200:
-        raise _token_error(
+        raise token_error(
             AuthorizationError, "the authorization server refused the device authorization request", response, endpoint
         )
     return _parse_device_authorization(response, endpoint, now(), allow_http=allow_http)
@@ -270,17 +270,17 @@ def poll_device_token(
             logger.debug("device token polling: slow_down, polling every %.0fs from now on", interval)
             continue
         if error == "access_denied":
-            raise _token_error(
+            raise token_error(
                 AuthorizationDeniedError, "the person denied the device authorization", response, token_endpoint
             )
         if error == "expired_token":
-            raise _token_error(
+            raise token_error(
                 AuthorizationTimeoutError,
                 "the device code expired before the person completed the authorization",
                 response,
                 token_endpoint,
             )
-        raise _token_error(TokenExchangeError, "the token endpoint refused the device code", response, token_endpoint)
+        raise token_error(TokenExchangeError, "the token endpoint refused the device code", response, token_endpoint)
 
 
 def _expired(endpoint: str, polls: int) -> AuthorizationTimeoutError:

@@ -45,6 +45,7 @@ from mcp_oauth_auth.flow.effects import (
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.grants import client_credentials_grant, code_grant, device_grant, machine_client
 from mcp_oauth_auth.flow.registration import ClientSettings
+from mcp_oauth_auth.flow.revocation import RevocationOutcome, revoke_tokens
 from mcp_oauth_auth.flow.tokens import refresh_tokens
 from mcp_oauth_auth.flow.urls import BearerScope, canonical_resource
 from mcp_oauth_auth.records import CredentialRecord, RecordKey, TokenSet
@@ -199,6 +200,42 @@ class FlowEngine:
                     return outcome
         yield from self.authorize_new(challenge, None)
         return "authorized"
+
+    def authenticate(self, now: float) -> Generator[Effect, Any, None]:
+        """Make sure a usable token exists without a protected request: stored, refreshed, or newly obtained."""
+        yield from self.ensure_fresh(now)
+        if self.access_token is None:
+            yield from self.authorize_new(BearerChallenge(), None)
+
+    def logout(self, revoke: bool) -> Generator[Effect, Any, list[RevocationOutcome]]:
+        """Revoke the stored tokens (RFC 7009; refresh token first) when ``revoke``, then delete the record.
+
+        Runs under the record's lock on what the store holds now (another process may have rotated the tokens), so
+        the tokens revoked are the current ones. Revocation failures are reported, and the record is deleted anyway:
+        the person asked to be logged out here.
+        """
+        yield from self.load()
+        if self.record is None:
+            return []
+        key = self.record.key
+        yield from lock_record(key)
+        current = yield from load_record(key)
+        outcomes: list[RevocationOutcome] = []
+        if revoke and current is not None and current.tokens is not None:
+            outcomes = yield from revoke_tokens(
+                current.revocation_endpoint,
+                current.client,
+                current.tokens,
+                self.config.retry,
+                assertion_signer=self.config.assertion_signer,
+                issuer=current.issuer,
+            )
+        if current is not None:
+            yield from delete_record(key)
+        self._adopt(None)
+        yield from unlock_record(key)
+        logger.info("logged out of %s (%s)", self.server_url, key)
+        return outcomes
 
     # -- the flows ---------------------------------------------------------------------------------------------
 

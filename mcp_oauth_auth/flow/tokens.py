@@ -24,7 +24,7 @@ from mcp_oauth_auth.flow.effects import Effect, HttpRequest, HttpResponse
 from mcp_oauth_auth.flow.fetch import RetryPolicy, fetch
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
 
-__all__ = ["client_authentication", "exchange_code", "refresh_tokens"]
+__all__ = ["client_authentication", "exchange_code", "parse_token_response", "refresh_tokens", "token_error"]
 
 logger = logging.getLogger("mcp_oauth_auth")
 
@@ -92,7 +92,7 @@ def exchange_code(
     logger.debug("exchanging the authorization code at %s", endpoint)
     response = yield from _token_request(endpoint, client, fields, policy, "authorization code exchange")
     if response.status != 200:
-        raise _token_error(TokenExchangeError, "the token endpoint refused the authorization code", response, endpoint)
+        raise token_error(TokenExchangeError, "the token endpoint refused the authorization code", response, endpoint)
     return parse_token_response(response, endpoint, TokenExchangeError, previous_refresh_token=None)
 
 
@@ -111,7 +111,7 @@ def refresh_tokens(
     response = yield from _token_request(endpoint, client, fields, policy, "token refresh")
     if response.status != 200:
         error_class = InvalidGrantError if _error_code(response) == "invalid_grant" else TokenRefreshError
-        raise _token_error(error_class, "the token endpoint refused the refresh", response, endpoint)
+        raise token_error(error_class, "the token endpoint refused the refresh", response, endpoint)
     return parse_token_response(response, endpoint, TokenRefreshError, previous_refresh_token=refresh_token)
 
 
@@ -120,7 +120,7 @@ def _error_code(response: HttpResponse) -> str | None:
     return error if isinstance(error, str) else None
 
 
-def _token_error(error_class: type[OAuthError], message: str, response: HttpResponse, endpoint: str) -> OAuthError:
+def token_error(error_class: type[OAuthError], message: str, response: HttpResponse, endpoint: str) -> OAuthError:
     document = response.json_object() or {}
     description = document.get("error_description")
     return error_class(
