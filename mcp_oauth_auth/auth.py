@@ -156,6 +156,7 @@ class MCPOAuth(httpx.Auth):
             a new token is requested before the old one expires).
         private_key: a :class:`~mcp_oauth_auth.PrivateKeyJWT` (or any ``ClientAssertionSigner``) for
             ``private_key_jwt`` client authentication (RFC 7523) with the client credentials grant.
+        name: a label stored with the credential (``record.names``), for listing and lookup by people and tools.
     """
 
     _with_httpx2: ClassVar[dict[type[MCPOAuth], type[MCPOAuth]]] = {}
@@ -189,6 +190,7 @@ class MCPOAuth(httpx.Auth):
         lock_timeout: float = 60.0,
         grant_type: str = "authorization_code",
         private_key: ClientAssertionSigner | None = None,
+        name: str | None = None,
     ) -> None:
         if isinstance(scopes, str):
             scopes = scopes.split()
@@ -220,6 +222,7 @@ class MCPOAuth(httpx.Auth):
             interaction=interaction,
             headless_reason=headless_reason,
             assertion_signer=private_key,
+            name=name,
         )
         self._engine = FlowEngine(config)
         self._store: TokenStore = store if store is not None else AutoTokenStore()

@@ -153,6 +153,9 @@ class CredentialRecord:
     authorization_endpoint: str | None = None
     revocation_endpoint: str | None = None
     updated_at: float = field(default_factory=time.time)
+    #: Labels people use for this credential (``server_name`` in the high-level API, ``mcp-oauth login NAME``):
+    #: aliases for listing and lookup, never part of the key.
+    names: tuple[str, ...] = ()
 
     @property
     def key(self) -> RecordKey:
@@ -174,6 +177,7 @@ class CredentialRecord:
             "authorization_endpoint": self.authorization_endpoint,
             "revocation_endpoint": self.revocation_endpoint,
             "updated_at": self.updated_at,
+            "names": list(self.names),
         }
 
     @classmethod
@@ -190,4 +194,5 @@ class CredentialRecord:
             authorization_endpoint=data.get("authorization_endpoint"),
             revocation_endpoint=data.get("revocation_endpoint"),
             updated_at=data.get("updated_at", 0.0),
+            names=tuple(data.get("names", ())),
         )

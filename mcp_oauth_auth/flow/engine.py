@@ -86,6 +86,8 @@ class FlowConfig:
     headless_reason: str | None = None
     #: Signs ``private_key_jwt`` client assertions for the client credentials grant.
     assertion_signer: ClientAssertionSigner | None = None
+    #: A label for the credential (e.g. the high-level API's ``server_name``), kept in the record's ``names``.
+    name: str | None = None
 
     def __post_init__(self) -> None:
         self.client.validate()
@@ -384,7 +386,10 @@ class FlowEngine:
             revocation_endpoint=server.revocation_endpoint,
         )
         yield from lock_record(record.key)
-        yield from load_record(record.key)  # a store with check-and-set versions (Vault) learns the current one
+        # Also how a store with check-and-set versions (Vault) learns the current version before writing.
+        previous = yield from load_record(record.key)
+        names = (*(previous.names if previous else ()), *((config.name,) if config.name else ()))
+        record = replace(record, names=tuple(dict.fromkeys(names)))
         yield from self._commit(record)
         yield from unlock_record(record.key)
         logger.info("authorized %s with %s (%s, scopes %s)", self.server_url, server.issuer, grant, list(scopes))

@@ -146,3 +146,30 @@ def test_without_a_client_a_default_one_is_used() -> None:
         assert tokens.access_token
         outcomes = anyio.run(auth.alogout)
     assert [o.revoked for o in outcomes] == [True, True]
+
+
+def test_names_label_the_record_and_survive_refresh_and_reauthorization() -> None:
+    import time
+    from dataclasses import replace
+
+    stack = FakeMCPStack()
+    store = MemoryTokenStore()
+    with httpx.Client(transport=stack.httpx_transport()) as client:
+        MCPOAuth(stack.server_url, store=store, authorizer=stack.authorizer, name="notes").authenticate(client)
+        [key] = store.list_keys()
+        record = store.load(key)
+        assert record is not None
+        assert record.names == ("notes",)
+        store.save(record.with_tokens(None))  # the grant is gone: the next login authorizes anew
+        MCPOAuth(stack.server_url, store=store, authorizer=stack.authorizer, name="work").authenticate(client)
+        record = store.load(key)
+        assert record is not None
+        assert record.names == ("notes", "work")
+        assert record.tokens is not None
+        now = time.time()
+        store.save(record.with_tokens(replace(record.tokens, expires_at=now + 5, issued_at=now - 3600)))
+        MCPOAuth(stack.server_url, store=store, authorizer=stack.authorizer).authenticate(client)  # a refresh
+    assert stack.grants_used() == ["authorization_code", "authorization_code", "refresh_token"]
+    record = store.load(key)
+    assert record is not None
+    assert record.names == ("notes", "work")
