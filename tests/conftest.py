@@ -21,6 +21,7 @@ def credential_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("MCP_OAUTH_HOME", str(home))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.delenv("MCP_OAUTH_PASSWORD", raising=False)
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)  # the developer's own Secret Service
     for variable in ("VAULT_ADDR", "VAULT_TOKEN", "VAULT_NAMESPACE", "VAULT_ROLE_ID", "VAULT_SECRET_ID"):
         monkeypatch.delenv(variable, raising=False)
     from mcp_oauth_auth.storage.keyring_store import probe_keyring

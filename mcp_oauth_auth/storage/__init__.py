@@ -11,6 +11,7 @@ from mcp_oauth_auth.storage.memory import MemoryTokenStore
 
 if TYPE_CHECKING:
     from mcp_oauth_auth.storage.auto import AutoTokenStore, BackendStatus, default_store, get_available_backends
+    from mcp_oauth_auth.storage.backends import TokenStoreBackend, create_store
     from mcp_oauth_auth.storage.encrypted_file import EncryptedFileTokenStore
     from mcp_oauth_auth.storage.keyring_store import KeyringStatus, KeyringTokenStore, probe_keyring
     from mcp_oauth_auth.storage.vault import VaultTokenStore
@@ -25,6 +26,8 @@ _LAZY = {
     "KeyringTokenStore": "keyring_store",
     "probe_keyring": "keyring_store",
     "VaultTokenStore": "vault",
+    "TokenStoreBackend": "backends",
+    "create_store": "backends",
 }
 
 
@@ -47,7 +50,9 @@ __all__ = [
     "MemoryTokenStore",
     "RecordLock",
     "TokenStore",
+    "TokenStoreBackend",
     "VaultTokenStore",
+    "create_store",
     "default_store",
     "get_available_backends",
     "probe_keyring",
