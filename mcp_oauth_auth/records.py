@@ -50,6 +50,8 @@ class ClientRegistration:
     client_secret_expires_at: int | None = None
     registration_access_token: str | None = field(default=None, repr=False)
     registration_client_uri: str | None = None
+    #: The ``scope`` the registration allows (RFC 7591 §2), when it was registered with one; None: not limited.
+    scope: str | None = None
 
     def __repr__(self) -> str:
         return (
@@ -69,6 +71,7 @@ class ClientRegistration:
             "client_secret_expires_at": self.client_secret_expires_at,
             "registration_access_token": self.registration_access_token,
             "registration_client_uri": self.registration_client_uri,
+            "scope": self.scope,
         }
 
     @classmethod
@@ -83,6 +86,7 @@ class ClientRegistration:
             client_secret_expires_at=data.get("client_secret_expires_at"),
             registration_access_token=data.get("registration_access_token"),
             registration_client_uri=data.get("registration_client_uri"),
+            scope=data.get("scope"),
         )
 
 

@@ -125,8 +125,11 @@ def validate_callback(callback_url: str, pending: PendingAuthorization, metadata
     _check_issuer(single("iss"), metadata)
     error = single("error")
     if error is not None:
-        raise AuthorizationDeniedError(
-            "the authorization server refused the authorization request",
+        # Only access_denied means the person (or a policy on their behalf) said no; invalid_scope,
+        # unauthorized_client, server_error, ... are the server refusing the request itself (RFC 6749 §4.1.2.1).
+        denied = error == "access_denied"
+        raise (AuthorizationDeniedError if denied else AuthorizationError)(
+            "the authorization was denied" if denied else "the authorization server refused the authorization request",
             error=error[:200],
             error_description=(single("error_description") or "")[:500] or None,
         )

@@ -124,7 +124,7 @@ def discover_authorization_server(
         if document is None:
             logger.debug("authorization server metadata: %s answered %s, trying next", url, response.status)
             continue
-        if document.get("issuer") != issuer:
+        if not same_issuer(document.get("issuer"), issuer):
             raise IssuerMismatchError(
                 f"authorization server metadata at {url} names issuer {document.get('issuer')!r}, expected "
                 f"exactly {issuer!r} (RFC 8414 §3.3)",
@@ -134,6 +134,26 @@ def discover_authorization_server(
         logger.debug("authorization server metadata for %s from %s", issuer, url)
         return metadata
     return None
+
+
+def same_issuer(named: object, expected: str) -> bool:
+    """RFC 8414 §3.3 identity, except that an empty path and "/" are the same URL (RFC 3986 §6.2.3).
+
+    The MCP SDK 1.x writes ``authorization_servers`` through pydantic, which turns ``http://host:port`` into
+    ``http://host:port/``; the authorization server names itself without the slash. Nothing else is normalised.
+    """
+    if not isinstance(named, str):
+        return False
+    if named == expected:
+        return True
+    return _root_slash_free(named) == _root_slash_free(expected)
+
+
+def _root_slash_free(url: str) -> str:
+    scheme, separator, rest = url.partition("://")
+    if separator and rest.count("/") == 1 and rest.endswith("/") and "?" not in rest and "#" not in rest:
+        return f"{scheme}://{rest[:-1]}"
+    return url
 
 
 def _parse_authorization_server(

@@ -29,6 +29,8 @@ logger = logging.getLogger("mcp_oauth_auth")
 #: Token endpoint client authentication methods this client implements.
 USABLE_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post")
 _SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+#: Registration errors that may mean "unknown scope value" (RFC 7591 §3.2.2).
+_SCOPE_REFUSALS = ("invalid_client_metadata", "invalid_scope")
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ def identify_client(
         return ClientRegistration(
             client_id=settings.client_metadata_url, kind="client-metadata-document", redirect_uris=redirect_uris
         )
-    if _still_usable(existing, redirect_uri, grant_types):
+    if _still_usable(existing, redirect_uri, grant_types, scopes):
         assert existing is not None
         logger.debug("client identity: reusing the dynamic registration with %s", metadata.issuer)
         return existing
@@ -128,8 +130,14 @@ def identify_client(
     )
 
 
-def _still_usable(existing: ClientRegistration | None, redirect_uri: str | None, grant_types: tuple[str, ...]) -> bool:
+def _still_usable(
+    existing: ClientRegistration | None, redirect_uri: str | None, grant_types: tuple[str, ...], scopes: tuple[str, ...]
+) -> bool:
     if existing is None or existing.kind != "dynamic":
+        return False
+    if existing.scope is not None and not set(scopes) <= set(existing.scope.split()):
+        # Servers may hold a client to the scope it registered (the MCP SDK's does; oidc-provider too): a step-up
+        # beyond it needs a registration that includes the new scopes.
         return False
     if redirect_uri is not None and redirect_uri not in existing.redirect_uris:
         return False
@@ -166,12 +174,23 @@ def register_client(
         "token_endpoint_auth_method": requested_method,
         "application_type": "native" if native else "web",
     }
-    if scopes:
-        request_body["scope"] = " ".join(scopes)
+    # The registration's scope is an upper bound some servers enforce on later requests (the MCP SDK's server,
+    # oidc-provider): register for every scope the server offers, request only what is needed. A step-up then
+    # keeps the same client — and MCP servers bind sessions to the client_id.
+    registered_scopes = tuple(dict.fromkeys((*scopes, *metadata.scopes_supported)))
+    if registered_scopes:
+        request_body["scope"] = " ".join(registered_scopes)
     endpoint = metadata.registration_endpoint
     logger.debug("dynamic client registration at %s (token endpoint auth %s)", endpoint, requested_method)
     response = yield from fetch(HttpRequest.json(endpoint, request_body), policy, "client registration")
     document = response.json_object() or {}
+    if response.status == 400 and "scope" in request_body and document.get("error") in _SCOPE_REFUSALS:
+        # RFC 7591 §3.2.2 lets a server refuse scope values it does not know (MCP scopes may belong to the resource
+        # server only): register without a scope restriction instead.
+        logger.debug("the registration's scope was refused (%s); registering without scope", document.get("error"))
+        del request_body["scope"]
+        response = yield from fetch(HttpRequest.json(endpoint, request_body), policy, "client registration")
+        document = response.json_object() or {}
     if response.status not in (200, 201):
         raise RegistrationError(
             "dynamic client registration was refused",
@@ -180,7 +199,9 @@ def register_client(
             error=_text(document.get("error")),
             error_description=_text(document.get("error_description")),
         )
-    return _parse_registration(document, endpoint, redirect_uri, requested_method, grant_types)
+    return _parse_registration(
+        document, endpoint, redirect_uri, requested_method, grant_types, request_body.get("scope")
+    )
 
 
 def _text(value: Any) -> str | None:
@@ -193,6 +214,7 @@ def _parse_registration(
     redirect_uri: str | None,
     requested_method: str,
     requested_grants: tuple[str, ...],
+    requested_scope: str | None,
 ) -> ClientRegistration:
     client_id = document.get("client_id")
     if not isinstance(client_id, str) or not client_id:
@@ -219,4 +241,5 @@ def _parse_registration(
         client_secret_expires_at=expires_at if isinstance(expires_at, int) and expires_at > 0 else None,
         registration_access_token=document.get("registration_access_token"),
         registration_client_uri=document.get("registration_client_uri"),
+        scope=registered_scope if isinstance(registered_scope := document.get("scope"), str) else requested_scope,
     )

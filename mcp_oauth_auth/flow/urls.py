@@ -20,6 +20,7 @@ __all__ = [
 ]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_WEBSOCKET_SCHEMES = {"ws": "http", "wss": "https"}
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -153,7 +154,12 @@ class BearerScope:
         return cls(scheme, host, port, path.rstrip("/"))
 
     def covers(self, scheme: str, host: str, port: int | None, path: str) -> bool:
-        """True for a request URL given as parts (``port`` None for the scheme's default port)."""
+        """True for a request URL given as parts (``port`` None for the scheme's default port).
+
+        A WebSocket handshake (``ws``/``wss``) is an HTTP request to the same host and port (RFC 6455 §3), so it is
+        covered like ``http``/``https``.
+        """
+        scheme = _WEBSOCKET_SCHEMES.get(scheme, scheme)
         if scheme != self.scheme or host.lower() != self.host:
             return False
         if port is not None and port == _DEFAULT_PORTS.get(scheme):

@@ -162,3 +162,26 @@ def test_pkce_support_checks() -> None:
         check_pkce_support(metadata(code_challenge_methods_supported=None), trust_unadvertised=False)
     check_pkce_support(metadata(code_challenge_methods_supported=None), trust_unadvertised=True)
     check_pkce_support(metadata(code_challenge_methods_supported=None, assumed_defaults=True), trust_unadvertised=False)
+
+
+def test_only_access_denied_is_a_denial() -> None:
+    from mcp_oauth_auth.exceptions import AuthorizationDeniedError, AuthorizationError
+    from mcp_oauth_auth.flow.authorization import start_authorization, validate_callback
+    from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata
+    from mcp_oauth_auth.records import ClientRegistration
+
+    metadata = AuthorizationServerMetadata(
+        issuer="https://as.example",
+        authorization_endpoint="https://as.example/authorize",
+        token_endpoint="https://as.example/token",
+    )
+    client = ClientRegistration(client_id="c", kind="dynamic")
+    redirect = "http://127.0.0.1:9999/callback"
+    pending = start_authorization(metadata, client, redirect, ("mcp:read",), None)
+    base = f"{redirect}?state={pending.state}&iss=https%3A%2F%2Fas.example"
+    with pytest.raises(AuthorizationDeniedError):
+        validate_callback(f"{base}&error=access_denied", pending, metadata)
+    with pytest.raises(AuthorizationError) as caught:
+        validate_callback(f"{base}&error=invalid_scope&error_description=not+allowed", pending, metadata)
+    assert not isinstance(caught.value, AuthorizationDeniedError)
+    assert caught.value.error == "invalid_scope"

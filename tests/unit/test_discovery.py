@@ -108,8 +108,11 @@ def test_as_metadata_path_order_reaches_oidc_append() -> None:
     ]
 
 
-@pytest.mark.parametrize("issuer", ["https://as.example/", "https://AS.example", "https://evil.example"])
+@pytest.mark.parametrize(
+    "issuer", ["https://as.example/x", "https://AS.example", "https://evil.example", "http://as.example"]
+)
 def test_as_metadata_issuer_must_be_string_identical(issuer: str) -> None:
+    """Identical but for the root slash, which RFC 3986 §6.2.3 makes the same URL (see same_issuer)."""
     harness = Harness(
         routes={
             "https://as.example/.well-known/oauth-authorization-server": json_response(200, {**ASM, "issuer": issuer})
@@ -150,3 +153,15 @@ def test_legacy_server_metadata_at_origin_then_defaults() -> None:
         }
     )
     assert not with_metadata.run(legacy_authorization_server(SERVER, POLICY)).assumed_defaults
+
+
+def test_issuer_identity_allows_only_the_root_slash() -> None:
+    from mcp_oauth_auth.flow.discovery import same_issuer
+
+    assert same_issuer("http://127.0.0.1:8000", "http://127.0.0.1:8000/")  # MCP SDK 1.x's pydantic round trip
+    assert same_issuer("https://as.example/", "https://as.example")
+    assert same_issuer("https://as.example/tenant", "https://as.example/tenant")
+    assert not same_issuer("https://as.example/tenant/", "https://as.example/tenant")  # a path: exact
+    assert not same_issuer("https://AS.example", "https://as.example")
+    assert not same_issuer("https://as.example/?x", "https://as.example")
+    assert not same_issuer(None, "https://as.example")

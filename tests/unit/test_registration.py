@@ -141,3 +141,53 @@ def test_settings_validation() -> None:
     with pytest.raises(ConfigurationError):
         ClientSettings(client_metadata_url="https://c.example").validate()
     assert "s3cr3t" not in repr(ClientSettings(client_id="a", client_secret="s3cr3t"))
+
+
+def test_a_refused_scope_is_left_out_of_a_second_registration() -> None:
+    bodies: list[dict[str, object]] = []
+
+    def register(request: object) -> object:
+        body = json.loads(request.body)  # type: ignore[attr-defined]
+        bodies.append(body)
+        if "scope" in body:
+            return json_response(400, {"error": "invalid_client_metadata", "error_description": "unknown scope"})
+        return json_response(201, {"client_id": "c-1"})
+
+    harness = Harness(routes={REGISTER: register})  # type: ignore[dict-item]
+    client = identify(ClientSettings(), server(), harness)
+    assert [body.get("scope") for body in bodies] == ["mcp:read", None]
+    assert client.client_id == "c-1"
+    assert client.scope is None  # registered without a restriction
+
+
+def test_other_registration_errors_are_not_retried() -> None:
+    harness = Harness(routes={REGISTER: json_response(400, {"error": "invalid_redirect_uri"})})
+    with pytest.raises(RegistrationError):
+        identify(ClientSettings(), server(), harness)
+    assert len(harness.sent) == 1
+
+
+def test_registered_scope_is_kept_and_limits_reuse() -> None:
+    harness = Harness(routes={REGISTER: json_response(201, {"client_id": "c-1", "scope": "mcp:read"})})
+    client = identify(ClientSettings(), server(), harness)
+    assert client.scope == "mcp:read"
+    # The same scopes: reused. A step-up beyond the registered scope: a new registration including it.
+    again = harness.run(identify_client(ClientSettings(), server(), client, REDIRECT, ("mcp:read",), POLICY))
+    assert again is client
+    step_up = Harness(routes={REGISTER: json_response(201, {"client_id": "c-2", "scope": "mcp:read mcp:admin"})})
+    wider = step_up.run(
+        identify_client(ClientSettings(), server(), client, REDIRECT, ("mcp:read", "mcp:admin"), POLICY)
+    )
+    assert wider.client_id == "c-2"
+    assert json.loads(step_up.sent[0].body)["scope"] == "mcp:read mcp:admin"
+    unrestricted = ClientRegistration(client_id="c-3", kind="dynamic", redirect_uris=(REDIRECT,))
+    reused = Harness().run(identify_client(ClientSettings(), server(), unrestricted, REDIRECT, ("anything",), POLICY))
+    assert reused is unrestricted
+
+
+def test_registration_covers_every_scope_the_server_offers() -> None:
+    harness = Harness(routes={REGISTER: json_response(201, {"client_id": "c-1"})})
+    offered = server(scopes_supported=("mcp:read", "mcp:admin", "offline_access"))
+    client = identify(ClientSettings(), offered, harness)
+    assert json.loads(harness.sent[0].body)["scope"] == "mcp:read mcp:admin offline_access"
+    assert client.scope == "mcp:read mcp:admin offline_access"

@@ -122,3 +122,15 @@ def test_safe_url_drops_userinfo_query_and_fragment() -> None:
     assert safe_url("https://user:pw@h:8443/cb?code=c&state=s#f") == "https://h:8443/cb"
     assert safe_url("http://[::1]:9/x?y") == "http://[::1]:9/x"
     assert safe_url("http://h:notaport/") == "<invalid URL>"
+
+
+def test_websocket_handshakes_are_covered_like_http() -> None:
+    from mcp_oauth_auth.flow.urls import BearerScope
+
+    scope = BearerScope.for_resource("https://mcp.example.com/mcp")
+    assert scope.covers("wss", "mcp.example.com", None, "/mcp/ws")
+    assert scope.covers("wss", "mcp.example.com", 443, "/mcp")
+    assert not scope.covers("ws", "mcp.example.com", None, "/mcp")  # plain ws is not https
+    assert not scope.covers("wss", "evil.example.com", None, "/mcp")
+    local = BearerScope.for_resource("http://127.0.0.1:8000/mcp")
+    assert local.covers("ws", "127.0.0.1", 8000, "/mcp")
