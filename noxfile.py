@@ -27,3 +27,40 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
     session.run("mypy", "--strict", "mcp_oauth_auth")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmark suite (docs/performance.md): ``nox -s bench``, ``nox -s bench -- --quick --scenario 1 3``,
+    ``nox -s bench -- --output docs/performance-results.md``. Not run by default."""
+    session.install("-e", ".[dev]")
+    session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session
+def mcp1(session: nox.Session) -> None:
+    """The drop-in end-to-end tests (tests/sdk) with the official MCP SDK 1.x, whose transports use ``httpx``.
+
+    A 1.x user's environment: the package with its test support, and no ``httpx2`` (the dev extra pins mcp 2.x and
+    httpx2), so that MCPOAuth is a plain ``httpx.Auth`` there.
+    """
+    session.install("-e", ".[testing]", "mcp==1.30.0", "pytest>=8", "pytest-timeout>=2.3")
+    session.run("python", "-m", "pytest", "tests/sdk", *session.posargs)
+
+
+@nox.session
+def mcp2(session: nox.Session) -> None:
+    """The drop-in end-to-end tests (tests/sdk) with the official MCP SDK 2.x, whose transports use ``httpx2``
+    (Python 3.11+)."""
+    session.install("-e", ".[dev]")
+    session.install("mcp==2.3.0")
+    session.run("python", "-m", "pytest", "tests/sdk", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The documentation site (mkdocs.yml, docs/) in strict mode: a broken link, anchor or API reference, or a page
+    missing from the navigation, fails the build. Output in site/ (``nox -s docs -- --site-dir DIR`` elsewhere)."""
+    session.install("-e", ".[docs]")
+    site_dir = [] if "--site-dir" in session.posargs else ["--site-dir", "site"]
+    session.run("mkdocs", "build", "--strict", *site_dir, *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
