@@ -44,12 +44,14 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.authorizers.loopback import LoopbackBrowserAuthorizer
     from mcp_oauth_auth.authorizers.paste import PasteBackAuthorizer
     from mcp_oauth_auth.flow.private_key_jwt import PrivateKeyJWT
+    from mcp_oauth_auth.handler import MCPOAuthClient, OAuthHandler, OAuthTokens, TokenManager, TokenStoreFactory
     from mcp_oauth_auth.storage import (
         EncryptedFileTokenStore,
         KeyringTokenStore,
         VaultTokenStore,
         get_available_backends,
     )
+    from mcp_oauth_auth.storage.backends import TokenStoreBackend
 
 __version__ = "0.1.0"
 
@@ -68,6 +70,14 @@ def __getattr__(name: str) -> Any:
         from mcp_oauth_auth import storage
 
         return getattr(storage, name)
+    if name in ("MCPOAuthClient", "OAuthHandler", "OAuthTokens", "TokenManager", "TokenStoreFactory"):
+        from mcp_oauth_auth import handler
+
+        return getattr(handler, name)
+    if name == "TokenStoreBackend":
+        from mcp_oauth_auth.storage.backends import TokenStoreBackend
+
+        return TokenStoreBackend
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -93,8 +103,11 @@ __all__ = [
     "KeyringTokenStore",
     "LoopbackBrowserAuthorizer",
     "MCPOAuth",
+    "MCPOAuthClient",
     "MemoryTokenStore",
     "OAuthError",
+    "OAuthHandler",
+    "OAuthTokens",
     "PKCENotSupportedError",
     "PasteBackAuthorizer",
     "PrivateKeyJWT",
@@ -108,11 +121,14 @@ __all__ = [
     "StoreLockedError",
     "TemporaryOAuthError",
     "TokenExchangeError",
+    "TokenManager",
     "TokenRefreshError",
     "TokenRevocationError",
     "TokenSet",
     "TokenStorageError",
     "TokenStore",
+    "TokenStoreBackend",
+    "TokenStoreFactory",
     "VaultTokenStore",
     "__version__",
     "get_available_backends",
