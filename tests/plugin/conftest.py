@@ -1,0 +1,33 @@
+"""The plugin's own tests: pytester for running small test files as users would, plus dogfooding."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import pytest
+
+# httpx2 and the official MCP SDK need Python 3.11+: where httpx2 is missing, its tests are not collected.
+HAVE_HTTPX2 = importlib.util.find_spec("httpx2") is not None
+collect_ignore = [] if HAVE_HTTPX2 else ["test_dogfood_httpx2.py"]
+
+# Modules that the inner pytest runs would import lazily are imported here first: pytester restores sys.modules
+# after each test, and a module dropped there would later be imported a second time, with new classes.
+for _module in (
+    "mcp_oauth_auth.authorizers.device",
+    "mcp_oauth_auth.flow.device",
+    "mcp_oauth_auth.testing.assertions",
+    "mcp_oauth_auth.testing.fake",
+    "mcp_oauth_auth.testing.server",
+    "respx",
+    "uvicorn",
+    *(["httpx2"] if HAVE_HTTPX2 else []),
+):
+    importlib.import_module(_module)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The same as ``pytest_plugins = ["pytester"]``, which pytest refuses in a conftest.py below the rootdir when
+    # the whole suite is collected ("Defining 'pytest_plugins' in a non-top-level conftest is no longer
+    # supported"). Nothing happens when pytester is already active (``-p pytester``, or a top-level conftest).
+    config.pluginmanager.import_plugin("pytester")
