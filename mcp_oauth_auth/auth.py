@@ -22,7 +22,7 @@ import weakref
 from collections.abc import AsyncGenerator, Awaitable, Generator, Iterator, Sequence
 from contextlib import asynccontextmanager, closing, contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import anyio
 import anyio.lowlevel
@@ -114,7 +114,17 @@ class _Progress:
     outcome: Any = None
 
 
-class MCPOAuth(httpx.Auth):
+if TYPE_CHECKING:
+    import httpx2
+
+    class _AuthBase(httpx.Auth, httpx2.Auth):  # type: ignore[misc]
+        """For type checkers: instances are accepted by httpx and httpx2 clients (see ``MCPOAuth.__new__``)."""
+
+else:
+    _AuthBase = httpx.Auth
+
+
+class MCPOAuth(_AuthBase):
     """OAuth 2.1 for one MCP server, as an ``httpx.Auth`` / ``httpx2.Auth``.
 
     ``httpx.AsyncClient(auth=MCPOAuth("https://mcp.example.com/mcp"))`` is all it takes: on a 401 the client
@@ -134,7 +144,8 @@ class MCPOAuth(httpx.Auth):
             sync or async, taking the authorization URL and returning the callback URL. Default: the system
             browser with a loopback callback, or the device flow where no browser can be opened (SSH, CI,
             containers, no display) and the server offers it.
-        client_id, client_secret: pre-registered client credentials.
+        client_id: a pre-registered client's ID.
+        client_secret: a pre-registered confidential client's secret.
         client_metadata_url: a Client ID Metadata Document URL, used when the server supports them.
         client_name: the name shown to the person on dynamic registration.
         redirect_uri: a fixed redirect URI (it must match a pre-registered one); by default the authorizer's.
@@ -238,6 +249,7 @@ class MCPOAuth(httpx.Auth):
 
     @property
     def store(self) -> TokenStore:
+        """The store credential records are loaded from and saved to."""
         return self._store
 
     @property
@@ -247,6 +259,7 @@ class MCPOAuth(httpx.Auth):
 
     @property
     def tokens(self) -> TokenSet | None:
+        """The tokens of the credential record in use, or None (see :attr:`record`)."""
         record = self._engine.record
         return record.tokens if record else None
 
