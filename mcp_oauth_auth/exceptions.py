@@ -115,7 +115,11 @@ class AuthorizationError(OAuthError):
 
 
 class AuthorizationDeniedError(AuthorizationError):
-    """The authorization server answered the authorization request with an error (e.g. ``access_denied``)."""
+    """The person (or a policy on their behalf) declined: the authorization server answered ``access_denied``.
+
+    Other errors in an authorization response (``invalid_scope``, ``unauthorized_client``, ...) are the server
+    refusing the request itself, and raise :class:`AuthorizationError`.
+    """
 
 
 class StateMismatchError(AuthorizationError):

@@ -601,9 +601,12 @@ class OAuthHandler:
         authorizer: how the person approves (default: the system browser with a loopback callback, or the device
             flow where no browser can open); e.g. :class:`~mcp_oauth_auth.HeadlessAuthorizer` or any callable
             taking the authorization URL and returning the callback URL.
-        client_id, client_secret, client_metadata_url, client_name, redirect_uri: the client's identity, as for
-            :class:`~mcp_oauth_auth.MCPOAuth` (the same for every server: give per-server credentials through
-            separate handlers).
+        client_id: a pre-registered client ID, as for :class:`~mcp_oauth_auth.MCPOAuth` (the same for every
+            server: give per-server credentials through separate handlers).
+        client_secret: its secret, for a confidential client.
+        client_metadata_url: a Client ID Metadata Document URL.
+        client_name: the name shown to the person on dynamic registration.
+        redirect_uri: a fixed redirect URI (it must match a pre-registered one).
         http_client: the ``httpx.AsyncClient`` (or ``httpx2.AsyncClient``) every OAuth and protected request goes
             through (left open), or a callable returning a new client per operation (closed afterwards). Default:
             a new ``httpx.AsyncClient`` per operation.
@@ -867,7 +870,8 @@ class MCPOAuthClient:
         authorizer: how the person approves in :meth:`authorize`; default
             :class:`~mcp_oauth_auth.LoopbackBrowserAuthorizer`.
         http_client: as for :class:`OAuthHandler`.
-        client_id, client_secret: a pre-registered client (then :meth:`register_client` is not needed).
+        client_id: a pre-registered client (then :meth:`register_client` is not needed).
+        client_secret: its secret, for a confidential client.
     """
 
     def __init__(
