@@ -31,7 +31,7 @@ import httpx
 
 from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI, Authorizer, AuthorizerLike, as_authorizer
 from mcp_oauth_auth.authorizers.environment import browser_unavailable_reason
-from mcp_oauth_auth.exceptions import OAuthError, RequestNotReplayableError
+from mcp_oauth_auth.exceptions import OAuthError, RequestNotReplayableError, TemporaryOAuthError
 from mcp_oauth_auth.flow.challenge import BearerChallenge, parse_bearer_challenge
 from mcp_oauth_auth.flow.client_credentials import ClientAssertionSigner
 from mcp_oauth_auth.flow.effects import (
@@ -308,7 +308,12 @@ class MCPOAuth(_AuthBase):
         try:
             request = next(runner)
             while True:
-                request = runner.send(http.send(request, auth=None))
+                try:
+                    response = http.send(request, auth=None)
+                except Exception as exc:
+                    request = runner.throw(_unreachable(exc, request))
+                else:
+                    request = runner.send(response)
         except StopIteration:
             pass
         finally:
@@ -325,7 +330,12 @@ class MCPOAuth(_AuthBase):
         try:
             request = await runner.__anext__()
             while True:
-                request = await runner.asend(await http.send(request, auth=None))
+                try:
+                    response = await http.send(request, auth=None)
+                except Exception as exc:
+                    request = await runner.athrow(_unreachable(exc, request))
+                else:
+                    request = await runner.asend(response)
         except StopAsyncIteration:
             pass
         finally:
@@ -446,9 +456,13 @@ class MCPOAuth(_AuthBase):
                 effect = _advance(flow, None, progress)
                 while effect is not None:
                     if isinstance(effect, SendHttp):
-                        response = yield _library_request(request_class, effect.request)
-                        response.read()
-                        result = _response_view(response, effect.request.url)
+                        try:
+                            response = yield _library_request(request_class, effect.request)
+                        except TemporaryOAuthError as unreachable:  # thrown in by _drive: the flow decides
+                            result: Any = _Raise(unreachable)
+                        else:
+                            response.read()
+                            result = _response_view(response, effect.request.url)
                     elif isinstance(effect, StorageEffect):
                         result = session.perform(effect)
                     else:
@@ -465,9 +479,13 @@ class MCPOAuth(_AuthBase):
                     effect = _advance(flow, None, progress)
                     while effect is not None:
                         if isinstance(effect, SendHttp):
-                            response = yield _library_request(request_class, effect.request)
-                            await response.aread()
-                            result = _response_view(response, effect.request.url)
+                            try:
+                                response = yield _library_request(request_class, effect.request)
+                            except TemporaryOAuthError as unreachable:  # thrown in by _adrive: the flow decides
+                                result: Any = _Raise(unreachable)
+                            else:
+                                await response.aread()
+                                result = _response_view(response, effect.request.url)
                         elif isinstance(effect, StorageEffect):
                             result = await session.perform_async(effect)
                         else:
@@ -510,9 +528,42 @@ async def _awaited(awaitable: Awaitable[None]) -> None:
     await awaitable
 
 
+@dataclass(frozen=True)
+class _Raise:
+    """A result that is an exception: thrown into the flow instead of sent."""
+
+    error: BaseException
+
+
+def _unreachable(exc: Exception, request: Any) -> Exception:
+    """A transport failure of an OAuth request sent by ``_drive``/``_adrive``, as the flow's temporary error.
+
+    (Inside an httpx auth flow, httpx raises transport errors itself; these drivers send the requests themselves,
+    so the flow can treat an unreachable endpoint like a 5xx: e.g. logout still removes the credential.)
+    Anything that is not a transport error is re-raised as it is.
+    """
+    if not _is_transport_error(exc):
+        raise exc
+    url = str(request.url.copy_with(query=None))
+    return TemporaryOAuthError(f"could not reach {url}: {type(exc).__name__}", url=url)
+
+
+def _is_transport_error(exc: Exception) -> bool:
+    if isinstance(exc, httpx.TransportError):
+        return True
+    module = type(exc).__module__.split(".")[0]
+    if module != "httpx2":
+        return False
+    import httpx2
+
+    return isinstance(exc, httpx2.TransportError)
+
+
 def _advance(flow: Flow, result: Any, progress: _Progress) -> Effect | None:
     """The flow's next effect, or None when it has finished (noting whether it authorized anew)."""
     try:
+        if isinstance(result, _Raise):
+            return flow.throw(result.error)
         return flow.send(result)
     except StopIteration as stop:
         progress.outcome = stop.value

@@ -206,7 +206,9 @@ class FlowEngine:
     def authenticate(self, now: float) -> Generator[Effect, Any, None]:
         """Make sure a usable token exists without a protected request: stored, refreshed, or newly obtained."""
         yield from self.ensure_fresh(now)
-        if self.access_token is None:
+        tokens = self.record.tokens if self.record else None
+        if tokens is None or tokens.expires_within(0, now):
+            # No token, or an expired one that could not be renewed (no refresh token, or it was refused).
             yield from self.authorize_new(BearerChallenge(), None)
 
     def logout(self, revoke: bool) -> Generator[Effect, Any, list[RevocationOutcome]]:

@@ -173,3 +173,75 @@ def test_names_label_the_record_and_survive_refresh_and_reauthorization() -> Non
     record = store.load(key)
     assert record is not None
     assert record.names == ("notes", "work")
+
+
+def test_authenticate_replaces_an_expired_token_that_cannot_be_refreshed() -> None:
+    import time
+    from dataclasses import replace
+
+    from mcp_oauth_auth.testing import FakeStackConfig
+
+    stack = FakeMCPStack(FakeStackConfig(issue_refresh_tokens=False))
+    store = MemoryTokenStore()
+    with httpx.Client(transport=stack.httpx_transport()) as client:
+        make_auth(stack, store).authenticate(client)
+        [key] = store.list_keys()
+        record = store.load(key)
+        assert record is not None
+        assert record.tokens is not None
+        assert record.tokens.refresh_token is None
+        store.save(record.with_tokens(replace(record.tokens, expires_at=time.time() - 60)))
+        tokens = make_auth(stack, store).authenticate(client)
+    assert not tokens.expires_within(0)
+    assert stack.count("authorize") == 2
+
+
+class UnreachableRevocation(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/revoke"):
+            raise httpx.ConnectError("connection refused", request=request)
+        response: httpx.Response = self.inner.handle_request(request)
+        return response
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/revoke"):
+            raise httpx.ConnectError("connection refused", request=request)
+        response: httpx.Response = await self.inner.handle_async_request(request)
+        return response
+
+
+def test_logout_with_an_unreachable_revocation_endpoint_still_forgets_locally() -> None:
+    from mcp_oauth_auth import TemporaryOAuthError
+
+    stack = FakeMCPStack()
+    store = MemoryTokenStore()
+    auth = make_auth(stack, store)
+    with httpx.Client(transport=UnreachableRevocation(stack.httpx_transport())) as client:
+        auth.authenticate(client)
+        outcomes = auth.logout(client)
+    assert [o.revoked for o in outcomes] == [False, False]
+    assert all(isinstance(o.error, TemporaryOAuthError) for o in outcomes)
+    assert "could not reach" in str(outcomes[0].error)
+    assert store.list_keys() == []
+
+    async def main() -> list[Any]:
+        async with httpx.AsyncClient(transport=UnreachableRevocation(stack.httpx_transport())) as client:
+            await auth.aauthenticate(client)
+            return await auth.alogout(client)
+
+    assert [o.revoked for o in anyio.run(main)] == [False, False]
+    assert store.list_keys() == []
+
+
+def test_other_failures_of_the_client_are_not_swallowed() -> None:
+    stack = FakeMCPStack()
+
+    class Broken(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            raise RuntimeError("a bug in a custom transport")
+
+    with httpx.Client(transport=Broken()) as client, pytest.raises(RuntimeError, match="custom transport"):
+        make_auth(stack).authenticate(client)
