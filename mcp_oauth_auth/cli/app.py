@@ -1,0 +1,180 @@
+"""The ``mcp-oauth`` command line: arguments, dispatch, and how failures end (one line, a hint, an exit code)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import NoReturn
+
+from mcp_oauth_auth import __version__
+from mcp_oauth_auth.cli import commands
+from mcp_oauth_auth.cli.errors import ExitCode, explain
+from mcp_oauth_auth.cli.output import Terminal
+
+__all__ = ["build_parser", "main"]
+
+_Handler = Callable[[argparse.Namespace, Terminal], int]
+
+_DESCRIPTION = """\
+Log in to MCP servers with OAuth 2.1, keep the credentials, and use them.
+
+  mcp-oauth demo                     the whole flow against a local server, narrated
+  mcp-oauth doctor URL               what a server publishes for authorization (no login)
+  mcp-oauth login NAME URL           log in and store the credential as NAME
+  mcp-oauth list                     the stored credentials
+  mcp-oauth token NAME               a valid access token, for curl and scripts
+  mcp-oauth test NAME                connect to the MCP server with the stored credential
+  mcp-oauth logout NAME              revoke and forget (clear: forget only)
+"""
+
+_EPILOG = """\
+exit status: 0 ok, 1 error, 2 usage, 3 not logged in (no such credential, or it needs a new login),
+4 doctor found that a client cannot authenticate, 130 interrupted. Documentation: docs/cli.md"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line and a hint, with exit status 2 (argparse's convention)."""
+
+    def error(self, message: str) -> NoReturn:
+        terminal = Terminal()
+        terminal.error(message, f"see `{self.prog} --help`")
+        raise SystemExit(ExitCode.USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="mcp-oauth",
+        description=_DESCRIPTION,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"mcp-oauth {__version__}")
+    parser.add_argument("--debug", action="store_true", help="debug logging, and tracebacks on errors")
+
+    # Options every command accepts after its name too; SUPPRESS keeps a value given before the command.
+    common = _Parser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    store = _Parser(add_help=False)
+    store.add_argument(
+        "--store",
+        metavar="BACKEND",
+        default=os.environ.get("MCP_OAUTH_STORE", "auto"),
+        help="credential store: auto (default, or $MCP_OAUTH_STORE), keychain, secret_service, "
+        "credential_manager, vault, encrypted_file, memory",
+    )
+    as_json = _Parser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="machine-readable output (never contains tokens)")
+    named = _Parser(add_help=False)
+    named.add_argument("name", metavar="NAME", help="the name given at login (or the server URL)")
+    named.add_argument("--url", help="the server URL, when NAME names credentials for several servers")
+
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
+
+    def command(
+        name: str, handler: _Handler, help_text: str, *parents: _Parser, aliases: Sequence[str] = ()
+    ) -> _Parser:
+        created = sub.add_parser(
+            name, help=help_text, description=help_text, parents=[common, *parents], aliases=aliases
+        )
+        created.set_defaults(handler=handler)
+        return created
+
+    login = command(
+        "login", commands.login, "log in to an MCP server and store the credential", store, as_json, aliases=["auth"]
+    )
+    login.add_argument("name", metavar="NAME", help="a name for this credential (e.g. the server's name)")
+    login.add_argument("url", metavar="URL", help="the MCP endpoint, e.g. https://mcp.example.com/mcp")
+    login.add_argument(
+        "--scope",
+        action="append",
+        metavar="SCOPE",
+        help="scope to request (repeat, or space-separated); default: what the server asks for",
+    )
+    how = login.add_mutually_exclusive_group()
+    how.add_argument("--device", action="store_true", help="approve on another device (device flow, RFC 8628)")
+    how.add_argument(
+        "--no-browser", action="store_true", help="open the URL anywhere, then paste the address you land on"
+    )
+    how.add_argument(
+        "--headless",
+        action="store_true",
+        help="for demos and tests: complete the authorization over HTTP without a browser (only for servers "
+        "that approve without a login page)",
+    )
+    login.add_argument("--client-id", metavar="ID", help="a client registered at the authorization server")
+    login.add_argument(
+        "--client-secret", metavar="SECRET", help=f"its secret, if confidential (or ${commands.CLIENT_SECRET_ENV})"
+    )
+    login.add_argument("--client-metadata-url", metavar="URL", help="your Client ID Metadata Document (https URL)")
+
+    command("list", commands.list_records, "list the stored credentials (no secrets)", store, as_json, aliases=["ls"])
+    command(
+        "show", commands.show, "a stored credential in detail, tokens redacted", named, store, as_json, aliases=["get"]
+    )
+    command(
+        "token",
+        commands.get_token,
+        "print a valid access token (refreshed when needed) and nothing else",
+        named,
+        store,
+    )
+    test = command(
+        "test", commands.test_connection, "connect to the MCP server with the stored credential", named, store, as_json
+    )
+    test.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="per request (default 30)")
+    doctor = command("doctor", commands.doctor, "check what an MCP server publishes for authorization", as_json)
+    doctor.add_argument("url", metavar="URL", help="the MCP endpoint, e.g. https://mcp.example.com/mcp")
+    doctor.add_argument("--timeout", type=float, default=15.0, metavar="SECONDS", help="per request (default 15)")
+    command("logout", commands.logout, "revoke the tokens at the server, then forget them", named, store, as_json)
+    command("clear", commands.clear, "forget a credential here, without contacting the server", named, store, as_json)
+    demo = command("demo", commands.demo, "the complete flow against an embedded local server, narrated")
+    demo.add_argument(
+        "--store",
+        metavar="BACKEND",
+        default=None,
+        help="use this store for the demo's credential (default: a temporary one); the logout step deletes it",
+    )
+    demo.add_argument("--serve", action="store_true", help="only run the embedded server, until Ctrl-C")
+    demo.add_argument("--port", type=int, default=0, help="with --serve: the port (default: a free one)")
+    return parser
+
+
+def _configure_logging(debug: bool) -> None:
+    if debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+        return
+    # The commands report outcomes themselves; the library's own warnings would repeat them.
+    logging.getLogger("mcp_oauth_auth").setLevel(logging.ERROR)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``mcp-oauth`` with ``argv`` (default: the process's arguments); returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: _Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return ExitCode.USAGE
+    debug = bool(getattr(args, "debug", False))
+    _configure_logging(debug)
+    terminal = Terminal()
+    try:
+        return int(handler(args, terminal))
+    except KeyboardInterrupt:
+        terminal.error("interrupted")
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`mcp-oauth list | head -1`): not worth a message. Point stdout at /dev/null so that
+        # the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.OK
+    except Exception as exc:
+        if debug:
+            traceback.print_exc()
+        failure = explain(exc)
+        terminal.error(failure.message, failure.hint)
+        return failure.code

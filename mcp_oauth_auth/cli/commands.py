@@ -1,0 +1,548 @@
+"""The commands of ``mcp-oauth``: each takes the parsed arguments and a :class:`Terminal`, and returns an exit code
+(or raises; :mod:`mcp_oauth_auth.cli.app` turns exceptions into one line and a hint)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from mcp_oauth_auth import __version__
+from mcp_oauth_auth.authorizers.base import Authorizer
+from mcp_oauth_auth.cli.errors import CLIError, ExitCode, NotLoggedInError
+from mcp_oauth_auth.cli.lookup import (
+    RecordView,
+    StoredRecord,
+    add_name,
+    find_record,
+    load_all,
+    open_store,
+    store_description,
+    store_label,
+)
+from mcp_oauth_auth.cli.output import Terminal, describe_expiry, format_time, redact_token, render_table
+from mcp_oauth_auth.flow.urls import is_loopback_host
+from mcp_oauth_auth.records import CredentialRecord
+
+if TYPE_CHECKING:
+    from mcp_oauth_auth.auth import MCPOAuth
+    from mcp_oauth_auth.flow.device import DeviceAuthorization
+    from mcp_oauth_auth.storage.base import TokenStore
+
+__all__ = [
+    "clear",
+    "demo",
+    "doctor",
+    "get_token",
+    "http_client",
+    "list_records",
+    "login",
+    "logout",
+    "show",
+    "test_connection",
+]
+
+#: Where a client secret may come from instead of the command line (which other users can see in ``ps``).
+CLIENT_SECRET_ENV = "MCP_OAUTH_CLIENT_SECRET"
+
+#: Loopback hosts never go through a proxy from the environment (httpx would send them to HTTP(S)_PROXY).
+_LOOPBACK_DIRECT: dict[str, httpx.BaseTransport | None] = {
+    "all://127.0.0.1": None,
+    "all://localhost": None,
+    "all://[::1]": None,
+}
+
+
+def http_client(auth: httpx.Auth | None = None, timeout: float = 30.0) -> httpx.Client:
+    """The HTTP client of every command: the environment's proxy settings, except for loopback addresses."""
+    return httpx.Client(auth=auth, timeout=timeout, mounts=_LOOPBACK_DIRECT)
+
+
+def _emit_json(terminal: Terminal, document: Any) -> None:
+    terminal.print(json.dumps(document, indent=2))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Record summaries (never a secret)
+
+
+def _granted_scopes(record: CredentialRecord) -> list[str]:
+    if record.tokens is not None and record.tokens.scope is not None:
+        return record.tokens.scope.split()
+    return list(record.requested_scopes)
+
+
+def _expiry(record: CredentialRecord) -> str:
+    if record.tokens is None:
+        return "no token (log in again)"
+    return describe_expiry(record.tokens.expires_at)
+
+
+def _summary(record: CredentialRecord, store: TokenStore) -> dict[str, Any]:
+    tokens = record.tokens
+    expires_at = tokens.expires_at if tokens else None
+    return {
+        "names": list(record.names),
+        "server_url": record.server_url,
+        "resource": record.resource,
+        "issuer": record.issuer,
+        "scopes": _granted_scopes(record),
+        "requested_scopes": list(record.requested_scopes),
+        "logged_in": tokens is not None,
+        "expires_at": format_time(expires_at),
+        "expires_in": None if expires_at is None else round(expires_at - time.time()),
+        "expiry": _expiry(record),
+        "refresh_token": tokens is not None and tokens.refresh_token is not None,
+        "client_id": record.client.client_id,
+        "client_kind": record.client.kind,
+        "updated_at": format_time(record.updated_at),
+        "store": store_label(store),
+    }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# login
+
+
+class _Waiting:
+    """The spinner shown while the person approves, started by the authorizer's prompt hook."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        self._terminal = terminal
+        self._active = contextlib.ExitStack()
+
+    def start(self, message: str) -> None:
+        self._active.enter_context(self._terminal.spinner(message))
+
+    def stop(self) -> None:
+        self._active.close()
+
+
+def _login_authorizer(args: argparse.Namespace, terminal: Terminal, waiting: _Waiting) -> Authorizer | None:
+    """The authorizer the options ask for; None for the library's choice where no browser can be opened here."""
+    if args.headless:
+        from mcp_oauth_auth.authorizers.headless import HeadlessAuthorizer
+
+        terminal.note("Approving without a browser (--headless: for demos, tests and servers without a login page)")
+        # A server on loopback is reached directly, whatever proxy the environment names (as by http_client()).
+        direct = is_loopback_host(httpx.URL(args.url).host)
+        return HeadlessAuthorizer(transport=httpx.HTTPTransport() if direct else None)
+    if args.device:
+        from mcp_oauth_auth.authorizers.device import DeviceAuthorizer
+
+        def show_code(device: DeviceAuthorization) -> None:
+            terminal.note("To authorize, open this URL on any device:")
+            terminal.note(f"  {device.verification_uri}")
+            terminal.note(f"and confirm the code:  {terminal.style(device.display_user_code, 'bold', stream='err')}")
+            if device.verification_uri_complete:
+                terminal.note(f"(or open {device.verification_uri_complete}, which carries the code)")
+            waiting.start("Waiting for approval (Ctrl-C cancels)")
+
+        return DeviceAuthorizer(on_prompt=show_code)
+    if args.no_browser:
+        from mcp_oauth_auth.authorizers.paste import PasteBackAuthorizer
+
+        return PasteBackAuthorizer()
+    from mcp_oauth_auth.authorizers.environment import browser_unavailable_reason
+
+    reason = browser_unavailable_reason()
+    if reason is not None:
+        # The library's own choice: the device flow when the server offers it, else an error naming the options.
+        terminal.note(f"No browser can be opened here ({reason}): using the device flow if the server offers it.")
+        return None
+    from mcp_oauth_auth.authorizers.loopback import LoopbackBrowserAuthorizer
+
+    def show_url(url: str) -> None:
+        terminal.note("Opening your browser to authorize. If it does not open, visit:")
+        terminal.note(f"  {url}")
+        waiting.start("Waiting for you to approve in the browser (Ctrl-C cancels)")
+
+    return LoopbackBrowserAuthorizer(on_prompt=show_url)
+
+
+def _scopes(values: Sequence[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return list(dict.fromkeys(scope for value in values for scope in value.split()))
+
+
+def login(args: argparse.Namespace, terminal: Terminal) -> int:
+    from mcp_oauth_auth.auth import MCPOAuth
+
+    if args.client_secret and not args.client_id:
+        raise CLIError("--client-secret needs --client-id", "add --client-id ID", ExitCode.USAGE)
+    if args.client_metadata_url and args.client_id:
+        raise CLIError(
+            "--client-id and --client-metadata-url are two ways to identify the client: give one",
+            "--client-id for a client registered at the server, --client-metadata-url for a metadata document",
+            ExitCode.USAGE,
+        )
+    client_secret = args.client_secret or (os.environ.get(CLIENT_SECRET_ENV) if args.client_id else None) or None
+    store = open_store(args.store)
+    if not args.json:
+        terminal.note(f"Logging in to {args.url} as {args.name!r}")
+    waiting = _Waiting(terminal)
+    auth = MCPOAuth(
+        args.url,
+        scopes=_scopes(args.scope),
+        store=store,
+        authorizer=_login_authorizer(args, terminal, waiting),
+        client_id=args.client_id,
+        client_secret=client_secret,
+        client_metadata_url=args.client_metadata_url,
+        client_name="mcp-oauth",
+        name=args.name,
+    )
+    started = time.time()
+    try:
+        with http_client() as http:
+            tokens = auth.authenticate(http)
+    finally:
+        waiting.stop()
+    record = auth.record
+    assert record is not None  # authenticate() raises rather than return without a record
+    record = add_name(store, record.key, args.name) or record
+    if args.json:
+        _emit_json(terminal, _summary(record, store))
+        return ExitCode.OK
+    fresh = tokens.issued_at >= started - 1
+    title = "Logged in" if fresh else "Already logged in"
+    terminal.success(f"{title}: {args.name} {terminal.arrow} {record.server_url}")
+    _print_fields(
+        terminal,
+        [
+            ("issuer", record.issuer),
+            ("scopes", " ".join(_granted_scopes(record)) or "(none)"),
+            ("expires", f"{_expiry(record)} ({'with' if tokens.refresh_token else 'no'} refresh token)"),
+            ("store", store_description(store)),
+        ],
+    )
+    _note_same_name(terminal, store, record, args.name)
+    if store_label(store) == "memory":
+        terminal.warning("the memory store keeps nothing after this command: choose another --store")
+    return ExitCode.OK
+
+
+def _note_same_name(terminal: Terminal, store: TokenStore, record: CredentialRecord, name: str) -> None:
+    others = sorted(
+        found.record.server_url
+        for found in load_all(store)
+        if found.record is not None and name in found.record.names and found.record.key != record.key
+    )
+    if others:
+        terminal.note(
+            f"note: {name!r} also names {', '.join(others)}; commands use the most recently updated "
+            "(this one) unless given --url"
+        )
+
+
+def _print_fields(terminal: Terminal, fields: Sequence[tuple[str, str]]) -> None:
+    width = max(len(label) for label, _ in fields)
+    for label, value in fields:
+        terminal.print(f"  {terminal.style(label.ljust(width), 'dim')}  {value}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# list, show
+
+
+def list_records(args: argparse.Namespace, terminal: Terminal) -> int:
+    store = open_store(args.store)
+    found = sorted(load_all(store), key=_sort_key)
+    if args.json:
+        document = [
+            _summary(item.record, store)
+            if item.record is not None
+            else {"resource": item.key.resource, "issuer": item.key.issuer, "error": item.problem}
+            for item in found
+        ]
+        _emit_json(terminal, document)
+        return ExitCode.OK
+    if not found:
+        terminal.note(f"No stored credentials in {store_description(store)}.")
+        terminal.note("Add one with: mcp-oauth login NAME URL")
+        return ExitCode.OK
+    rows = [_row(item, store) for item in found]
+    headers = ("NAME", "SERVER", "ISSUER", "SCOPES", "EXPIRES", "STORE")
+    # When the terminal is narrow, the scopes and the issuer give way first; the server URL last.
+    shrink_order = (3, 2, 5, 1, 0, 4)
+    for line in render_table(headers, rows, terminal.width, terminal.ellipsis, shrink_order):
+        terminal.print(line)
+    return ExitCode.OK
+
+
+def _sort_key(item: StoredRecord) -> tuple[str, str]:
+    names = item.record.names if item.record is not None else ()
+    return (names[0] if names else "~", item.key.resource)
+
+
+def _row(item: StoredRecord, store: TokenStore) -> list[str]:
+    label = store_label(store)
+    if item.record is None:
+        return ["?", item.key.resource, item.key.issuer, "", f"unreadable: {item.problem}", label]
+    record = item.record
+    return [
+        ", ".join(record.names) or "-",
+        record.server_url,
+        record.issuer,
+        " ".join(_granted_scopes(record)),
+        _expiry(record),
+        label,
+    ]
+
+
+def show(args: argparse.Namespace, terminal: Terminal) -> int:
+    store = open_store(args.store)
+    record = find_record(store, args.name, args.url, terminal)
+    tokens = record.tokens
+    client = record.client
+    if args.json:
+        document = _summary(record, store)
+        document.update(
+            access_token=redact_token(tokens.access_token, "...") if tokens else None,
+            refresh_token=redact_token(tokens.refresh_token, "...") if tokens and tokens.refresh_token else None,
+            token_type=tokens.token_type if tokens else None,
+            client_secret="set" if client.client_secret else None,
+            token_endpoint_auth_method=client.token_endpoint_auth_method,
+            authorization_endpoint=record.authorization_endpoint,
+            token_endpoint=record.token_endpoint,
+            revocation_endpoint=record.revocation_endpoint,
+        )
+        _emit_json(terminal, document)
+        return ExitCode.OK
+    ellipsis = terminal.ellipsis
+    terminal.print(terminal.style(", ".join(record.names) or record.server_url, "bold"))
+    fields = [
+        ("server", record.server_url),
+        ("resource", record.resource),
+        ("issuer", record.issuer),
+        ("client", f"{client.client_id} ({client.kind}, {client.token_endpoint_auth_method})"),
+        ("client secret", "set (hidden)" if client.client_secret else "none"),
+        ("scopes asked", " ".join(record.requested_scopes) or "(none)"),
+        ("scopes granted", " ".join(_granted_scopes(record)) or "(none)"),
+        ("access token", redact_token(tokens.access_token, ellipsis) if tokens else "(none: log in again)"),
+        ("token type", tokens.token_type if tokens else "-"),
+        ("expires", f"{_expiry(record)}{_absolute(tokens.expires_at if tokens else None)}"),
+        ("refresh token", redact_token(tokens.refresh_token, ellipsis) if tokens and tokens.refresh_token else "none"),
+        ("authorize at", record.authorization_endpoint or "-"),
+        ("token endpoint", record.token_endpoint),
+        ("revoke at", record.revocation_endpoint or "- (the server cannot revoke)"),
+        ("updated", format_time(record.updated_at) or "-"),
+        ("store", store_description(store)),
+    ]
+    _print_fields(terminal, fields)
+    return ExitCode.OK
+
+
+def _absolute(timestamp: float | None) -> str:
+    return f" ({format_time(timestamp)})" if timestamp is not None else ""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# token, test: using a stored credential without ever asking the person
+
+
+class _NoNewLogin(Authorizer):
+    """Refuses to start an authorization: these commands only use, and refresh, what is stored."""
+
+    def __init__(self, name: str, url: str) -> None:
+        self._name = name
+        self._url = url
+
+    def redirect_uri(self, registered: Sequence[str]) -> str | None:
+        return registered[0] if registered else None
+
+    def authorize(self, authorization_url: str, redirect_uri: str) -> str:
+        raise _login_needed(self._name, self._url)
+
+
+def _login_needed(name: str, url: str) -> NotLoggedInError:
+    return NotLoggedInError(
+        f"the stored credential {name!r} can no longer be used or refreshed: a new login is needed",
+        f"mcp-oauth login {name} {url}",
+    )
+
+
+def _auth_for(record: CredentialRecord, store: TokenStore, name: str) -> MCPOAuth:
+    """An :class:`MCPOAuth` working on exactly ``record``, identified as when it was created."""
+    from mcp_oauth_auth.auth import MCPOAuth
+
+    client = record.client
+    options: dict[str, Any] = {}
+    if client.kind == "pre-registered":
+        options.update(client_id=client.client_id, client_secret=client.client_secret)
+        if client.grant_types == ("client_credentials",) and client.client_secret:
+            options["grant_type"] = "client_credentials"
+    elif client.kind == "client-metadata-document":
+        options["client_metadata_url"] = client.client_id
+    return MCPOAuth(
+        record.server_url,
+        scopes=record.requested_scopes or None,
+        store=RecordView(store, record.key),
+        authorizer=_NoNewLogin(name, record.server_url),
+        **options,
+    )
+
+
+def get_token(args: argparse.Namespace, terminal: Terminal) -> int:
+    store = open_store(args.store)
+    record = find_record(store, args.name, args.url, terminal)
+    if record.tokens is None:
+        raise _login_needed(args.name, record.server_url)
+    auth = _auth_for(record, store, args.name)
+    with http_client() as http:
+        tokens = auth.authenticate(http)
+    if tokens.expires_within(0):  # stored, expired, and nothing to refresh it with
+        raise _login_needed(args.name, record.server_url)
+    # Exactly the token: a newline only for a person at a terminal, so that $(...) and pipes get the bare value.
+    end = "\n" if terminal.out.isatty() else ""
+    terminal.out.write(tokens.access_token + end)
+    terminal.out.flush()
+    return ExitCode.OK
+
+
+def test_connection(args: argparse.Namespace, terminal: Terminal) -> int:
+    from mcp_oauth_auth.cli.mcp_session import MCPClientSession, MCPError, MCPHTTPError
+
+    store = open_store(args.store)
+    record = find_record(store, args.name, args.url, terminal)
+    auth = _auth_for(record, store, args.name)
+    started = time.monotonic()
+    with http_client(auth=auth, timeout=args.timeout) as http:
+        session = MCPClientSession(http, record.server_url, client_version=__version__)
+        try:
+            with terminal.spinner(f"Connecting to {record.server_url}"):
+                info = session.initialize()
+                tools = session.list_tools()
+        except MCPHTTPError as exc:
+            if exc.status_code in (401, 403):
+                raise NotLoggedInError(
+                    f"{record.server_url} refused the stored credential: {exc}",
+                    f"log in again: mcp-oauth login {args.name} {record.server_url}",
+                ) from exc
+            raise CLIError(str(exc), "run `mcp-oauth doctor URL` to check the server") from exc
+        except MCPError as exc:
+            raise CLIError(f"{record.server_url}: {exc}", "is this URL an MCP endpoint?") from exc
+        finally:
+            session.close()
+    elapsed_ms = round((time.monotonic() - started) * 1000)
+    names = [str(tool.get("name")) for tool in tools]
+    if args.json:
+        _emit_json(
+            terminal,
+            {
+                "name": args.name,
+                "server_url": record.server_url,
+                "ok": True,
+                "protocol_version": info.protocol_version,
+                "server": {"name": info.name, "version": info.version},
+                "tools": names,
+                "elapsed_ms": elapsed_ms,
+            },
+        )
+        return ExitCode.OK
+    terminal.success(f"Connected to {record.server_url} as {args.name} ({elapsed_ms} ms)")
+    _print_fields(
+        terminal,
+        [
+            ("server", f"{info.name} {info.version} (MCP {info.protocol_version})"),
+            ("tools", f"{len(names)}: {', '.join(names)}" if names else "none"),
+        ],
+    )
+    return ExitCode.OK
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# logout, clear
+
+
+def logout(args: argparse.Namespace, terminal: Terminal) -> int:
+    store = open_store(args.store)
+    record = find_record(store, args.name, args.url, terminal)
+    auth = _auth_for(record, store, args.name)
+    try:
+        with http_client() as http:
+            outcomes = auth.logout(http)
+    except httpx.HTTPError as exc:
+        raise CLIError(
+            f"could not reach the authorization server to revoke the tokens ({type(exc).__name__}); "
+            "the credential is still stored",
+            f"try again later, or forget it here only: mcp-oauth clear {args.name}",
+        ) from exc
+    if args.json:
+        _emit_json(
+            terminal,
+            {
+                "names": list(record.names),
+                "server_url": record.server_url,
+                "removed": True,
+                "revocation": [
+                    {"token": outcome.token_type_hint, "revoked": outcome.revoked, "error": _error_text(outcome.error)}
+                    for outcome in outcomes
+                ],
+            },
+        )
+        return ExitCode.OK
+    revoked = [outcome.token_type_hint.replace("_", " ") for outcome in outcomes if outcome.revoked]
+    if revoked:
+        terminal.success(f"Revoked the {' and the '.join(revoked)} at {record.revocation_endpoint}")
+    for outcome in outcomes:
+        if not outcome.revoked:
+            terminal.warning(f"the {outcome.token_type_hint.replace('_', ' ')} was not revoked: {outcome.error}")
+    terminal.success(f"Logged out of {_names_and_url(record)}; removed from the {store_label(store)} store")
+    return ExitCode.OK
+
+
+def _error_text(error: Exception | None) -> str | None:
+    return None if error is None else str(error)
+
+
+def _names_and_url(record: CredentialRecord) -> str:
+    return f"{', '.join(record.names) or '-'} ({record.server_url})"
+
+
+def clear(args: argparse.Namespace, terminal: Terminal) -> int:
+    store = open_store(args.store)
+    record = find_record(store, args.name, args.url, terminal)
+    store.delete(record.key)
+    if args.json:
+        _emit_json(terminal, {"names": list(record.names), "server_url": record.server_url, "removed": True})
+        return ExitCode.OK
+    terminal.success(f"Removed {_names_and_url(record)} from the {store_label(store)} store; nothing was revoked")
+    return ExitCode.OK
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# doctor, demo
+
+
+def doctor(args: argparse.Namespace, terminal: Terminal) -> int:
+    from mcp_oauth_auth.cli.doctor import diagnose, print_report
+
+    with http_client(timeout=args.timeout) as http, terminal.spinner(f"Checking {args.url}"):
+        report = diagnose(args.url, http)
+    if args.json:
+        _emit_json(terminal, report.to_json())
+    else:
+        print_report(terminal, report)
+    return ExitCode.OK if report.can_authenticate else ExitCode.CANNOT_AUTHENTICATE
+
+
+def demo(args: argparse.Namespace, terminal: Terminal) -> int:
+    from mcp_oauth_auth.demo import run_demo, serve_forever
+
+    if args.serve:
+        serve_forever(terminal, args.port)
+        return ExitCode.OK
+    if args.store is None:
+        run_demo(terminal)
+    else:
+        store = open_store(args.store)
+        run_demo(terminal, store, store_description(store))
+    return ExitCode.OK
