@@ -542,13 +542,14 @@ def _unreachable(exc: Exception, request: Any) -> Exception:
     so the flow can treat an unreachable endpoint like a 5xx: e.g. logout still removes the credential.)
     Anything that is not a transport error is re-raised as it is.
     """
-    if not _is_transport_error(exc):
+    if not is_transport_error(exc):
         raise exc
     url = str(request.url.copy_with(query=None))
     return TemporaryOAuthError(f"could not reach {url}: {type(exc).__name__}", url=url)
 
 
-def _is_transport_error(exc: Exception) -> bool:
+def is_transport_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is a connection failure or timeout of httpx or httpx2 (httpx2 is never imported for it)."""
     if isinstance(exc, httpx.TransportError):
         return True
     module = type(exc).__module__.split(".")[0]

@@ -33,7 +33,7 @@ import anyio
 import anyio.to_thread
 import httpx
 
-from mcp_oauth_auth.auth import MCPOAuth
+from mcp_oauth_auth.auth import MCPOAuth, is_transport_error
 from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI, Authorizer, AuthorizerLike, as_authorizer
 from mcp_oauth_auth.exceptions import (
     ConfigurationError,
@@ -512,20 +512,13 @@ def _platform_keyring(description: str) -> TokenStoreBackend | None:
 # HTTP plumbing shared by OAuthHandler and MCPOAuthClient
 
 
-def _is_transport_error(exc: BaseException) -> bool:
-    if isinstance(exc, httpx.TransportError):
-        return True
-    httpx2 = sys.modules.get("httpx2")
-    return httpx2 is not None and isinstance(exc, httpx2.TransportError)
-
-
 @contextmanager
 def _network_errors(url: str) -> Iterator[None]:
     """Connection failures and timeouts become :class:`TemporaryOAuthError` (nothing stored was touched)."""
     try:
         yield
     except Exception as exc:
-        if not _is_transport_error(exc):
+        if not is_transport_error(exc):
             raise
         raise TemporaryOAuthError(
             f"could not reach the server ({type(exc).__name__}: {exc}); credentials were kept, try again later",
@@ -747,14 +740,9 @@ class OAuthHandler:
             self._forget(server_name, deleted)
             return []
         auth = self.auth_for(server_name, server_url)
-        outcomes: list[RevocationOutcome]
-        try:
-            async with _http_client(self._http_source) as client:
-                outcomes = await auth.alogout(client, revoke=True)
-        except Exception as exc:
-            if not _is_transport_error(exc):
-                raise
-            outcomes = await self._forget_unreachable(auth, exc)
+        async with _http_client(self._http_source) as client:
+            # An unreachable authorization server is reported per token (TemporaryOAuthError), not raised.
+            outcomes = await auth.alogout(client, revoke=True)
         deleted = await _in_worker(manager.blocking, manager._delete_named, server_name, server_url)
         self._forget(server_name, deleted, logged_out_url=auth.server_url)
         for outcome in outcomes:
@@ -818,25 +806,6 @@ class OAuthHandler:
                     if self._last_url.get(label) == url:
                         del self._last_url[label]
             self._labelled = {(label, key) for label, key in self._labelled if label != name and key not in deleted}
-
-    async def _forget_unreachable(self, auth: MCPOAuth, exc: BaseException) -> list[RevocationOutcome]:
-        """The authorization server could not be reached to revoke: report it, and remove the credential anyway."""
-        record = auth.record
-        if record is None or record.tokens is None:
-            return []
-        error = TemporaryOAuthError(
-            f"could not reach the authorization server to revoke tokens ({type(exc).__name__})",
-            url=record.revocation_endpoint or record.issuer,
-        )
-        tokens = record.tokens
-        outcomes = [
-            RevocationOutcome(hint, False, error)
-            for hint, token in (("refresh_token", tokens.refresh_token), ("access_token", tokens.access_token))
-            if token is not None
-        ]
-        manager = self.token_manager
-        await _in_worker(manager.blocking, manager._delete_keys, [record.key])
-        return outcomes
 
 
 def _widen_scopes(engine: FlowEngine, scopes: tuple[str, ...]) -> Flow:
