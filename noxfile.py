@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import nox
 
 nox.options.default_venv_backend = "venv"
@@ -9,11 +12,38 @@ nox.options.reuse_existing_virtualenvs = False
 nox.options.sessions = ["tests", "lint", "typecheck"]
 
 
+#: Debian packages of the real Secret Service the keyring tests start on a private D-Bus session.
+SECRET_SERVICE_PACKAGES = ("gnome-keyring", "dbus-daemon")
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The whole test suite: unit tests and the integration tests with real servers on loopback."""
+    """The whole test suite: unit tests and the integration tests with real servers on loopback.
+
+    Besides the Python packages it sets up the two real servers the integration tests start: the Secret Service
+    (gnome-keyring and dbus-daemon from Debian's packages, installed when missing and run as root, else named)
+    and the oidc-provider authorization server (Node.js, from its lockfile).
+    """
+    _secret_service(session)
+    session.run("npm", "ci", "--prefix", "tests/integration/oidc", "--no-audit", "--no-fund", external=True)
     session.install("-e", ".[dev]")
     session.run("python", "-m", "pytest", *session.posargs)
+
+
+def _secret_service(session: nox.Session) -> None:
+    if shutil.which("gnome-keyring-daemon") and shutil.which("dbus-daemon"):
+        return
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        session.run("apt-get", "update", external=True, env=env)
+        session.run(
+            "apt-get", "install", "-y", "--no-install-recommends", *SECRET_SERVICE_PACKAGES, external=True, env=env
+        )
+        return
+    session.error(
+        "the keyring tests need a real Secret Service: install the packages "
+        f"{' '.join(SECRET_SERVICE_PACKAGES)} (e.g. sudo apt-get install {' '.join(SECRET_SERVICE_PACKAGES)})"
+    )
 
 
 @nox.session
