@@ -24,16 +24,11 @@ from contextlib import asynccontextmanager, closing, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import anyio
-import anyio.lowlevel
-import anyio.to_thread
 import httpx
 
 from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI, Authorizer, AuthorizerLike, as_authorizer
 from mcp_oauth_auth.authorizers.environment import browser_unavailable_reason
 from mcp_oauth_auth.exceptions import OAuthError, RequestNotReplayableError, TemporaryOAuthError
-from mcp_oauth_auth.flow.challenge import BearerChallenge, parse_bearer_challenge
-from mcp_oauth_auth.flow.client_credentials import ClientAssertionSigner
 from mcp_oauth_auth.flow.effects import (
     Authorize,
     ChooseRedirect,
@@ -49,7 +44,6 @@ from mcp_oauth_auth.flow.effects import (
 from mcp_oauth_auth.flow.engine import FlowConfig, FlowEngine
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.registration import ClientSettings
-from mcp_oauth_auth.flow.revocation import RevocationOutcome
 from mcp_oauth_auth.records import CredentialRecord, TokenSet
 from mcp_oauth_auth.storage.auto import AutoTokenStore
 from mcp_oauth_auth.storage.base import TokenStore
@@ -68,10 +62,6 @@ class _CredentialLock:
     cancellation stays clean. Contention on the thread lock only happens during credential work, which is rare.
     """
 
-    _loop_locks: ClassVar[anyio.lowlevel.RunVar[weakref.WeakKeyDictionary[_CredentialLock, anyio.Lock]]] = (
-        anyio.lowlevel.RunVar("mcp_oauth_auth_loop_locks")
-    )
-
     def __init__(self) -> None:
         self._thread_lock = threading.Lock()
 
@@ -82,6 +72,8 @@ class _CredentialLock:
 
     @asynccontextmanager
     async def held_async(self) -> AsyncGenerator[None, None]:
+        import anyio
+
         async with self._loop_lock():
             while not self._thread_lock.acquire(blocking=False):  # noqa: ASYNC110 - a thread lock has no event
                 await anyio.sleep(0.01)
@@ -91,15 +83,32 @@ class _CredentialLock:
                 self._thread_lock.release()
 
     def _loop_lock(self) -> anyio.Lock:
+        import anyio
+
+        loop_locks = _loop_locks()
         try:
-            locks = self._loop_locks.get()
+            locks = loop_locks.get()
         except LookupError:
             locks = weakref.WeakKeyDictionary()
-            self._loop_locks.set(locks)
+            loop_locks.set(locks)
         lock = locks.get(self)
         if lock is None:
-            lock = locks[self] = anyio.Lock()
+            # fast_acquire: the task that will refresh must not yield to the event loop after an uncontended
+            # acquire — otherwise every other task of a herd runs (and queues) before the refresh request leaves.
+            lock = locks[self] = anyio.Lock(fast_acquire=True)
         return lock
+
+
+_LOOP_LOCKS: list[anyio.lowlevel.RunVar[weakref.WeakKeyDictionary[_CredentialLock, anyio.Lock]]] = []
+
+
+def _loop_locks() -> anyio.lowlevel.RunVar[weakref.WeakKeyDictionary[_CredentialLock, anyio.Lock]]:
+    """The per-event-loop registry of credential locks (anyio is imported only by async programs)."""
+    if not _LOOP_LOCKS:
+        import anyio.lowlevel
+
+        _LOOP_LOCKS.append(anyio.lowlevel.RunVar("mcp_oauth_auth_loop_locks"))
+    return _LOOP_LOCKS[0]
 
 
 @dataclass
@@ -115,7 +124,12 @@ class _Progress:
 
 
 if TYPE_CHECKING:
+    import anyio
+    import anyio.lowlevel
     import httpx2
+
+    from mcp_oauth_auth.flow.client_credentials import ClientAssertionSigner
+    from mcp_oauth_auth.flow.revocation import RevocationOutcome
 
     class _AuthBase(httpx.Auth, httpx2.Auth):  # type: ignore[misc]
         """For type checkers: instances are accepted by httpx and httpx2 clients (see ``MCPOAuth.__new__``)."""
@@ -431,6 +445,8 @@ class MCPOAuth(_AuthBase):
         status = response.status_code
         if status not in (401, 403):
             return None
+        from mcp_oauth_auth.flow.challenge import BearerChallenge, parse_bearer_challenge
+
         challenge = parse_bearer_challenge(response.headers.get_list("www-authenticate"))
         if status == 403:
             if challenge is None or challenge.error != "insufficient_scope":
@@ -501,6 +517,8 @@ class MCPOAuth(_AuthBase):
             shown = self._authorizer.show_device_code(effect.device)
             if inspect.isawaitable(shown):
                 # An async prompt hook used from a sync client: run it to completion on a loop of its own.
+                import anyio
+
                 anyio.run(_awaited, shown)
             return None
         if isinstance(effect, ChooseRedirect):
@@ -519,6 +537,8 @@ class MCPOAuth(_AuthBase):
                 await shown
             return None
         if isinstance(effect, Sleep):
+            import anyio
+
             await anyio.sleep(effect.seconds)
             return None
         return self._interact(effect)

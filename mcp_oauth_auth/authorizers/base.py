@@ -8,14 +8,10 @@ Any callable, sync or async, taking the URL and returning the callback URL is ac
 
 from __future__ import annotations
 
-import concurrent.futures
 import inspect
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
-
-import anyio
-import anyio.to_thread
 
 if TYPE_CHECKING:
     from mcp_oauth_auth.flow.device import DeviceAuthorization
@@ -60,6 +56,8 @@ class Authorizer:
 
     async def authorize_async(self, authorization_url: str, redirect_uri: str) -> str:
         """Async form of :meth:`authorize`; by default runs it in a worker thread."""
+        import anyio.to_thread
+
         return await anyio.to_thread.run_sync(self.authorize, authorization_url, redirect_uri, abandon_on_cancel=True)
 
     def show_device_code(self, device: DeviceAuthorization) -> Awaitable[None] | None:
@@ -97,12 +95,18 @@ class CallableAuthorizer(Authorizer):
             return _as_callback_url(self._function(authorization_url))
         # A coroutine cannot be awaited from sync code that may itself run inside an event loop (a sync client
         # used from async code): give it an event loop of its own in a fresh thread.
+        import concurrent.futures
+
+        import anyio
+
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             return pool.submit(anyio.run, self._await_function, authorization_url).result()
 
     async def authorize_async(self, authorization_url: str, redirect_uri: str) -> str:
         if self._is_async:
             return await self._await_function(authorization_url)
+        import anyio.to_thread
+
         result = await anyio.to_thread.run_sync(self._function, authorization_url, abandon_on_cancel=True)
         return await _resolve(result)
 

@@ -12,7 +12,7 @@ import logging
 import math
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp_oauth_auth.exceptions import (
     AuthorizationError,
@@ -24,15 +24,6 @@ from mcp_oauth_auth.exceptions import (
     TemporaryOAuthError,
     TokenRefreshError,
 )
-from mcp_oauth_auth.flow.challenge import BearerChallenge
-from mcp_oauth_auth.flow.client_credentials import ClientAssertionSigner
-from mcp_oauth_auth.flow.discovery import (
-    AuthorizationServerMetadata,
-    ProtectedResourceMetadata,
-    discover_authorization_server,
-    discover_protected_resource,
-    legacy_authorization_server,
-)
 from mcp_oauth_auth.flow.effects import (
     Effect,
     delete_record,
@@ -43,12 +34,17 @@ from mcp_oauth_auth.flow.effects import (
     unlock_record,
 )
 from mcp_oauth_auth.flow.fetch import RetryPolicy
-from mcp_oauth_auth.flow.grants import client_credentials_grant, code_grant, device_grant, machine_client
 from mcp_oauth_auth.flow.registration import ClientSettings
-from mcp_oauth_auth.flow.revocation import RevocationOutcome, revoke_tokens
 from mcp_oauth_auth.flow.tokens import refresh_tokens
 from mcp_oauth_auth.flow.urls import BearerScope, canonical_resource
 from mcp_oauth_auth.records import CredentialRecord, RecordKey, TokenSet
+
+if TYPE_CHECKING:
+    # Needed only when a request meets a 401 or a token must be revoked: imported there (start-up time).
+    from mcp_oauth_auth.flow.challenge import BearerChallenge
+    from mcp_oauth_auth.flow.client_credentials import ClientAssertionSigner
+    from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata, ProtectedResourceMetadata
+    from mcp_oauth_auth.flow.revocation import RevocationOutcome
 
 __all__ = ["FlowConfig", "FlowEngine"]
 
@@ -209,6 +205,8 @@ class FlowEngine:
         tokens = self.record.tokens if self.record else None
         if tokens is None or tokens.expires_within(0, now):
             # No token, or an expired one that could not be renewed (no refresh token, or it was refused).
+            from mcp_oauth_auth.flow.challenge import BearerChallenge
+
             yield from self.authorize_new(BearerChallenge(), None)
 
     def logout(self, revoke: bool) -> Generator[Effect, Any, list[RevocationOutcome]]:
@@ -226,6 +224,8 @@ class FlowEngine:
         current = yield from load_record(key)
         outcomes: list[RevocationOutcome] = []
         if revoke and current is not None and current.tokens is not None:
+            from mcp_oauth_auth.flow.revocation import revoke_tokens
+
             outcomes = yield from revoke_tokens(
                 current.revocation_endpoint,
                 current.client,
@@ -277,6 +277,8 @@ class FlowEngine:
 
     def _reissue(self, record: CredentialRecord, key: RecordKey) -> Generator[Effect, Any, None]:
         """A new client credentials token with the stored endpoint: no discovery, no refresh token needed."""
+        from mcp_oauth_auth.flow.grants import client_credentials_grant
+
         config = self.config
         resource = record.resource if config.send_resource else None
         _, tokens = yield from client_credentials_grant(
@@ -330,6 +332,9 @@ class FlowEngine:
     ) -> Generator[Effect, Any, None]:
         """Discovery, client identity, then a first token by the configured grant (code, device or client
         credentials)."""
+        from mcp_oauth_auth.flow.discovery import discover_protected_resource
+        from mcp_oauth_auth.flow.grants import client_credentials_grant, code_grant, device_grant, machine_client
+
         config = self.config
         metadata_url = challenge.resource_metadata or config.resource_metadata_url
         prm = yield from discover_protected_resource(
@@ -424,6 +429,8 @@ class FlowEngine:
     def _authorization_server(
         self, prm: ProtectedResourceMetadata | None
     ) -> Generator[Effect, Any, AuthorizationServerMetadata]:
+        from mcp_oauth_auth.flow.discovery import discover_authorization_server, legacy_authorization_server
+
         allow_http = self.config.allow_http
         if prm is None:
             server = yield from legacy_authorization_server(self.server_url, self.config.retry, allow_http=allow_http)

@@ -12,15 +12,17 @@ import logging
 import time
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mcp_oauth_auth.exceptions import ClientRegistrationRequiredError, ConfigurationError, RegistrationError
-from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata
 from mcp_oauth_auth.flow.effects import Effect, HttpRequest
 from mcp_oauth_auth.flow.fetch import RetryPolicy, fetch
 from mcp_oauth_auth.flow.urls import is_loopback_host
 from mcp_oauth_auth.records import ClientRegistration
+
+if TYPE_CHECKING:
+    from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata
 
 __all__ = ["USABLE_AUTH_METHODS", "ClientSettings", "choose_secret_auth_method", "identify_client"]
 

@@ -12,9 +12,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import anyio
-import anyio.to_thread
-
 from mcp_oauth_auth.exceptions import OAuthError, StoreLockedError, TokenStorageError
 from mcp_oauth_auth.flow.effects import (
     DeleteRecord,
@@ -68,6 +65,9 @@ class StoreSession:
     async def perform_async(self, effect: Effect) -> Any:
         if not self.blocking:
             return self.perform(effect)
+        import anyio
+        import anyio.to_thread
+
         if isinstance(effect, LockRecord):
             # The lock object is registered before the first attempt, so that aclose() releases it even when the
             # task is cancelled while a worker thread is acquiring it.
@@ -84,6 +84,9 @@ class StoreSession:
     async def aclose(self) -> None:
         if not self._locks:
             return
+        import anyio
+        import anyio.to_thread
+
         with anyio.CancelScope(shield=True):
             if self.blocking:
                 await anyio.to_thread.run_sync(self.close)
