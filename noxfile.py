@@ -62,7 +62,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """The benchmark suite (docs/performance.md): ``nox -s bench``, ``nox -s bench -- --quick --scenario 1 3``,
-    ``nox -s bench -- --output docs/performance-results.md``. Not run by default."""
+    ``nox -s bench -- --output benchmarks/results/latest.md``. Not run by default."""
     session.install("-e", ".[dev]")
     session.run("python", "benchmarks/run.py", *session.posargs)
 
