@@ -20,7 +20,7 @@ import httpx
 
 from mcp_oauth_auth.authorizers.base import Authorizer
 from mcp_oauth_auth.exceptions import AuthorizationError, ConfigurationError
-from mcp_oauth_auth.flow.urls import safe_url
+from mcp_oauth_auth.flow.urls import is_loopback_host, safe_url
 
 __all__ = ["HeadlessAuthorizer", "PageHandler"]
 
@@ -74,7 +74,8 @@ class HeadlessAuthorizer(Authorizer):
         are added to that request. A GET to the redirect URI is not sent: its URL is returned as the callback
         URL.
 
-    :meth:`redirect_uri` is inherited: this authorizer takes whatever redirect URI the caller chose.
+    :meth:`redirect_uri` is inherited: this authorizer takes whatever redirect URI the caller chose. Like a
+    browser, it reaches loopback authorization servers directly, never through the environment's proxies.
     """
 
     def __init__(
@@ -112,6 +113,7 @@ class HeadlessAuthorizer(Authorizer):
         walk = _Walk(self, redirect_uri)
         with httpx.Client(
             transport=self._transport,
+            trust_env=_uses_proxies(authorization_url),
             verify=self._ssl(self._transport),
             timeout=self.timeout,
             follow_redirects=False,
@@ -132,6 +134,7 @@ class HeadlessAuthorizer(Authorizer):
         walk = _Walk(self, redirect_uri)
         async with httpx.AsyncClient(
             transport=self._async_transport,
+            trust_env=_uses_proxies(authorization_url),
             verify=self._ssl(self._async_transport),
             timeout=self.timeout,
             follow_redirects=False,
@@ -150,6 +153,11 @@ class HeadlessAuthorizer(Authorizer):
 
 
 _Build = Callable[..., httpx.Request]
+
+
+def _uses_proxies(authorization_url: str) -> bool:
+    """Like a browser, never send loopback requests through the proxies of the environment (HTTP(S)_PROXY)."""
+    return not is_loopback_host(urlsplit(authorization_url).hostname)
 
 
 class _Walk:

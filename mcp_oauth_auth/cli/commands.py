@@ -27,7 +27,6 @@ from mcp_oauth_auth.cli.lookup import (
     store_label,
 )
 from mcp_oauth_auth.cli.output import Terminal, describe_expiry, format_time, redact_token, render_table
-from mcp_oauth_auth.flow.urls import is_loopback_host
 from mcp_oauth_auth.records import CredentialRecord
 
 if TYPE_CHECKING:
@@ -130,9 +129,7 @@ def _login_authorizer(args: argparse.Namespace, terminal: Terminal, waiting: _Wa
         from mcp_oauth_auth.authorizers.headless import HeadlessAuthorizer
 
         terminal.note("Approving without a browser (--headless: for demos, tests and servers without a login page)")
-        # A server on loopback is reached directly, whatever proxy the environment names (as by http_client()).
-        direct = is_loopback_host(httpx.URL(args.url).host)
-        return HeadlessAuthorizer(transport=httpx.HTTPTransport() if direct else None)
+        return HeadlessAuthorizer()  # (it reaches loopback servers directly, whatever proxy the environment names)
     if args.device:
         from mcp_oauth_auth.authorizers.device import DeviceAuthorizer
 

@@ -854,3 +854,31 @@ def _no_real_browser(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("a real browser was about to be opened")
 
     monkeypatch.setattr("webbrowser.open", refuse)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_headless_authorizer_bypasses_environment_proxies_for_loopback(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mcp_oauth_auth.authorizers import HeadlessAuthorizer
+    from mcp_oauth_auth.testing import serve_stack
+
+    # A proxy that does not exist: a loopback authorization must not go through it (browsers bypass it too).
+    for variable in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(variable, "http://127.0.0.1:9")
+    for variable in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    with serve_stack() as stack:
+        client = stack.add_client("pre", redirect_uris=["http://127.0.0.1:9999/callback"])
+        url = (
+            f"{stack.issuer}/authorize?response_type=code&client_id={client.client_id}"
+            "&redirect_uri=http%3A%2F%2F127.0.0.1%3A9999%2Fcallback&state=s&code_challenge="
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+            f"&resource={stack.server_url}"
+        )
+        authorizer = HeadlessAuthorizer(timeout=5)
+        if mode == "sync":
+            callback = authorizer.authorize(url, "http://127.0.0.1:9999/callback")
+        else:
+            callback = anyio.run(authorizer.authorize_async, url, "http://127.0.0.1:9999/callback")
+    assert callback.startswith("http://127.0.0.1:9999/callback?code=")
