@@ -279,19 +279,20 @@ class MCPOAuth(_AuthBase):
 
     # -- credential operations without a protected request ------------------------------------------------------
 
-    def authenticate(self, client: Any = None) -> TokenSet:
+    def authenticate(self, client: Any = None, *, scopes: Sequence[str] | str | None = None) -> TokenSet:
         """Make sure a usable token exists — stored, refreshed, or newly authorized — and return it.
 
-        For logging in ahead of time (a CLI ``login``, a start-up check) rather than on the first 401. The OAuth
-        requests go through ``client`` (an ``httpx.Client`` or ``httpx2.Client``; by default a new ``httpx.Client``)
-        with its own auth disabled for them.
+        For logging in ahead of time (a CLI ``login``, a start-up check) rather than on the first 401. ``scopes``
+        the credential was never requested with cause one new authorization for the union of old and new scopes.
+        The OAuth requests go through ``client`` (an ``httpx.Client`` or ``httpx2.Client``; by default a new
+        ``httpx.Client``) with its own auth disabled for them.
         """
-        self._drive(self._engine.authenticate(time.time()), client)
+        self._drive(self._engine.authenticate(time.time(), _scope_tuple(scopes)), client)
         return self._current_tokens()
 
-    async def aauthenticate(self, client: Any = None) -> TokenSet:
+    async def aauthenticate(self, client: Any = None, *, scopes: Sequence[str] | str | None = None) -> TokenSet:
         """Async form of :meth:`authenticate` (an ``httpx.AsyncClient`` or ``httpx2.AsyncClient``)."""
-        await self._adrive(self._engine.authenticate(time.time()), client)
+        await self._adrive(self._engine.authenticate(time.time(), _scope_tuple(scopes)), client)
         return self._current_tokens()
 
     def logout(self, client: Any = None, *, revoke: bool = True) -> list[RevocationOutcome]:
@@ -590,6 +591,12 @@ def _advance(flow: Flow, result: Any, progress: _Progress) -> Effect | None:
         progress.outcome = stop.value
         progress.authorized = progress.authorized or stop.value == "authorized"
         return None
+
+
+def _scope_tuple(scopes: Sequence[str] | str | None) -> tuple[str, ...]:
+    if scopes is None:
+        return ()
+    return tuple(scopes.split()) if isinstance(scopes, str) else tuple(scopes)
 
 
 def _request_class(client: Any) -> type[Any]:

@@ -43,7 +43,6 @@ from mcp_oauth_auth.exceptions import (
     TokenRevocationError,
     TokenStorageError,
 )
-from mcp_oauth_auth.flow.challenge import BearerChallenge
 from mcp_oauth_auth.flow.discovery import (
     AuthorizationServerMetadata,
     ProtectedResourceMetadata,
@@ -64,7 +63,6 @@ from mcp_oauth_auth.flow.effects import (
     SendHttp,
     Sleep,
 )
-from mcp_oauth_auth.flow.engine import FlowEngine
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.grants import code_grant
 from mcp_oauth_auth.flow.registration import ClientSettings, identify_client
@@ -677,11 +675,7 @@ class OAuthHandler:
         auth = self.auth_for(server_name, server_url, wanted)
         with _network_errors(auth.server_url):
             async with _http_client(self._http_source) as client:
-                tokens = await auth.aauthenticate(client)
-                if wanted:
-                    # Private by design: the scope widening runs on MCPOAuth's engine under its credential lock.
-                    await auth._adrive(_widen_scopes(auth._engine, wanted), client)
-                    tokens = auth.tokens or tokens
+                tokens = await auth.aauthenticate(client, scopes=wanted)
         await self._label(server_name, auth)
         return OAuthTokens.from_token_set(tokens)
 
@@ -806,21 +800,6 @@ class OAuthHandler:
                     if self._last_url.get(label) == url:
                         del self._last_url[label]
             self._labelled = {(label, key) for label, key in self._labelled if label != name and key not in deleted}
-
-
-def _widen_scopes(engine: FlowEngine, scopes: tuple[str, ...]) -> Flow:
-    """Authorize again when ``scopes`` were never requested for the current credential (the union is asked for).
-
-    Runs under the credential lock, after the credential was made usable: concurrent callers asking for the same
-    new scopes find the first one's result and authorize no more.
-    """
-    record = engine.record
-    requested = record.requested_scopes if record is not None else ()
-    if record is None or set(scopes) <= set(requested):
-        return
-    union = tuple(dict.fromkeys((*requested, *scopes)))
-    logger.info("authorizing %s again for the new scopes %s", engine.server_url, sorted(set(scopes) - set(requested)))
-    yield from engine.authorize_new(BearerChallenge(), union)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -199,15 +199,28 @@ class FlowEngine:
         yield from self.authorize_new(challenge, None)
         return "authorized"
 
-    def authenticate(self, now: float) -> Generator[Effect, Any, None]:
-        """Make sure a usable token exists without a protected request: stored, refreshed, or newly obtained."""
+    def authenticate(self, now: float, scopes: tuple[str, ...] = ()) -> Generator[Effect, Any, None]:
+        """Make sure a usable token exists without a protected request: stored, refreshed, or newly obtained.
+
+        ``scopes`` this credential was never requested with cause one new authorization for the union of the old
+        and the new scopes (scopes a server chose not to grant are not asked for again: the union is compared
+        with what was *requested*).
+        """
+        from mcp_oauth_auth.flow.challenge import BearerChallenge
+
         yield from self.ensure_fresh(now)
         tokens = self.record.tokens if self.record else None
         if tokens is None or tokens.expires_within(0, now):
             # No token, or an expired one that could not be renewed (no refresh token, or it was refused).
-            from mcp_oauth_auth.flow.challenge import BearerChallenge
-
-            yield from self.authorize_new(BearerChallenge(), None)
+            yield from self.authorize_new(BearerChallenge(), scopes or None)
+            return
+        requested = self.record.requested_scopes if self.record else ()
+        if scopes and not set(scopes) <= set(requested):
+            union = tuple(dict.fromkeys((*requested, *scopes)))
+            logger.info(
+                "authorizing %s again for the new scopes %s", self.server_url, sorted(set(scopes) - set(requested))
+            )
+            yield from self.authorize_new(BearerChallenge(), union)
 
     def logout(self, revoke: bool) -> Generator[Effect, Any, list[RevocationOutcome]]:
         """Revoke the stored tokens (RFC 7009; refresh token first) when ``revoke``, then delete the record.

@@ -245,3 +245,17 @@ def test_other_failures_of_the_client_are_not_swallowed() -> None:
 
     with httpx.Client(transport=Broken()) as client, pytest.raises(RuntimeError, match="custom transport"):
         make_auth(stack).authenticate(client)
+
+
+def test_authenticate_with_new_scopes_authorizes_once_for_the_union() -> None:
+    stack = FakeMCPStack()
+    auth = make_auth(stack)
+    with httpx.Client(transport=stack.httpx_transport()) as client:
+        auth.authenticate(client, scopes="mcp:read")
+        auth.authenticate(client, scopes=["mcp:read"])  # nothing new: no authorization
+        assert stack.count("authorize") == 1
+        tokens = auth.authenticate(client, scopes=["admin"])
+        assert stack.count("authorize") == 2
+        assert set(stack.authorization_requests[-1]["scope"].split()) >= {"mcp:read", "admin"}
+        assert auth.authenticate(client, scopes="admin mcp:read") == tokens
+    assert stack.count("authorize") == 2
