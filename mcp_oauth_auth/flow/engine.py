@@ -100,6 +100,12 @@ class FlowConfig:
             )
         if self.interaction not in ("redirect", "device", "auto"):
             raise ConfigurationError(f"interaction must be 'redirect', 'device' or 'auto', not {self.interaction!r}")
+        if self.assertion_signer is not None and self.grant != "client_credentials":
+            # Rather than silently acting as a public client: the key would not be used.
+            raise ConfigurationError(
+                "private_key (private_key_jwt client authentication) is supported with "
+                "grant_type='client_credentials' only"
+            )
 
 
 class FlowEngine:
