@@ -217,8 +217,6 @@ class MCPOAuth(_AuthBase):
         private_key: ClientAssertionSigner | None = None,
         name: str | None = None,
     ) -> None:
-        if isinstance(scopes, str):
-            scopes = scopes.split()
         if authorizer is not None:
             self._authorizer: Authorizer = as_authorizer(authorizer)
             interaction, headless_reason = self._authorizer.interaction, None
@@ -227,7 +225,7 @@ class MCPOAuth(_AuthBase):
             interaction, headless_reason = "auto", browser_unavailable_reason()
         config = FlowConfig(
             server_url=server_url,
-            scopes=tuple(scopes) if scopes is not None else None,
+            scopes=scope_tuple(scopes),
             client=ClientSettings(
                 client_id=client_id,
                 client_secret=client_secret,
@@ -287,12 +285,12 @@ class MCPOAuth(_AuthBase):
         The OAuth requests go through ``client`` (an ``httpx.Client`` or ``httpx2.Client``; by default a new
         ``httpx.Client``) with its own auth disabled for them.
         """
-        self._drive(self._engine.authenticate(time.time(), _scope_tuple(scopes)), client)
+        self._drive(self._engine.authenticate(time.time(), scope_tuple(scopes) or ()), client)
         return self._current_tokens()
 
     async def aauthenticate(self, client: Any = None, *, scopes: Sequence[str] | str | None = None) -> TokenSet:
         """Async form of :meth:`authenticate` (an ``httpx.AsyncClient`` or ``httpx2.AsyncClient``)."""
-        await self._adrive(self._engine.authenticate(time.time(), _scope_tuple(scopes)), client)
+        await self._adrive(self._engine.authenticate(time.time(), scope_tuple(scopes) or ()), client)
         return self._current_tokens()
 
     def logout(self, client: Any = None, *, revoke: bool = True) -> list[RevocationOutcome]:
@@ -593,9 +591,10 @@ def _advance(flow: Flow, result: Any, progress: _Progress) -> Effect | None:
         return None
 
 
-def _scope_tuple(scopes: Sequence[str] | str | None) -> tuple[str, ...]:
+def scope_tuple(scopes: Sequence[str] | str | None) -> tuple[str, ...] | None:
+    """Scopes as given by a caller (a space-separated string or a sequence) as a tuple; None stays None."""
     if scopes is None:
-        return ()
+        return None
     return tuple(scopes.split()) if isinstance(scopes, str) else tuple(scopes)
 
 

@@ -33,7 +33,7 @@ import anyio
 import anyio.to_thread
 import httpx
 
-from mcp_oauth_auth.auth import MCPOAuth, is_transport_error
+from mcp_oauth_auth.auth import MCPOAuth, is_transport_error, scope_tuple
 from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI, Authorizer, AuthorizerLike, as_authorizer
 from mcp_oauth_auth.exceptions import (
     ConfigurationError,
@@ -553,12 +553,6 @@ async def _in_worker(blocking: bool, function: Callable[..., _T], *args: Any) ->
     return await anyio.to_thread.run_sync(function, *args)
 
 
-def _scope_tuple(scopes: Sequence[str] | str | None) -> tuple[str, ...] | None:
-    if scopes is None:
-        return None
-    return tuple(scopes.split()) if isinstance(scopes, str) else tuple(scopes)
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # OAuthHandler
 
@@ -655,7 +649,7 @@ class OAuthHandler:
             if auth is None:
                 auth = MCPOAuth(
                     server_url,
-                    scopes=_scope_tuple(scopes),
+                    scopes=scope_tuple(scopes),
                     store=self.token_manager.store,
                     name=server_name,
                     **self._auth_options,
@@ -671,7 +665,7 @@ class OAuthHandler:
         ``scopes`` that this credential was never requested with trigger one new authorization asking for the
         union of the old and the new scopes (scopes a server chose not to grant are not asked for again).
         """
-        wanted = _scope_tuple(scopes)
+        wanted = scope_tuple(scopes)
         auth = self.auth_for(server_name, server_url, wanted)
         with _network_errors(auth.server_url):
             async with _http_client(self._http_source) as client:
@@ -960,7 +954,7 @@ class MCPOAuthClient:
         needed.
         """
         server = await self._server()
-        chosen = _scope_tuple(scopes)
+        chosen = scope_tuple(scopes)
         if chosen is None:
             chosen = tuple(self.resource_scopes_supported)
         if "offline_access" in server.scopes_supported and "offline_access" not in chosen:
