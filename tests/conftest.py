@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from mcp_oauth_auth.authorizers.environment import _CI_VARIABLES
+
 # The official MCP SDK 2.x and its httpx2 transport need Python 3.11+; on 3.10 those modules are not collected.
 collect_ignore = (
     []
@@ -30,6 +32,10 @@ def credential_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.delenv("MCP_OAUTH_PASSWORD", raising=False)
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)  # the developer's own Secret Service
     for variable in ("VAULT_ADDR", "VAULT_TOKEN", "VAULT_NAMESPACE", "VAULT_ROLE_ID", "VAULT_SECRET_ID"):
+        monkeypatch.delenv(variable, raising=False)
+    # Whether a browser can be opened is decided from the environment; the machine running the tests (a CI runner, an
+    # SSH session) must not decide it for them. Tests that need one of these set it themselves.
+    for variable in (*_CI_VARIABLES, "SSH_CONNECTION", "SSH_TTY", "SSH_CLIENT"):
         monkeypatch.delenv(variable, raising=False)
     from mcp_oauth_auth.storage.keyring_store import probe_keyring
 
