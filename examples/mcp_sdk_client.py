@@ -19,10 +19,7 @@ Needs Python 3.11+ and ``pip install "mcp-oauth-auth[httpx2,testing]" mcp``.
 from __future__ import annotations
 
 import contextlib
-import socket
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -77,12 +74,12 @@ class IntrospectionVerifier:
 @contextlib.contextmanager
 def sdk_server(issuer: str, introspection_endpoint: str) -> Iterator[str]:
     """Run an SDK MCP server on a free loopback port; yields its MCP endpoint URL."""
-    import uvicorn
     from mcp.server.auth.settings import AuthSettings
     from mcp.server.mcpserver import MCPServer
 
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.bind(("127.0.0.1", 0))
+    from mcp_oauth_auth.testing import reserve_loopback_port, serve_asgi
+
+    listener = reserve_loopback_port()
     url = f"http://127.0.0.1:{listener.getsockname()[1]}/mcp"
     server = MCPServer(
         "calculator",
@@ -99,20 +96,8 @@ def sdk_server(issuer: str, introspection_endpoint: str) -> Iterator[str]:
         return a + b
 
     app = server.streamable_http_app(host="127.0.0.1")
-    runner = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=runner.run, kwargs={"sockets": [listener]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not runner.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the MCP SDK server did not start")
-        time.sleep(0.02)
-    try:
+    with serve_asgi(app, sock=listener, lifespan="on", name="the MCP SDK server"):
         yield url
-    finally:
-        runner.should_exit = True
-        thread.join(timeout=15)
-        listener.close()
 
 
 def main() -> int:

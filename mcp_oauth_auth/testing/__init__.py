@@ -1,7 +1,8 @@
 """Test support for mcp_oauth_auth: a fake MCP server with its OAuth 2.1 authorization server.
 
 :class:`FakeMCPStack` is a sans-IO, thread-safe request handler with adapters for httpx / httpx2 mock
-transports, respx, ASGI and an in-process authorizer; :func:`serve_stack` runs one on a real loopback port.
+transports, respx, ASGI and an in-process authorizer; :func:`serve_stack` runs one on a real loopback port
+(:func:`serve_asgi` any other ASGI app a test needs).
 The ``assert_*`` helpers check what a stack saw; the pytest plugin (:mod:`mcp_oauth_auth.testing.pytest_plugin`,
 see docs/testing.md) provides all of it as fixtures.
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.testing.fake_context import ENDPOINTS
     from mcp_oauth_auth.testing.fake_http import FakeResponse
     from mcp_oauth_auth.testing.pytest_plugin import StackClock
-    from mcp_oauth_auth.testing.server import serve_stack
+    from mcp_oauth_auth.testing.server import reserve_loopback_port, serve_asgi, serve_stack
 
 _MODULES = {
     "ASGIApp": "fake",
@@ -47,6 +48,8 @@ _MODULES = {
     "assert_scopes_requested": "assertions",
     "assert_token_requests": "assertions",
     "describe_traffic": "assertions",
+    "reserve_loopback_port": "server",
+    "serve_asgi": "server",
     "serve_stack": "server",
 }
 
@@ -80,5 +83,7 @@ __all__ = [
     "assert_scopes_requested",
     "assert_token_requests",
     "describe_traffic",
+    "reserve_loopback_port",
+    "serve_asgi",
     "serve_stack",
 ]

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import httpx2
-import uvicorn
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, RequireAuthMiddleware
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.routes import build_resource_metadata_url
@@ -29,6 +26,8 @@ from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mcp_oauth_auth.testing import reserve_loopback_port, serve_asgi
 
 #: The scope every request needs (published as the resource's ``scopes_supported``).
 READ_SCOPE = "mcp:read"
@@ -201,15 +200,6 @@ class RunningMCPServer:
     gate: ToolScopeGate | None = None
 
 
-def reserve_port() -> socket.socket:
-    """A listening-ready TCP socket on a free loopback port, for :func:`serve_mcp_server` (so that the URL is known
-    before the server starts)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 @contextmanager
 def serve_mcp_server(
     issuer: str,
@@ -221,27 +211,14 @@ def serve_mcp_server(
 ) -> Iterator[RunningMCPServer]:
     """Run the SDK server on a free loopback port; its MCP endpoint is ``http://127.0.0.1:<port>/mcp``.
 
-    ``sock``: a socket from :func:`reserve_port` to serve on (closed on exit); ``introspection_client``: the
-    server's credentials for introspection; ``admin_scope``: adds the tool ``admin_stats``, which needs it.
+    ``sock``: a socket from :func:`~mcp_oauth_auth.testing.reserve_loopback_port` to serve on (closed on exit);
+    ``introspection_client``: the server's credentials for introspection; ``admin_scope``: adds the tool
+    ``admin_stats``, which needs it.
     """
-    sock = sock or reserve_port()
-    port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/mcp"
+    sock = sock or reserve_loopback_port()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
     verifier = IntrospectingVerifier(introspection_endpoint, url, client_auth=introspection_client)
     app = build_server(issuer, url, verifier, admin_scope=admin_scope).streamable_http_app(host="127.0.0.1")
     gate = _gate_tools(app, "/mcp", {ADMIN_TOOL: admin_scope}, url) if admin_scope is not None else None
-    config = uvicorn.Config(app, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the MCP SDK server did not start")
-        time.sleep(0.02)
-    try:
+    with serve_asgi(app, sock=sock, lifespan="on", name="the MCP SDK server", startup_timeout=15):
         yield RunningMCPServer(url=url, verifier=verifier, gate=gate)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()

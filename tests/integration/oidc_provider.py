@@ -29,8 +29,9 @@ import httpx
 import pytest
 
 from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI
+from mcp_oauth_auth.testing import reserve_loopback_port
 
-from .mcp_sdk_server import RunningMCPServer, reserve_port, serve_mcp_server
+from .mcp_sdk_server import RunningMCPServer, serve_mcp_server
 
 OIDC_DIR = Path(__file__).resolve().parent / "oidc"
 SERVER_SCRIPT = OIDC_DIR / "server.mjs"
@@ -430,7 +431,7 @@ def run_oidc_stack(
 ) -> Iterator[OIDCStack]:
     """oidc-provider, and an MCP SDK server in front of it that validates its tokens by introspection."""
     with ExitStack() as stack:
-        sock = reserve_port()
+        sock = reserve_loopback_port()
         stack.callback(sock.close)
         url = f"http://127.0.0.1:{sock.getsockname()[1]}/mcp"
         provider = stack.enter_context(

@@ -20,9 +20,7 @@ token and the 401 is left to the caller.
 from __future__ import annotations
 
 import importlib.util
-import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,7 +29,6 @@ import anyio
 import httpx
 import httpx_ws
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -39,7 +36,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from mcp_oauth_auth import MCPOAuth, MemoryTokenStore
-from mcp_oauth_auth.testing import FakeMCPStack, FakeStackConfig, serve_stack
+from mcp_oauth_auth.testing import FakeMCPStack, FakeStackConfig, reserve_loopback_port, serve_asgi, serve_stack
 
 pytestmark = pytest.mark.integration
 
@@ -117,31 +114,14 @@ def authorization_server() -> Iterator[FakeMCPStack]:
 
 @pytest.fixture
 def ws_server(authorization_server: FakeMCPStack) -> Iterator[WebSocketServer]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(128)
-        origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        server = WebSocketServer(f"{origin}/ws", f"{origin}/.well-known/oauth-protected-resource/ws")
-        stack = authorization_server
-        stack.config.extra_resources = [server.url]
-        app = build_app(server, stack.issuer, stack.introspection_endpoint)
-        config = uvicorn.Config(app, ws="wsproto", lifespan="off", log_config=None, log_level="warning")
-        uvicorn_server = uvicorn.Server(config)
-        thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not uvicorn_server.started:
-            assert thread.is_alive(), "the WebSocket server stopped while starting"
-            assert time.monotonic() < deadline, "the WebSocket server did not start"
-            time.sleep(0.01)
-        try:
-            yield server
-        finally:
-            uvicorn_server.should_exit = True
-            thread.join(10)
-    finally:
-        sock.close()
+    sock = reserve_loopback_port()
+    origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = WebSocketServer(f"{origin}/ws", f"{origin}/.well-known/oauth-protected-resource/ws")
+    stack = authorization_server
+    stack.config.extra_resources = [server.url]
+    app = build_app(server, stack.issuer, stack.introspection_endpoint)
+    with serve_asgi(app, sock=sock, ws="wsproto", name="the WebSocket server"):
+        yield server
 
 
 # -- one echo over a WebSocket, per library and mode ----------------------------------------------------------

@@ -20,19 +20,17 @@ resource is the origin ``http://127.0.0.1:<port>/`` (metadata at ``/.well-known/
 
 from __future__ import annotations
 
-import socket
 import ssl
-import threading
-import time
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
-import uvicorn
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
+
+from mcp_oauth_auth.testing import reserve_loopback_port, serve_asgi
 
 try:  # mcp 2.x
     from mcp.server.mcpserver import MCPServer as SDKServer
@@ -167,49 +165,27 @@ class RunningSDKServer:
 @contextmanager
 def serve_sdk_server(transport: Transport, issuer: str, introspection_endpoint: str) -> Iterator[RunningSDKServer]:
     """Serve the SDK's app for ``transport`` on a free loopback port for the duration of the ``with`` block."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(128)
-        origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        resource_path = RESOURCE_PATHS[transport]
-        resource = f"{origin}{resource_path}"
-        verifier = IntrospectingVerifier(introspection_endpoint, resource)
-        server = build_server(issuer, resource, verifier)
-        app = server.streamable_http_app() if transport == "streamable_http" else server.sse_app()
-        exchanges: list[Exchange] = []
-        uvicorn_server = uvicorn.Server(
-            uvicorn.Config(
-                _recording(app, exchanges),
-                log_config=None,
-                log_level="warning",
-                access_log=False,
-                lifespan="on",
-                ws="none",
-                timeout_graceful_shutdown=2,
-            )
+    sock = reserve_loopback_port()
+    origin = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    resource_path = RESOURCE_PATHS[transport]
+    resource = f"{origin}{resource_path}"
+    verifier = IntrospectingVerifier(introspection_endpoint, resource)
+    server = build_server(issuer, resource, verifier)
+    app = server.streamable_http_app() if transport == "streamable_http" else server.sse_app()
+    exchanges: list[Exchange] = []
+    with serve_asgi(
+        _recording(app, exchanges),
+        sock=sock,
+        lifespan="on",
+        name=f"the MCP SDK {SDK_GENERATION}.x server",
+        startup_timeout=15,
+        shutdown_timeout=2,
+    ):
+        yield RunningSDKServer(
+            transport=transport,
+            url=f"{origin}{ENDPOINT_PATHS[transport]}",
+            resource=resource,
+            resource_metadata_url=f"{origin}/.well-known/oauth-protected-resource{resource_path.rstrip('/')}",
+            verifier=verifier,
+            exchanges=exchanges,
         )
-        thread = threading.Thread(target=uvicorn_server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not uvicorn_server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError(f"the MCP SDK {SDK_GENERATION}.x server did not start")
-            time.sleep(0.01)
-        try:
-            yield RunningSDKServer(
-                transport=transport,
-                url=f"{origin}{ENDPOINT_PATHS[transport]}",
-                resource=resource,
-                resource_metadata_url=f"{origin}/.well-known/oauth-protected-resource{resource_path.rstrip('/')}",
-                verifier=verifier,
-                exchanges=exchanges,
-            )
-        finally:
-            uvicorn_server.should_exit = True
-            thread.join(timeout=10)
-            if thread.is_alive():
-                uvicorn_server.force_exit = True
-                thread.join(timeout=5)
-    finally:
-        sock.close()

@@ -37,9 +37,7 @@ import contextlib
 import datetime
 import json
 import secrets
-import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -48,6 +46,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
+
+from mcp_oauth_auth.testing import serve_asgi
 
 __all__ = ["FakeVault", "serve_vault"]
 
@@ -332,39 +332,5 @@ def _envelope(data: dict[str, Any] | None, auth: dict[str, Any] | None = None) -
 @contextlib.contextmanager
 def serve_vault(vault: FakeVault, *, startup_timeout: float = 10.0) -> Iterator[str]:
     """Serve ``vault`` on ``http://127.0.0.1:<free port>`` (uvicorn in a thread) for the ``with`` block; its URL."""
-    import uvicorn
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(128)
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(
-                vault,
-                log_config=None,
-                log_level="warning",
-                access_log=False,
-                interface="asgi3",
-                lifespan="off",
-                ws="none",
-                timeout_graceful_shutdown=1,
-            )
-        )
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"fake-vault-{port}", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + startup_timeout
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the fake Vault server did not start")
-            time.sleep(0.01)
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            server.should_exit = True
-            thread.join(10)
-            if thread.is_alive():
-                server.force_exit = True
-                thread.join(5)
-    finally:
-        sock.close()
+    with serve_asgi(vault, name="the fake Vault server", startup_timeout=startup_timeout) as origin:
+        yield origin

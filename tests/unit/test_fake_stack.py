@@ -20,6 +20,8 @@ from mcp_oauth_auth.testing import (
     AuthorizationPageError,
     FakeMCPStack,
     FakeStackConfig,
+    reserve_loopback_port,
+    serve_asgi,
     serve_stack,
 )
 
@@ -1060,6 +1062,53 @@ def test_serve_stack_refuses_a_second_origin() -> None:
         serve_stack(FakeStackConfig(as_base_url="https://a.test")),
     ):
         pass
+
+
+def _lifespan_app(startup_error: str | None, events: list[str]) -> Any:
+    """A bare ASGI app answering every request with its path; its lifespan startup fails when told to."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                events.append(message["type"])
+                if message["type"] == "lifespan.startup":
+                    if startup_error is not None:
+                        await send({"type": "lifespan.startup.failed", "message": startup_error})
+                        return
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        body = scope["path"].encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+def test_serve_asgi_serves_on_the_reserved_port_runs_the_lifespan_and_frees_the_port() -> None:
+    events: list[str] = []
+    sock = reserve_loopback_port()
+    port = sock.getsockname()[1]
+    with serve_asgi(_lifespan_app(None, events), sock=sock, lifespan="on", name="the echo app") as origin:
+        assert origin == f"http://127.0.0.1:{port}"
+        assert events == ["lifespan.startup"]  # started before the block runs
+        assert httpx.get(f"{origin}/hello").text == "/hello"
+    assert events == ["lifespan.startup", "lifespan.shutdown"]
+    assert sock.fileno() == -1  # the socket is closed with the server
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{origin}/hello")
+
+
+def test_serve_asgi_reports_an_app_that_fails_to_start_by_name() -> None:
+    sock = reserve_loopback_port()
+    with (
+        pytest.raises(RuntimeError, match="the broken app failed to start"),
+        serve_asgi(_lifespan_app("no database", []), sock=sock, lifespan="on", name="the broken app"),
+    ):
+        pytest.fail("the block must not run when the app did not start")
+    assert sock.fileno() == -1
 
 
 def test_httpx2_transport(public_client: str, stack: FakeMCPStack) -> None:
