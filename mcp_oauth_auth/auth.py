@@ -161,6 +161,11 @@ class MCPOAuth(_AuthBase):
         client_id: a pre-registered client's ID.
         client_secret: a pre-registered confidential client's secret.
         client_metadata_url: a Client ID Metadata Document URL, used when the server supports them.
+        issuer: use this authorization server only (its issuer identifier, e.g. ``https://login.example.com``),
+            typically the one ``client_id`` is registered at. Among several that the server lists, it is chosen; a
+            server naming only others is refused (:class:`~mcp_oauth_auth.exceptions.IssuerMismatchError`), and
+            stored credentials from others are not used. Without it, a ``client_secret`` is still never sent to an
+            authorization server other than the one it was first used with for this server.
         client_name: the name shown to the person on dynamic registration.
         redirect_uri: a fixed redirect URI (it must match a pre-registered one); by default the authorizer's.
         token_endpoint_auth_method: for a pre-registered confidential client, force ``client_secret_basic`` or
@@ -204,6 +209,7 @@ class MCPOAuth(_AuthBase):
         client_name: str = "mcp-oauth-auth",
         redirect_uri: str | None = None,
         *,
+        issuer: str | None = None,
         token_endpoint_auth_method: str | None = None,
         send_resource_indicator: bool = True,
         trust_unadvertised_pkce: bool = False,
@@ -232,6 +238,7 @@ class MCPOAuth(_AuthBase):
                 client_metadata_url=client_metadata_url,
                 client_name=client_name,
                 token_endpoint_auth_method=token_endpoint_auth_method,
+                issuer=issuer,
             ),
             redirect_uri=redirect_uri,
             retry=retry or RetryPolicy(),

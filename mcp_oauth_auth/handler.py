@@ -570,6 +570,7 @@ _MCPOAUTH_OPTIONS = frozenset(
         "lock_timeout",
         "grant_type",
         "private_key",
+        "issuer",
     }
 )
 
@@ -595,8 +596,9 @@ class OAuthHandler:
         http_client: the ``httpx.AsyncClient`` (or ``httpx2.AsyncClient``) every OAuth and protected request goes
             through (left open), or a callable returning a new client per operation (closed afterwards). Default:
             a new ``httpx.AsyncClient`` per operation.
-        **options: more :class:`~mcp_oauth_auth.MCPOAuth` options (``retry``, ``refresh_skew``,
-            ``trust_unadvertised_pkce``, ``send_resource_indicator``, ``allow_insecure_http``, ...).
+        **options: more :class:`~mcp_oauth_auth.MCPOAuth` options (``issuer`` for the pre-registered client,
+            ``retry``, ``refresh_skew``, ``trust_unadvertised_pkce``, ``send_resource_indicator``,
+            ``allow_insecure_http``, ...).
     """
 
     def __init__(

@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     login.add_argument(
         "--client-secret", metavar="SECRET", help=f"its secret, if confidential (or ${commands.CLIENT_SECRET_ENV})"
     )
+    login.add_argument(
+        "--issuer",
+        metavar="URL",
+        help="use this authorization server only (the one --client-id is registered at, if given)",
+    )
     login.add_argument("--client-metadata-url", metavar="URL", help="your Client ID Metadata Document (https URL)")
 
     command("list", commands.list_records, "list the stored credentials (no secrets)", store, as_json, aliases=["ls"])

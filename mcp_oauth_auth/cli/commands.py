@@ -193,6 +193,7 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
         client_id=args.client_id,
         client_secret=client_secret,
         client_metadata_url=args.client_metadata_url,
+        issuer=args.issuer,
         client_name="mcp-oauth",
         name=args.name,
     )
@@ -373,7 +374,8 @@ def _auth_for(record: CredentialRecord, store: TokenStore, name: str) -> MCPOAut
     client = record.client
     options: dict[str, Any] = {}
     if client.kind == "pre-registered":
-        options.update(client_id=client.client_id, client_secret=client.client_secret)
+        # The stored client stays with the authorization server it was registered at.
+        options.update(client_id=client.client_id, client_secret=client.client_secret, issuer=record.issuer)
         if client.grant_types == ("client_credentials",) and client.client_secret:
             options["grant_type"] = "client_credentials"
     elif client.kind == "client-metadata-document":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from mcp_oauth_auth.exceptions import (
     DiscoveryError,
     InsufficientScopeError,
     InvalidGrantError,
+    IssuerMismatchError,
     TemporaryOAuthError,
     TokenRefreshError,
 )
@@ -36,7 +37,7 @@ from mcp_oauth_auth.flow.effects import (
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.registration import ClientSettings
 from mcp_oauth_auth.flow.tokens import refresh_tokens
-from mcp_oauth_auth.flow.urls import BearerScope, canonical_resource
+from mcp_oauth_auth.flow.urls import BearerScope, canonical_resource, same_issuer
 from mcp_oauth_auth.records import CredentialRecord, RecordKey, TokenSet
 
 if TYPE_CHECKING:
@@ -142,7 +143,12 @@ class FlowEngine:
         if self.loaded:
             return
         records = yield from load_records(self.server_url)
-        usable = [record for record in records if record.tokens is not None]
+        pinned = self.config.client.issuer
+        usable = [
+            record
+            for record in records
+            if record.tokens is not None and (pinned is None or same_issuer(record.issuer, pinned))
+        ]
         if usable:
             latest = max(usable, key=lambda record: record.updated_at)
             logger.debug("using the stored credential for %s", latest.key)
@@ -360,6 +366,7 @@ class FlowEngine:
             self.server_url, metadata_url, config.retry, allow_http=config.allow_http
         )
         server = yield from self._authorization_server(prm)
+        self._check_secret_stays_with(server.issuer)
         resource = prm.resource if prm else self.server_url
         resource_parameter = resource if config.send_resource else None
         scopes = step_up_scopes or self._choose_scopes(challenge, prm)
@@ -451,10 +458,18 @@ class FlowEngine:
         from mcp_oauth_auth.flow.discovery import discover_authorization_server, legacy_authorization_server
 
         allow_http = self.config.allow_http
+        pinned = self.config.client.issuer
         if prm is None:
             server = yield from legacy_authorization_server(self.server_url, self.config.retry, allow_http=allow_http)
+            if pinned is not None and not same_issuer(server.issuer, pinned):
+                raise self._not_pinned([server.issuer], self.server_url)
             return server
-        for issuer in prm.authorization_servers:
+        issuers = prm.authorization_servers
+        if pinned is not None:
+            issuers = tuple(issuer for issuer in issuers if same_issuer(issuer, pinned))
+            if not issuers:
+                raise self._not_pinned(prm.authorization_servers, prm.url)
+        for issuer in issuers:
             metadata = yield from discover_authorization_server(issuer, self.config.retry, allow_http=allow_http)
             if metadata is not None:
                 return metadata
@@ -463,6 +478,35 @@ class FlowEngine:
             f"none of the authorization servers {list(prm.authorization_servers)} publishes metadata",
             url=prm.url,
         )
+
+    def _not_pinned(self, offered: Sequence[str], url: str) -> IssuerMismatchError:
+        return IssuerMismatchError(
+            f"{self.server_url} names the authorization server(s) {list(offered)}, but the client is pinned to "
+            f"{self.config.client.issuer} (the issuer option); its credentials are never used with another "
+            "authorization server. If the server has really moved, use a client registered at the new one, with "
+            "that server's issuer",
+            url=url,
+        )
+
+    def _check_secret_stays_with(self, issuer: str) -> None:
+        """A pre-registered client's secret goes only to the authorization server it was first used with, unless
+        the caller names the authorization server (``issuer=``) explicitly."""
+        client, record = self.config.client, self.record
+        if client.issuer is not None or not client.client_secret or record is None:
+            return
+        previous = record.client
+        if (
+            previous.kind == "pre-registered"
+            and previous.client_id == client.client_id
+            and not same_issuer(record.issuer, issuer)
+        ):
+            raise IssuerMismatchError(
+                f"{self.server_url} now names the authorization server {issuer}, but the client "
+                f"{client.client_id!r} was used with {record.issuer}; its secret is not sent to another "
+                f"authorization server unasked. Pass issuer={issuer!r} if that server really is where the client is "
+                "registered",
+                url=issuer,
+            )
 
     def _choose_scopes(self, challenge: BearerChallenge, prm: ProtectedResourceMetadata | None) -> tuple[str, ...]:
         """The caller's scopes, else the challenge's ``scope``, else the PRM ``scopes_supported``, else none."""

@@ -44,11 +44,14 @@ class ClientSettings:
     client_metadata_url: str | None = None
     client_name: str = "mcp-oauth-auth"
     token_endpoint_auth_method: str | None = None
+    #: The authorization server (its issuer identifier) this client belongs to: the client is used with no other.
+    issuer: str | None = None
 
     def __repr__(self) -> str:
         return (
             f"ClientSettings(client_id={self.client_id!r}, client_secret={'***' if self.client_secret else None}, "
-            f"client_metadata_url={self.client_metadata_url!r}, client_name={self.client_name!r})"
+            f"client_metadata_url={self.client_metadata_url!r}, client_name={self.client_name!r}, "
+            f"issuer={self.issuer!r})"
         )
 
     def validate(self) -> None:
@@ -60,6 +63,18 @@ class ClientSettings:
             if not secure or parts.path in ("", "/"):
                 raise ConfigurationError(
                     "client_metadata_url must be an https URL with a path (a Client ID Metadata Document)"
+                )
+        if self.issuer is not None:
+            try:
+                parts = urlsplit(self.issuer)
+                usable = parts.scheme in ("https", "http") and bool(parts.hostname) and not parts.query
+            except ValueError:
+                usable = False
+            if not usable or "#" in self.issuer:
+                # RFC 8414 §2; whether plain http is acceptable is decided where the metadata is fetched.
+                raise ConfigurationError(
+                    f"issuer must be an authorization server's issuer identifier, an https URL without query or "
+                    f"fragment, not {self.issuer!r}"
                 )
 
 

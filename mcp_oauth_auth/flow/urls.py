@@ -17,6 +17,7 @@ __all__ = [
     "protected_resource_metadata_urls",
     "require_secure_url",
     "resource_identifies_server",
+    "same_issuer",
 ]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -168,3 +169,23 @@ class BearerScope:
             return False
         prefix = self.path_prefix
         return not prefix or path == prefix or path.startswith(prefix + "/")
+
+
+def same_issuer(named: object, expected: str) -> bool:
+    """RFC 8414 §3.3 identity, except that an empty path and "/" are the same URL (RFC 3986 §6.2.3).
+
+    The MCP SDK 1.x writes ``authorization_servers`` through pydantic, which turns ``http://host:port`` into
+    ``http://host:port/``; the authorization server names itself without the slash. Nothing else is normalised.
+    """
+    if not isinstance(named, str):
+        return False
+    if named == expected:
+        return True
+    return _root_slash_free(named) == _root_slash_free(expected)
+
+
+def _root_slash_free(url: str) -> str:
+    scheme, separator, rest = url.partition("://")
+    if separator and rest.count("/") == 1 and rest.endswith("/") and "?" not in rest and "#" not in rest:
+        return f"{scheme}://{rest[:-1]}"
+    return url

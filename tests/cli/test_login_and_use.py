@@ -279,3 +279,20 @@ def test_a_pre_registered_confidential_client(home: Path) -> None:
     for output in (result, shown, token):
         assert secret not in output.stdout + output.stderr
     assert "set (hidden)" in shown.stdout
+
+
+def test_issuer_keeps_a_pre_registered_client_at_its_authorization_server(home: Path) -> None:
+    secret = "pre-registered-secret-0123456789"
+    with serve_stack(FakeStackConfig(registration_enabled=False)) as stack:
+        stack.add_client("cli-app", secret, "client_secret_basic", ["http://127.0.0.1:33418/callback"])
+        env = {"MCP_OAUTH_CLIENT_SECRET": secret}
+        login = ("login", "pre", stack.server_url, "--headless", "--client-id", "cli-app")
+        refused = run_cli(home, *login, "--issuer", "https://login.example.com", env=env)
+        assert refused.returncode == 1, problem(refused)
+        assert "https://login.example.com" in refused.stderr
+        assert stack.count("token") == 0
+        assert file_store(home).list_keys() == []
+        accepted = run_cli(home, *login, "--issuer", stack.issuer, env=env)
+        assert accepted.returncode == 0, problem(accepted)
+    for output in (refused, accepted):
+        assert secret not in output.stdout + output.stderr

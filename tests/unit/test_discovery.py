@@ -156,7 +156,7 @@ def test_legacy_server_metadata_at_origin_then_defaults() -> None:
 
 
 def test_issuer_identity_allows_only_the_root_slash() -> None:
-    from mcp_oauth_auth.flow.discovery import same_issuer
+    from mcp_oauth_auth.flow.urls import same_issuer
 
     assert same_issuer("http://127.0.0.1:8000", "http://127.0.0.1:8000/")  # MCP SDK 1.x's pydantic round trip
     assert same_issuer("https://as.example/", "https://as.example")
