@@ -14,6 +14,7 @@ One request parser and response builder serve two I/O loops: a blocking one (``s
 from __future__ import annotations
 
 import contextlib
+import hmac
 import html
 import ipaddress
 import logging
@@ -77,6 +78,14 @@ DEFAULT_FAILURE_HTML: Final = (
     f"<style>{_PAGE_STYLE}</style></head><body><h1>Authorization failed</h1>"
     "<p>The authorization server answered <code>$error</code>.</p><p>$error_description</p>"
     "<p>You can close this window and return to the application.</p></body></html>"
+)
+
+_STALE_CALLBACK_HTML: Final = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Not the current authorization</title>'
+    f"<style>{_PAGE_STYLE}</style></head><body><h1>Not the current authorization</h1>"
+    "<p>This page answers an earlier authorization request, not the one the application is waiting for now. "
+    "Use the newest authorization page (the application shows its address), or close this window.</p>"
+    "</body></html>"
 )
 
 _SECURITY_HEADERS: Final = (
@@ -242,10 +251,12 @@ class _Outcome:
 class _Responder:
     """Turns one request head into a response, and recognises the callback request."""
 
-    def __init__(self, endpoint: _Endpoint, success_html: str, failure_html: str) -> None:
+    def __init__(self, endpoint: _Endpoint, success_html: str, failure_html: str, state: str | None) -> None:
         self._endpoint = endpoint
         self._success_html = success_html
         self._failure_html = string.Template(failure_html)
+        #: The ``state`` of the authorization request being waited for, when it has one.
+        self._state = state
 
     def too_large(self) -> _Outcome:
         return _Outcome(_response(431, "Request Header Fields Too Large", _plain_page("Request too large")))
@@ -270,6 +281,12 @@ class _Responder:
             logger.debug("loopback callback server: callback with an unexpected Host header -> 400")
             return _Outcome(_response(400, "Bad Request", _plain_page("Bad request")))
         params = parse_qs(query, keep_blank_values=True)
+        if self._belongs_elsewhere(params.get("state")):
+            # Not the response to this authorization request: a tab left over from an earlier attempt, say. It
+            # must not end the wait (the flow would reject it, and the person's real approval would find nobody
+            # listening); a callback without any state still ends it, for the flow to report.
+            logger.info("ignored an authorization callback for another authorization request (its state differs)")
+            return _Outcome(_response(400, "Bad Request", _STALE_CALLBACK_HTML))
         logger.debug("authorization callback received on %s (parameters: %s)", path, ", ".join(sorted(params)))
         if "error" in params:
             page = self._failure_page(params["error"][0], params.get("error_description", [""])[0])
@@ -280,6 +297,11 @@ class _Responder:
                 "invalid_request", "The response carries neither an authorization code nor an error."
             )
         return _Outcome(_response(200, "OK", page), target)
+
+    def _belongs_elsewhere(self, states: list[str] | None) -> bool:
+        if self._state is None or states is None:
+            return False
+        return len(states) != 1 or not hmac.compare_digest(states[0].encode(), self._state.encode())
 
     def _host_matches(self, host: str) -> bool:
         host = host.strip().lower()
@@ -294,6 +316,12 @@ class _Responder:
         return self._failure_html.safe_substitute(
             error=html.escape(error[:100], quote=True), error_description=html.escape(description, quote=True)
         )
+
+
+def _requested_state(authorization_url: str) -> str | None:
+    """The ``state`` the authorization request carries, if exactly one."""
+    states = parse_qs(urlsplit(authorization_url).query, keep_blank_values=True).get("state", [])
+    return states[0] if len(states) == 1 else None
 
 
 def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
@@ -460,7 +488,7 @@ class LoopbackBrowserAuthorizer(Authorizer):
         deadline = time.monotonic() + self.timeout
         try:
             self._announce(authorization_url, endpoint)
-            target = _serve_blocking(sock, self._responder(endpoint), deadline)
+            target = _serve_blocking(sock, self._responder(endpoint, authorization_url), deadline)
         finally:
             sock.close()
         if target is None:
@@ -484,7 +512,7 @@ class LoopbackBrowserAuthorizer(Authorizer):
             self._announce(authorization_url, endpoint)
             received: list[str] = []
             with anyio.CancelScope(deadline=deadline):
-                await _serve_async(listener, self._responder(endpoint), received)
+                await _serve_async(listener, self._responder(endpoint, authorization_url), received)
         finally:
             with anyio.CancelScope(shield=True):
                 await listener.aclose()
@@ -495,8 +523,9 @@ class LoopbackBrowserAuthorizer(Authorizer):
 
     # ----------------------------------------------------------------------------------------------------
 
-    def _responder(self, endpoint: _Endpoint) -> _Responder:
-        return _Responder(endpoint, self._success_html, self._failure_html)
+    def _responder(self, endpoint: _Endpoint, authorization_url: str) -> _Responder:
+        state = _requested_state(authorization_url)
+        return _Responder(endpoint, self._success_html, self._failure_html, state)
 
     def _announce(self, authorization_url: str, endpoint: _Endpoint) -> None:
         logger.info("waiting for the authorization callback on %s%s", endpoint.origin, endpoint.path)

@@ -38,9 +38,9 @@ from mcp_oauth_auth.exceptions import (
     ConfigurationError,
 )
 
-AUTH_URL = "https://as.example/authorize?client_id=c&state=AUTHSTATE123&code_challenge=xyz"
-CODE = "SECRETCODE42"
 STATE = "SECRETSTATE77"
+AUTH_URL = f"https://as.example/authorize?client_id=c&state={STATE}&code_challenge=xyz"
+CODE = "SECRETCODE42"
 
 
 @pytest.fixture(params=["asyncio", "trio"])
@@ -247,7 +247,9 @@ def test_callback_url_keeps_origin_and_target_exactly(port: int) -> None:
     browser = ThreadBrowser(lambda client: raw_exchange(port, request))
     authorizer = LoopbackBrowserAuthorizer(port=port, open_browser=browser, on_prompt=lambda url: None, timeout=10)
 
-    assert authorizer.authorize(AUTH_URL, redirect) == f"http://localhost:{port}" + target.decode()
+    # The request's state is "~", which the callback carries percent-encoded.
+    authorization_url = "https://as.example/authorize?client_id=c&state=~"
+    assert authorizer.authorize(authorization_url, redirect) == f"http://localhost:{port}" + target.decode()
 
     (answer,) = browser.join()
     assert isinstance(answer, bytes)
@@ -280,6 +282,43 @@ def test_other_requests_do_not_end_the_wait(port: int, redirect: str) -> None:
     assert statuses[6:] == [200]
 
 
+def test_callbacks_for_other_authorization_requests_do_not_end_the_wait(port: int, redirect: str) -> None:
+    """A tab left over from an earlier attempt (another state) is told so; the wait goes on for the real one."""
+    callback = f"{redirect}?code={CODE}&state={STATE}"
+    browser = ThreadBrowser(
+        get(f"{redirect}?code=OLDCODE&state=EARLIERSTATE"),
+        get(f"{redirect}?error=access_denied&state=EARLIERSTATE"),
+        get(f"{redirect}?code=OLDCODE&state={STATE}&state=EARLIERSTATE"),
+        get(f"{redirect}?code=OLDCODE&state="),
+        get(callback),
+    )
+    authorizer = LoopbackBrowserAuthorizer(port=port, open_browser=browser, on_prompt=lambda url: None, timeout=10)
+
+    assert authorizer.authorize(AUTH_URL, redirect) == callback
+
+    *stale, page = responses(browser.join())
+    assert [r.status_code for r in stale] == [400, 400, 400, 400]
+    assert all("Not the current authorization" in r.text for r in stale)
+    assert all(r.headers["cache-control"] == "no-store" for r in stale)
+    assert page.status_code == 200
+
+
+def test_a_callback_without_state_still_ends_the_wait_for_the_flow_to_reject(port: int, redirect: str) -> None:
+    callback = f"{redirect}?error=server_error"  # some servers drop state from error responses
+    browser = ThreadBrowser(get(callback))
+    authorizer = LoopbackBrowserAuthorizer(port=port, open_browser=browser, on_prompt=lambda url: None, timeout=10)
+    assert authorizer.authorize(AUTH_URL, redirect) == callback
+    browser.join()
+
+
+def test_without_state_in_the_request_any_callback_ends_the_wait(port: int, redirect: str) -> None:
+    callback = f"{redirect}?code={CODE}&state=whatever"
+    browser = ThreadBrowser(get(callback))
+    authorizer = LoopbackBrowserAuthorizer(port=port, open_browser=browser, on_prompt=lambda url: None, timeout=10)
+    assert authorizer.authorize("https://as.example/authorize?client_id=c", redirect) == callback
+    browser.join()
+
+
 def test_error_callback_shows_escaped_failure_page(port: int, redirect: str) -> None:
     callback = f"{redirect}?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state={STATE}"
     browser = ThreadBrowser(get(callback))
@@ -297,7 +336,7 @@ def test_error_callback_shows_escaped_failure_page(port: int, redirect: str) -> 
 
 
 def test_custom_pages(port: int, redirect: str) -> None:
-    browser = ThreadBrowser(get(f"{redirect}?error=%3Cb%3E&state=s"))
+    browser = ThreadBrowser(get(f"{redirect}?error=%3Cb%3E&state={STATE}"))
     authorizer = LoopbackBrowserAuthorizer(
         port=port,
         open_browser=browser,
@@ -311,7 +350,7 @@ def test_custom_pages(port: int, redirect: str) -> None:
 
 
 def test_idle_connection_does_not_delay_the_callback(port: int, redirect: str) -> None:
-    callback = f"{redirect}?code=c&state=s"
+    callback = f"{redirect}?code=c&state={STATE}"
     idle: list[socket.socket] = []
 
     def open_idle(client: httpx.Client) -> None:
@@ -372,7 +411,7 @@ def test_socket_closed_when_prompt_fails(port: int, redirect: str) -> None:
 def test_browser_failure_falls_back_to_prompt(
     port: int, redirect: str, failure: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    callback = f"{redirect}?code=c&state=s"
+    callback = f"{redirect}?code=c&state={STATE}"
     person = ThreadBrowser(get(callback))
 
     def browser(url: str) -> bool:
@@ -390,7 +429,7 @@ def test_browser_failure_falls_back_to_prompt(
 
 
 def test_default_prompt_writes_to_stderr(port: int, redirect: str, capsys: pytest.CaptureFixture[str]) -> None:
-    browser = ThreadBrowser(get(f"{redirect}?code=c&state=s"))
+    browser = ThreadBrowser(get(f"{redirect}?code=c&state={STATE}"))
     LoopbackBrowserAuthorizer(port=port, open_browser=browser, timeout=10).authorize(AUTH_URL, redirect)
     browser.join()
     assert capsys.readouterr().err == f"Open this URL to authorize: {AUTH_URL}\n"
@@ -501,8 +540,21 @@ async def test_async_authorize(port: int, redirect: str) -> None:
 
 
 @pytest.mark.anyio
+async def test_async_callback_for_another_request_does_not_end_the_wait(port: int, redirect: str) -> None:
+    callback = f"{redirect}?code={CODE}&state={STATE}"
+    async with anyio.create_task_group() as task_group:
+        browser = TaskBrowser(task_group, f"{redirect}?code=OLD&state=EARLIER", callback)
+        authorizer = LoopbackBrowserAuthorizer(port=port, open_browser=browser, on_prompt=lambda url: None, timeout=10)
+        assert await authorizer.authorize_async(AUTH_URL, redirect) == callback
+    stale, page = browser.pages
+    assert stale.status_code == 400
+    assert "Not the current authorization" in stale.text
+    assert page.status_code == 200
+
+
+@pytest.mark.anyio
 async def test_async_error_page_is_escaped(port: int, redirect: str) -> None:
-    callback = f"{redirect}?error=access_denied&error_description=%3Cscript%3Ex%3C%2Fscript%3E&state=s"
+    callback = f"{redirect}?error=access_denied&error_description=%3Cscript%3Ex%3C%2Fscript%3E&state={STATE}"
     async with anyio.create_task_group() as task_group:
         browser = TaskBrowser(task_group, callback)
         authorizer = LoopbackBrowserAuthorizer(port=port, open_browser=browser, on_prompt=lambda url: None, timeout=10)
@@ -540,7 +592,7 @@ async def test_async_timeout(port: int, redirect: str) -> None:
 
 @pytest.mark.anyio
 async def test_async_idle_connection_does_not_delay_the_callback(port: int, redirect: str) -> None:
-    callback = f"{redirect}?code=c&state=s"
+    callback = f"{redirect}?code=c&state={STATE}"
     idle: list[anyio.abc.SocketStream] = []
 
     async def run_browser() -> None:
