@@ -128,7 +128,7 @@ if TYPE_CHECKING:
     import anyio.lowlevel
     import httpx2
 
-    from mcp_oauth_auth.flow.client_credentials import ClientAssertionSigner
+    from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
     from mcp_oauth_auth.flow.revocation import RevocationOutcome
 
     class _AuthBase(httpx.Auth, httpx2.Auth):  # type: ignore[misc]
@@ -184,8 +184,9 @@ class MCPOAuth(_AuthBase):
         grant_type: ``"authorization_code"`` (a person approves) or ``"client_credentials"`` (machine to machine,
             no person: needs ``client_id`` with ``client_secret`` or ``private_key``; no refresh token is assumed,
             a new token is requested before the old one expires).
-        private_key: a :class:`~mcp_oauth_auth.PrivateKeyJWT` (or any ``ClientAssertionSigner``) for
-            ``private_key_jwt`` client authentication (RFC 7523) with the client credentials grant.
+        private_key: a :class:`~mcp_oauth_auth.PrivateKeyJWT` (or any ``ClientAssertionSigner``): the pre-registered
+            client (``client_id``) authenticates with ``private_key_jwt`` (RFC 7523) at the token, device
+            authorization and revocation endpoints, in every grant.
         name: a label stored with the credential (``record.names``), for listing and lookup by people and tools.
     """
 

@@ -29,7 +29,7 @@ from mcp_oauth_auth.exceptions import (
     DiscoveryError,
     TokenExchangeError,
 )
-from mcp_oauth_auth.flow.client_credentials import ClientAssertionSigner, authenticated_fetch
+from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner, authenticated_fetch
 from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata
 from mcp_oauth_auth.flow.effects import Effect, HttpResponse, sleep
 from mcp_oauth_auth.flow.fetch import RetryPolicy

@@ -38,12 +38,12 @@ from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.registration import ClientSettings
 from mcp_oauth_auth.flow.tokens import refresh_tokens
 from mcp_oauth_auth.flow.urls import BearerScope, canonical_resource, same_issuer
-from mcp_oauth_auth.records import CredentialRecord, RecordKey, TokenSet
+from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
 
 if TYPE_CHECKING:
     # Needed only when a request meets a 401 or a token must be revoked: imported there (start-up time).
     from mcp_oauth_auth.flow.challenge import BearerChallenge
-    from mcp_oauth_auth.flow.client_credentials import ClientAssertionSigner
+    from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
     from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata, ProtectedResourceMetadata
     from mcp_oauth_auth.flow.revocation import RevocationOutcome
 
@@ -101,11 +101,10 @@ class FlowConfig:
             )
         if self.interaction not in ("redirect", "device", "auto"):
             raise ConfigurationError(f"interaction must be 'redirect', 'device' or 'auto', not {self.interaction!r}")
-        if self.assertion_signer is not None and self.grant != "client_credentials":
-            # Rather than silently acting as a public client: the key would not be used.
+        if self.assertion_signer is not None and not self.client.client_id:
             raise ConfigurationError(
-                "private_key (private_key_jwt client authentication) is supported with "
-                "grant_type='client_credentials' only"
+                "private_key (private_key_jwt client authentication) belongs to a pre-registered client: give its "
+                "client_id= too"
             )
 
 
@@ -256,7 +255,7 @@ class FlowEngine:
                 current.client,
                 current.tokens,
                 self.config.retry,
-                assertion_signer=self.config.assertion_signer,
+                assertion_signer=self._signer_for(current.client),
                 issuer=current.issuer,
             )
         if current is not None:
@@ -310,7 +309,7 @@ class FlowEngine:
             record.token_endpoint,
             record.issuer,
             record.client,
-            config.assertion_signer,
+            self._signer_for(record.client),
             record.requested_scopes,
             resource,
             config.retry,
@@ -325,7 +324,13 @@ class FlowEngine:
         resource = record.resource if self.config.send_resource else None
         try:
             tokens = yield from refresh_tokens(
-                record.token_endpoint, record.client, record.tokens.refresh_token, resource, self.config.retry
+                record.token_endpoint,
+                record.client,
+                record.tokens.refresh_token,
+                resource,
+                self.config.retry,
+                assertion_signer=self._signer_for(record.client),
+                issuer=record.issuer,
             )
         except InvalidGrantError:
             # Final: this refresh token will never work again. Keep the registration, drop the tokens, and let
@@ -395,6 +400,7 @@ class FlowEngine:
                     resource_parameter,
                     config.retry,
                     allow_http=config.allow_http,
+                    signer=config.assertion_signer,
                 )
             else:
                 client, tokens = yield from code_grant(
@@ -406,6 +412,7 @@ class FlowEngine:
                     resource_parameter,
                     config.retry,
                     trust_unadvertised_pkce=config.trust_unadvertised_pkce,
+                    signer=config.assertion_signer,
                 )
         record = CredentialRecord(
             issuer=server.issuer,
@@ -507,6 +514,10 @@ class FlowEngine:
                 "registered",
                 url=issuer,
             )
+
+    def _signer_for(self, client: ClientRegistration) -> ClientAssertionSigner | None:
+        """The signing key for ``client``'s requests: only a client that authenticates with private_key_jwt."""
+        return self.config.assertion_signer if client.token_endpoint_auth_method == "private_key_jwt" else None
 
     def _choose_scopes(self, challenge: BearerChallenge, prm: ProtectedResourceMetadata | None) -> tuple[str, ...]:
         """The caller's scopes, else the challenge's ``scope``, else the PRM ``scopes_supported``, else none."""

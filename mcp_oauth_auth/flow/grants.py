@@ -7,6 +7,8 @@
 * :func:`client_credentials_grant` — machine to machine (RFC 6749 §4.4, the MCP client credentials extension):
   no person at all; the client authenticates with a secret or a signed assertion (RFC 7523).
 
+A pre-registered client given a signing key authenticates with ``private_key_jwt`` (RFC 7523) in all three.
+
 Each returns the client registration it used and the tokens.
 """
 
@@ -15,14 +17,19 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
-from mcp_oauth_auth.exceptions import RegistrationError
 from mcp_oauth_auth.flow.authorization import check_pkce_support, start_authorization, validate_callback
-from mcp_oauth_auth.flow.client_credentials import PRIVATE_KEY_JWT, ClientAssertionSigner, request_client_credentials
+from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
+from mcp_oauth_auth.flow.client_credentials import request_client_credentials
 from mcp_oauth_auth.flow.device import DEVICE_CODE_GRANT, poll_device_token, start_device_authorization
 from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata
 from mcp_oauth_auth.flow.effects import Effect, authorize, choose_redirect, show_device_code
 from mcp_oauth_auth.flow.fetch import RetryPolicy
-from mcp_oauth_auth.flow.registration import ClientSettings, choose_secret_auth_method, identify_client
+from mcp_oauth_auth.flow.registration import (
+    ClientSettings,
+    choose_secret_auth_method,
+    identify_client,
+    private_key_jwt_method,
+)
 from mcp_oauth_auth.flow.tokens import exchange_code
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
 
@@ -41,15 +48,26 @@ def code_grant(
     retry: RetryPolicy,
     *,
     trust_unadvertised_pkce: bool,
+    signer: ClientAssertionSigner | None = None,
 ) -> Grant:
     check_pkce_support(server, trust_unadvertised=trust_unadvertised_pkce)
     redirect_uri = fixed_redirect_uri or (yield from choose_redirect(existing.redirect_uris if existing else ()))
-    client = yield from identify_client(settings, server, existing, redirect_uri, scopes, retry)
+    client = yield from identify_client(
+        settings, server, existing, redirect_uri, scopes, retry, private_key=signer is not None
+    )
     pending = start_authorization(server, client, redirect_uri, scopes, resource)
     callback_url = yield from authorize(pending.url, redirect_uri)
     code = validate_callback(callback_url, pending, server)
     tokens = yield from exchange_code(
-        server.token_endpoint, client, code, pending.code_verifier, redirect_uri, resource, retry
+        server.token_endpoint,
+        client,
+        code,
+        pending.code_verifier,
+        redirect_uri,
+        resource,
+        retry,
+        assertion_signer=signer,
+        issuer=server.issuer,
     )
     return client, tokens
 
@@ -63,13 +81,25 @@ def device_grant(
     retry: RetryPolicy,
     *,
     allow_http: bool,
+    signer: ClientAssertionSigner | None = None,
 ) -> Grant:
     client = yield from identify_client(
-        settings, server, existing, None, scopes, retry, grant_types=(DEVICE_CODE_GRANT, "refresh_token")
+        settings,
+        server,
+        existing,
+        None,
+        scopes,
+        retry,
+        grant_types=(DEVICE_CODE_GRANT, "refresh_token"),
+        private_key=signer is not None,
     )
-    device = yield from start_device_authorization(server, client, scopes, resource, retry, allow_http=allow_http)
+    device = yield from start_device_authorization(
+        server, client, scopes, resource, retry, assertion_signer=signer, allow_http=allow_http
+    )
     yield from show_device_code(device)
-    tokens = yield from poll_device_token(server.token_endpoint, client, device, resource, retry)
+    tokens = yield from poll_device_token(
+        server.token_endpoint, client, device, resource, retry, assertion_signer=signer, issuer=server.issuer
+    )
     return client, tokens
 
 
@@ -79,14 +109,7 @@ def machine_client(
     """The pre-registered confidential client of the client credentials grant, with an agreed authentication."""
     assert settings.client_id is not None
     if signer is not None:
-        supported = server.token_endpoint_auth_methods_supported
-        if supported is not None and PRIVATE_KEY_JWT not in supported:
-            raise RegistrationError(
-                f"the authorization server {server.issuer} does not accept private_key_jwt client authentication "
-                f"(it lists {list(supported)})",
-                url=server.url or server.issuer,
-            )
-        method = PRIVATE_KEY_JWT
+        method = private_key_jwt_method(server)
     else:
         method = choose_secret_auth_method(server, settings.token_endpoint_auth_method)
     return ClientRegistration(

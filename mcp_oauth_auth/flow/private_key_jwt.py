@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from mcp_oauth_auth.exceptions import ConfigurationError
-from mcp_oauth_auth.flow.client_credentials import ASSERTION_LIFETIME
+from mcp_oauth_auth.flow.client_auth import ASSERTION_LIFETIME
 
 __all__ = ["PrivateKeyJWT"]
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mcp_oauth_auth.exceptions import ClientRegistrationRequiredError, ConfigurationError, RegistrationError
+from mcp_oauth_auth.flow.client_auth import PRIVATE_KEY_JWT
 from mcp_oauth_auth.flow.effects import Effect, HttpRequest
 from mcp_oauth_auth.flow.fetch import RetryPolicy, fetch
 from mcp_oauth_auth.flow.urls import is_loopback_host
@@ -92,6 +93,18 @@ def choose_secret_auth_method(metadata: AuthorizationServerMetadata, preferred: 
     )
 
 
+def private_key_jwt_method(metadata: AuthorizationServerMetadata) -> str:
+    """``private_key_jwt``, unless the server's metadata lists the methods it accepts without it."""
+    supported = metadata.token_endpoint_auth_methods_supported
+    if supported is not None and PRIVATE_KEY_JWT not in supported:
+        raise RegistrationError(
+            f"the authorization server {metadata.issuer} does not accept private_key_jwt client authentication "
+            f"(it lists {list(supported)})",
+            url=metadata.url or metadata.issuer,
+        )
+    return PRIVATE_KEY_JWT
+
+
 def identify_client(
     settings: ClientSettings,
     metadata: AuthorizationServerMetadata,
@@ -100,19 +113,23 @@ def identify_client(
     scopes: tuple[str, ...],
     policy: RetryPolicy,
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
+    *,
+    private_key: bool = False,
 ) -> Generator[Effect, Any, ClientRegistration]:
     """The registration to use with this authorization server. ``existing`` belongs to the same issuer.
 
     ``redirect_uri`` is None for grants without a redirect (the device flow); ``grant_types`` are what a new
-    dynamic registration asks for, and what an existing one must include to be reused.
+    dynamic registration asks for, and what an existing one must include to be reused. ``private_key``: the
+    pre-registered client authenticates with ``private_key_jwt`` (a signing key was given).
     """
     redirect_uris = (redirect_uri,) if redirect_uri else ()
     if settings.client_id:
-        method = (
-            choose_secret_auth_method(metadata, settings.token_endpoint_auth_method)
-            if settings.client_secret
-            else "none"
-        )
+        if private_key:
+            method = private_key_jwt_method(metadata)
+        elif settings.client_secret:
+            method = choose_secret_auth_method(metadata, settings.token_endpoint_auth_method)
+        else:
+            method = "none"
         logger.debug("client identity: pre-registered client, token endpoint auth %s", method)
         return ClientRegistration(
             client_id=settings.client_id,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp_oauth_auth.exceptions import OAuthError, TemporaryOAuthError, TokenRevocationError
-from mcp_oauth_auth.flow.client_credentials import ClientAssertionSigner, authenticated_fetch
+from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner, authenticated_fetch
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.tokens import token_error
 from mcp_oauth_auth.flow.urls import safe_url

@@ -1,4 +1,4 @@
-"""Token endpoint requests: code exchange, refresh, and the client authentication they carry.
+"""Token endpoint requests: code exchange and refresh.
 
 Every token request carries the ``resource`` indicator (RFC 8707) when one is in use. Responses get an absolute
 ``expires_at``; a refresh that returns no new refresh token keeps the old one; a refresh token is never assumed.
@@ -6,69 +6,25 @@ Every token request carries the ``resource`` indicator (RFC 8707) when one is in
 
 from __future__ import annotations
 
-import base64
 import logging
 import time
 from collections.abc import Generator
 from typing import Any
-from urllib.parse import quote
 
 from mcp_oauth_auth.exceptions import (
-    ConfigurationError,
     InvalidGrantError,
     OAuthError,
     TokenExchangeError,
     TokenRefreshError,
 )
-from mcp_oauth_auth.flow.effects import Effect, HttpRequest, HttpResponse
-from mcp_oauth_auth.flow.fetch import RetryPolicy, fetch
+from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner, authenticated_fetch, client_authentication
+from mcp_oauth_auth.flow.effects import Effect, HttpResponse
+from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
 
 __all__ = ["client_authentication", "exchange_code", "parse_token_response", "refresh_tokens", "token_error"]
 
 logger = logging.getLogger("mcp_oauth_auth")
-
-
-def _form_encode(value: str) -> str:
-    """application/x-www-form-urlencoded encoding of one value (RFC 6749 §2.3.1, Appendix B)."""
-    return quote(value, safe="").replace("%20", "+")
-
-
-def client_authentication(
-    client: ClientRegistration, fields: dict[str, str], *, client_assertion: str | None = None
-) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
-    """``fields`` and headers with the client's token endpoint authentication applied.
-
-    ``private_key_jwt`` (RFC 7523 §2.2) needs ``client_assertion``, a signed JWT made for this very request (see
-    :mod:`mcp_oauth_auth.flow.client_credentials`); ``client_id`` is sent along with it (RFC 7521 §4.2).
-    """
-    method = client.token_endpoint_auth_method
-    if method == "private_key_jwt":
-        if client_assertion is None:
-            raise ConfigurationError(f"client {client.client_id!r} uses private_key_jwt: a client assertion is needed")
-        return {
-            **fields,
-            "client_id": client.client_id,
-            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            "client_assertion": client_assertion,
-        }, ()
-    if method == "client_secret_basic":
-        assert client.client_secret is not None
-        credentials = f"{_form_encode(client.client_id)}:{_form_encode(client.client_secret)}"
-        encoded = base64.b64encode(credentials.encode("utf-8")).decode("ascii")
-        return fields, (("Authorization", f"Basic {encoded}"),)
-    if method == "client_secret_post":
-        assert client.client_secret is not None
-        return {**fields, "client_id": client.client_id, "client_secret": client.client_secret}, ()
-    return {**fields, "client_id": client.client_id}, ()
-
-
-def _token_request(
-    endpoint: str, client: ClientRegistration, fields: dict[str, str], policy: RetryPolicy, what: str
-) -> Generator[Effect, Any, HttpResponse]:
-    fields, headers = client_authentication(client, fields)
-    response = yield from fetch(HttpRequest.form(endpoint, fields, headers), policy, what)
-    return response
 
 
 def exchange_code(
@@ -79,8 +35,12 @@ def exchange_code(
     redirect_uri: str,
     resource: str | None,
     policy: RetryPolicy,
+    *,
+    assertion_signer: ClientAssertionSigner | None = None,
+    issuer: str | None = None,
 ) -> Generator[Effect, Any, TokenSet]:
-    """Exchange an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5)."""
+    """Exchange an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5). ``assertion_signer`` and ``issuer`` (the
+    assertion's audience) are for a client that authenticates with ``private_key_jwt``."""
     fields = {
         "grant_type": "authorization_code",
         "code": code,
@@ -90,7 +50,15 @@ def exchange_code(
     if resource:
         fields["resource"] = resource
     logger.debug("exchanging the authorization code at %s", endpoint)
-    response = yield from _token_request(endpoint, client, fields, policy, "authorization code exchange")
+    response = yield from authenticated_fetch(
+        endpoint,
+        client,
+        fields,
+        policy,
+        "authorization code exchange",
+        assertion_signer=assertion_signer,
+        issuer=issuer,
+    )
     if response.status != 200:
         raise token_error(TokenExchangeError, "the token endpoint refused the authorization code", response, endpoint)
     return parse_token_response(response, endpoint, TokenExchangeError, previous_refresh_token=None)
@@ -102,13 +70,19 @@ def refresh_tokens(
     refresh_token: str,
     resource: str | None,
     policy: RetryPolicy,
+    *,
+    assertion_signer: ClientAssertionSigner | None = None,
+    issuer: str | None = None,
 ) -> Generator[Effect, Any, TokenSet]:
-    """Refresh (RFC 6749 §6). ``invalid_grant`` raises :class:`InvalidGrantError`; the caller re-authorizes."""
+    """Refresh (RFC 6749 §6). ``invalid_grant`` raises :class:`InvalidGrantError`; the caller re-authorizes.
+    ``assertion_signer`` and ``issuer`` are for a client that authenticates with ``private_key_jwt``."""
     fields = {"grant_type": "refresh_token", "refresh_token": refresh_token}
     if resource:
         fields["resource"] = resource
     logger.debug("refreshing the access token at %s", endpoint)
-    response = yield from _token_request(endpoint, client, fields, policy, "token refresh")
+    response = yield from authenticated_fetch(
+        endpoint, client, fields, policy, "token refresh", assertion_signer=assertion_signer, issuer=issuer
+    )
     if response.status != 200:
         error_class = InvalidGrantError if _error_code(response) == "invalid_grant" else TokenRefreshError
         raise token_error(error_class, "the token endpoint refused the refresh", response, endpoint)

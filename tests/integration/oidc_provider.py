@@ -27,8 +27,12 @@ from urllib.parse import urljoin
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from mcp_oauth_auth import PrivateKeyJWT
 from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI
+from mcp_oauth_auth.flow.client_auth import CLIENT_ASSERTION_TYPE
 from mcp_oauth_auth.testing import reserve_loopback_port
 
 from .mcp_sdk_server import RunningMCPServer, serve_mcp_server
@@ -48,9 +52,17 @@ USERNAME = "alice"
 #: The MCP server's own client, for introspection (RFC 7662).
 INTROSPECTION_CLIENT = "mcp-server"
 #: Pre-registered confidential clients of the authorization code grant, by token endpoint authentication method.
-CONFIDENTIAL_CLIENTS = {"client_secret_basic": "confidential-basic", "client_secret_post": "confidential-post"}
+CONFIDENTIAL_CLIENTS = {
+    "client_secret_basic": "confidential-basic",
+    "client_secret_post": "confidential-post",
+    "private_key_jwt": "confidential-jwt",
+}
 #: Pre-registered confidential clients of the client credentials grant, by token endpoint authentication method.
-MACHINE_CLIENTS = {"client_secret_basic": "machine-basic", "client_secret_post": "machine-post"}
+MACHINE_CLIENTS = {
+    "client_secret_basic": "machine-basic",
+    "client_secret_post": "machine-post",
+    "private_key_jwt": "machine-jwt",
+}
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -69,6 +81,8 @@ class OIDCProvider:
     client_secrets: dict[str, str]
     password: str
     process: subprocess.Popen[bytes] = field(repr=False)
+    #: The private keys (PEM) of the clients that authenticate with private_key_jwt.
+    client_keys: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def token_endpoint(self) -> str:
@@ -119,6 +133,12 @@ class OIDCProvider:
     def secret(self, client_id: str) -> str:
         return self.client_secrets[client_id]
 
+    def client_credentials(self, client_id: str) -> dict[str, Any]:
+        """``MCPOAuth`` options that authenticate as ``client_id``: its secret, or its private key."""
+        if client_id in self.client_keys:
+            return {"private_key": PrivateKeyJWT(self.client_keys[client_id], key_id=f"{client_id}-key")}
+        return {"client_secret": self.secret(client_id)}
+
     def introspect(self, token: str) -> dict[str, Any]:
         """RFC 7662 introspection as the MCP server does it."""
         response = httpx.post(
@@ -135,6 +155,12 @@ class OIDCProvider:
         """A token request of our own (not through the library): as a public client, or with HTTP Basic."""
         if public:
             return httpx.post(self.token_endpoint, data={**fields, "client_id": client_id}, timeout=10)
+        if client_id in self.client_keys:
+            assertion = PrivateKeyJWT(self.client_keys[client_id], key_id=f"{client_id}-key").assertion(
+                client_id, self.issuer
+            )
+            jwt_fields = {"client_assertion_type": CLIENT_ASSERTION_TYPE, "client_assertion": assertion}
+            return httpx.post(self.token_endpoint, data={**fields, **jwt_fields}, timeout=10)
         return httpx.post(self.token_endpoint, data=fields, auth=(client_id, self.secret(client_id)), timeout=10)
 
     def revoke(self, token: str, client_id: str, *, hint: str, public: bool = False) -> httpx.Response:
@@ -167,6 +193,22 @@ def _settings(resources: list[str], access_token_ttl: int, provider_scopes: tupl
         client_id: secrets.token_urlsafe(24)
         for client_id in (INTROSPECTION_CLIENT, *CONFIDENTIAL_CLIENTS.values(), *MACHINE_CLIENTS.values())
     }
+    client_keys: dict[str, str] = {}  # PEM
+
+    def authentication(method: str, client_id: str) -> dict[str, Any]:
+        """The client metadata that lets ``client_id`` authenticate with ``method``."""
+        if method != "private_key_jwt":
+            return {"client_secret": client_secrets[client_id], "token_endpoint_auth_method": method}
+        del client_secrets[client_id]
+        pem = (
+            ec.generate_private_key(ec.SECP256R1())
+            .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+            .decode("ascii")
+        )
+        client_keys[client_id] = pem
+        jwk = {**PrivateKeyJWT(pem).public_jwk(), "kid": f"{client_id}-key", "use": "sig", "alg": "ES256"}
+        return {"token_endpoint_auth_method": method, "jwks": {"keys": [jwk]}}
+
     clients: list[dict[str, Any]] = [
         {
             "client_id": INTROSPECTION_CLIENT,
@@ -182,8 +224,7 @@ def _settings(resources: list[str], access_token_ttl: int, provider_scopes: tupl
             {
                 "client_id": client_id,
                 "client_name": f"confidential client ({method})",
-                "client_secret": client_secrets[client_id],
-                "token_endpoint_auth_method": method,
+                **authentication(method, client_id),
                 "grant_types": ["authorization_code", "refresh_token"],
                 "response_types": ["code"],
                 "redirect_uris": [DEFAULT_REDIRECT_URI],
@@ -193,8 +234,7 @@ def _settings(resources: list[str], access_token_ttl: int, provider_scopes: tupl
         clients.append(
             {
                 "client_id": client_id,
-                "client_secret": client_secrets[client_id],
-                "token_endpoint_auth_method": method,
+                **authentication(method, client_id),
                 "grant_types": ["client_credentials"],
                 "response_types": [],
                 "redirect_uris": [],
@@ -209,6 +249,7 @@ def _settings(resources: list[str], access_token_ttl: int, provider_scopes: tupl
         "clients": clients,
         "introspectionClients": [INTROSPECTION_CLIENT],
         "_secrets": client_secrets,
+        "_keys": client_keys,
     }
 
 
@@ -255,6 +296,7 @@ def run_oidc_provider(
     workdir.mkdir(parents=True, exist_ok=True)
     settings = _settings(resources, access_token_ttl, provider_scopes)
     client_secrets = settings.pop("_secrets")
+    client_keys = settings.pop("_keys")
     config_path = workdir / "oidc-provider.json"
     config_path.write_text(json.dumps(settings, indent=2), encoding="utf-8")
     log_path = workdir / "oidc-provider.log"
@@ -277,6 +319,7 @@ def run_oidc_provider(
             client_secrets=client_secrets,
             password=settings["accounts"][USERNAME],
             process=process,
+            client_keys=client_keys,
         )
     finally:
         _stop(process)

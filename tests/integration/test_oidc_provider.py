@@ -336,7 +336,7 @@ def test_device_flow_approved_on_the_device_pages(oidc_stack: OIDCStack) -> None
     assert (info["active"], info["aud"]) == (True, url)
 
 
-@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post", "private_key_jwt"])
 def test_client_credentials(oidc_stack: OIDCStack, method: str) -> None:
     provider, url = oidc_stack.provider, oidc_stack.url
     client_id = MACHINE_CLIENTS[method]
@@ -345,8 +345,8 @@ def test_client_credentials(oidc_stack: OIDCStack, method: str) -> None:
         store=MemoryTokenStore(),
         grant_type="client_credentials",
         client_id=client_id,
-        client_secret=provider.secret(client_id),
-        token_endpoint_auth_method=method,
+        token_endpoint_auth_method=None if method == "private_key_jwt" else method,
+        **provider.client_credentials(client_id),
     )
     assert anyio.run(call_tools, auth, url, [add(8, 9)]) == ["17"]
 
@@ -377,7 +377,7 @@ def test_client_credentials(oidc_stack: OIDCStack, method: str) -> None:
     assert "resource_metadata=" in rejected.headers["WWW-Authenticate"]
 
 
-@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post", "private_key_jwt"])
 def test_confidential_client(oidc_stack_factory: StackFactory, method: str) -> None:
     stack: OIDCStack = oidc_stack_factory(access_token_ttl=SHORT_TTL)
     provider, url = stack.provider, stack.url
@@ -388,9 +388,9 @@ def test_confidential_client(oidc_stack_factory: StackFactory, method: str) -> N
         store=MemoryTokenStore(),
         authorizer=HeadlessAuthorizer(page_handler=person.page_handler),
         client_id=client_id,
-        client_secret=provider.secret(client_id),
-        token_endpoint_auth_method=method,
+        token_endpoint_auth_method=None if method == "private_key_jwt" else method,
         refresh_skew=0,
+        **provider.client_credentials(client_id),
     )
     assert anyio.run(call_tools, auth, url, [add(10, 11)]) == ["21"]
     assert provider.requests("registration") == []

@@ -348,5 +348,5 @@ def test_client_credentials_needs_a_confidential_client() -> None:
     with pytest.raises(ConfigurationError, match="grant_type"):
         MCPOAuth("https://mcp.example.com/mcp", grant_type="password")
     signer = PrivateKeyJWT(ec.generate_private_key(ec.SECP256R1()))
-    with pytest.raises(ConfigurationError, match="client_credentials' only"):
-        MCPOAuth("https://mcp.example.com/mcp", client_id="app", private_key=signer)
+    with pytest.raises(ConfigurationError, match="client_id"):
+        MCPOAuth("https://mcp.example.com/mcp", private_key=signer)

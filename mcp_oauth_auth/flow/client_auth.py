@@ -1,0 +1,139 @@
+"""Client authentication at the authorization server's token-type endpoints (token, device authorization,
+revocation): ``none``, ``client_secret_basic``, ``client_secret_post`` (RFC 6749 §2.3.1) and ``private_key_jwt``
+(RFC 7523 §2.2, RFC 7521 §4.2).
+
+Every request gets a fresh assertion, retries of temporary failures included: an assertion's ``jti`` is single
+use, and a server that recorded it before failing would refuse the same assertion again.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Callable, Generator
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from mcp_oauth_auth.exceptions import ConfigurationError, TemporaryOAuthError
+from mcp_oauth_auth.flow.effects import Effect, HttpRequest, HttpResponse, send, sleep
+from mcp_oauth_auth.flow.fetch import RetryPolicy, fetch, is_temporary
+from mcp_oauth_auth.flow.urls import safe_url
+from mcp_oauth_auth.records import ClientRegistration
+
+__all__ = [
+    "ASSERTION_LIFETIME",
+    "CLIENT_ASSERTION_TYPE",
+    "PRIVATE_KEY_JWT",
+    "ClientAssertionSigner",
+    "authenticated_fetch",
+    "client_authentication",
+]
+
+logger = logging.getLogger("mcp_oauth_auth")
+
+#: The token endpoint authentication method name (RFC 7591 §2, OpenID Connect Core §9).
+PRIVATE_KEY_JWT = "private_key_jwt"
+#: ``client_assertion_type`` of a JWT client assertion (RFC 7523 §2.2).
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+#: Seconds between an assertion's ``iat`` and its ``exp``.
+ASSERTION_LIFETIME = 60
+
+
+class ClientAssertionSigner(Protocol):
+    """Produces a signed client assertion (RFC 7523 §3) for one token endpoint request."""
+
+    def assertion(self, client_id: str, audience: str, now: float | None = None) -> str: ...
+
+
+def _authenticated_request(
+    endpoint: str,
+    client: ClientRegistration,
+    fields: dict[str, str],
+    signer: ClientAssertionSigner | None,
+    issuer: str | None,
+    now: Callable[[], float],
+) -> HttpRequest:
+    """The form POST to ``endpoint`` with the client's authentication applied (a fresh assertion for JWT)."""
+    assertion = None
+    if client.token_endpoint_auth_method == PRIVATE_KEY_JWT:
+        if signer is None:
+            raise ConfigurationError(f"client {client.client_id!r} uses private_key_jwt but no signing key was given")
+        if not issuer:
+            raise ConfigurationError("private_key_jwt needs the authorization server's issuer as the audience")
+        assertion = signer.assertion(client.client_id, issuer, now())
+    elif signer is not None:
+        raise ConfigurationError(
+            f"a signing key was given but client {client.client_id!r} is registered for "
+            f"{client.token_endpoint_auth_method}, not private_key_jwt"
+        )
+    form, headers = client_authentication(client, fields, client_assertion=assertion)
+    return HttpRequest.form(endpoint, form, headers)
+
+
+def authenticated_fetch(
+    endpoint: str,
+    client: ClientRegistration,
+    fields: dict[str, str],
+    policy: RetryPolicy,
+    what: str,
+    *,
+    assertion_signer: ClientAssertionSigner | None = None,
+    issuer: str | None = None,
+    now: Callable[[], float] = time.time,
+) -> Generator[Effect, Any, HttpResponse]:
+    """POST ``fields`` to ``endpoint`` with client authentication, retrying temporary failures like
+    :func:`~mcp_oauth_auth.flow.fetch.fetch`; with ``private_key_jwt``, each attempt carries a new assertion."""
+    if client.token_endpoint_auth_method != PRIVATE_KEY_JWT:
+        request = _authenticated_request(endpoint, client, fields, assertion_signer, issuer, now)
+        response = yield from fetch(request, policy, what)
+        return response
+    response = yield from send(_authenticated_request(endpoint, client, fields, assertion_signer, issuer, now))
+    for attempt in range(1, policy.attempts):
+        if not is_temporary(response.status):
+            return response
+        delay = policy.delay(attempt - 1, response)
+        logger.debug("%s: %s answered %s, retrying in %.1fs", what, safe_url(endpoint), response.status, delay)
+        yield from sleep(delay)
+        response = yield from send(_authenticated_request(endpoint, client, fields, assertion_signer, issuer, now))
+    if is_temporary(response.status):
+        raise TemporaryOAuthError(
+            f"{what} failed temporarily {policy.attempts} times; credentials were kept, try again later",
+            url=safe_url(endpoint),
+            status_code=response.status,
+        )
+    return response
+
+
+def _form_encode(value: str) -> str:
+    """application/x-www-form-urlencoded encoding of one value (RFC 6749 §2.3.1, Appendix B)."""
+    return quote(value, safe="").replace("%20", "+")
+
+
+def client_authentication(
+    client: ClientRegistration, fields: dict[str, str], *, client_assertion: str | None = None
+) -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
+    """``fields`` and headers with the client's token endpoint authentication applied.
+
+    ``private_key_jwt`` (RFC 7523 §2.2) needs ``client_assertion``, a signed JWT made for this very request (see
+    :func:`authenticated_fetch`); ``client_id`` is sent along with it (RFC 7521 §4.2).
+    """
+    method = client.token_endpoint_auth_method
+    if method == "private_key_jwt":
+        if client_assertion is None:
+            raise ConfigurationError(f"client {client.client_id!r} uses private_key_jwt: a client assertion is needed")
+        return {
+            **fields,
+            "client_id": client.client_id,
+            "client_assertion_type": CLIENT_ASSERTION_TYPE,
+            "client_assertion": client_assertion,
+        }, ()
+    if method == "client_secret_basic":
+        assert client.client_secret is not None
+        credentials = f"{_form_encode(client.client_id)}:{_form_encode(client.client_secret)}"
+        encoded = base64.b64encode(credentials.encode("utf-8")).decode("ascii")
+        return fields, (("Authorization", f"Basic {encoded}"),)
+    if method == "client_secret_post":
+        assert client.client_secret is not None
+        return {**fields, "client_id": client.client_id, "client_secret": client.client_secret}, ()
+    return {**fields, "client_id": client.client_id}, ()
