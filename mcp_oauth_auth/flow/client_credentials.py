@@ -14,27 +14,14 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from mcp_oauth_auth.exceptions import ConfigurationError, TokenExchangeError
-from mcp_oauth_auth.flow.client_auth import (
-    ASSERTION_LIFETIME,
-    CLIENT_ASSERTION_TYPE,
-    PRIVATE_KEY_JWT,
-    ClientAssertionSigner,
-    authenticated_fetch,
-)
+from mcp_oauth_auth.flow.client_auth import PRIVATE_KEY_JWT, ClientAssertionSigner, authenticated_fetch
 from mcp_oauth_auth.flow.effects import Effect
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.tokens import parse_token_response, token_error
 from mcp_oauth_auth.flow.urls import safe_url
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
 
-__all__ = [
-    "ASSERTION_LIFETIME",
-    "CLIENT_ASSERTION_TYPE",
-    "PRIVATE_KEY_JWT",
-    "ClientAssertionSigner",
-    "authenticated_fetch",
-    "request_client_credentials",
-]
+__all__ = ["request_client_credentials"]
 
 logger = logging.getLogger("mcp_oauth_auth")
 

@@ -15,7 +15,8 @@ from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
 from mcp_oauth_auth.exceptions import ConfigurationError, TemporaryOAuthError, TokenExchangeError
-from mcp_oauth_auth.flow.client_credentials import CLIENT_ASSERTION_TYPE, request_client_credentials
+from mcp_oauth_auth.flow.client_auth import CLIENT_ASSERTION_TYPE
+from mcp_oauth_auth.flow.client_credentials import request_client_credentials
 from mcp_oauth_auth.flow.effects import HttpRequest, HttpResponse
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.private_key_jwt import PrivateKeyJWT

@@ -22,7 +22,8 @@ from mcp_oauth_auth.exceptions import (
     DiscoveryError,
     TokenExchangeError,
 )
-from mcp_oauth_auth.flow.client_credentials import CLIENT_ASSERTION_TYPE, request_client_credentials
+from mcp_oauth_auth.flow.client_auth import CLIENT_ASSERTION_TYPE
+from mcp_oauth_auth.flow.client_credentials import request_client_credentials
 from mcp_oauth_auth.flow.device import (
     DEVICE_CODE_GRANT,
     DeviceAuthorization,
