@@ -69,10 +69,7 @@ def _parse_one_header(value: str) -> list[Challenge]:
     challenges: list[Challenge] = []
     position = 0
     while True:
-        separator = _SEPARATOR.match(value, position)
-        while separator:
-            position = separator.end()
-            separator = _SEPARATOR.match(value, position)
+        position = _skip_separators(value, position)
         scheme = _SCHEME.match(value, position)
         if not scheme:
             return challenges
@@ -83,13 +80,21 @@ def _parse_one_header(value: str) -> list[Challenge]:
         if blob:
             token68 = blob.group(1)
             position = blob.end()
-        while (param := _PARAM.match(value, position)) is not None:
+        while True:
+            # Empty list elements (",,", or a comma right after the scheme) are allowed and ignored (RFC 9110
+            # §5.6.1); what follows the commas belongs to this challenge only if it is a parameter.
+            after = _skip_separators(value, position)
+            param = _PARAM.match(value, after)
+            if param is None:
+                break
             name = param.group(1).lower()
             quoted, bare = param.group(2), param.group(3)
             params.setdefault(name, _QUOTED_PAIR.sub(r"\1", quoted) if quoted is not None else bare)
             position = param.end()
-            separator = _SEPARATOR.match(value, position)
-            if separator is None or _PARAM.match(value, separator.end()) is None:
-                break
-            position = separator.end()
         challenges.append(Challenge(scheme.group(1).lower(), params, token68))
+
+
+def _skip_separators(value: str, position: int) -> int:
+    while (separator := _SEPARATOR.match(value, position)) is not None:
+        position = separator.end()
+    return position

@@ -23,6 +23,13 @@ from mcp_oauth_auth.flow.challenge import parse_bearer_challenge, parse_www_auth
         (["Negotiate abc==", 'DPoP algs="ES256", bearer ERROR="invalid_token"'], {"error": "invalid_token"}),
         (['Bearer realm="a, b", scope="x"'], {"scope": "x"}),
         (['Bearer error_description="say \\"hi\\""'], {"error_description": 'say "hi"'}),
+        # Empty list elements are ignored (RFC 9110 §5.6.1), also right after the scheme.
+        (['Bearer scope="a",, error="invalid_token"'], {"scope": "a", "error": "invalid_token"}),
+        (
+            ['Bearer , scope="a" ,,, resource_metadata="https://h/m",'],
+            {"scope": "a", "resource_metadata": "https://h/m"},
+        ),
+        (['Basic realm="x",, Bearer ,error="insufficient_scope"'], {"error": "insufficient_scope"}),
     ],
 )
 def test_bearer_parameters_in_any_order_and_form(headers: list[str], expected: dict[str, str]) -> None:
@@ -48,6 +55,11 @@ def test_several_challenges_and_token68() -> None:
     assert [c.scheme for c in challenges] == ["negotiate", "basic", "bearer"]
     assert challenges[0].token68 == "abc=="
     assert challenges[1].params == {"realm": "r"}
+
+
+def test_empty_elements_do_not_move_parameters_to_another_challenge() -> None:
+    challenges = parse_www_authenticate(['Bearer scope="a",, , Basic realm="r",,'])
+    assert [(c.scheme, c.params) for c in challenges] == [("bearer", {"scope": "a"}), ("basic", {"realm": "r"})]
 
 
 def test_garbage_does_not_raise() -> None:
