@@ -164,7 +164,7 @@ class MCPOAuth(_AuthBase):
         issuer: use this authorization server only (its issuer identifier, e.g. ``https://login.example.com``),
             typically the one ``client_id`` is registered at. Among several that the server lists, it is chosen; a
             server naming only others is refused (:class:`~mcp_oauth_auth.exceptions.IssuerMismatchError`), and
-            stored credentials from others are not used. Without it, a ``client_secret`` is still never sent to an
+            stored credentials from others are not used. Without it, a pre-registered client is still never used with an
             authorization server other than the one it was first used with for this server.
         client_name: the name shown to the person on dynamic registration.
         redirect_uri: a fixed redirect URI (it must match a pre-registered one); by default the authorizer's.

@@ -371,7 +371,7 @@ class FlowEngine:
             self.server_url, metadata_url, config.retry, allow_http=config.allow_http
         )
         server = yield from self._authorization_server(prm)
-        self._check_secret_stays_with(server.issuer)
+        self._check_client_stays_with(server.issuer)
         resource = prm.resource if prm else self.server_url
         resource_parameter = resource if config.send_resource else None
         scopes = step_up_scopes or self._choose_scopes(challenge, prm)
@@ -495,11 +495,13 @@ class FlowEngine:
             url=url,
         )
 
-    def _check_secret_stays_with(self, issuer: str) -> None:
-        """A pre-registered client's secret goes only to the authorization server it was first used with, unless
-        the caller names the authorization server (``issuer=``) explicitly."""
+    def _check_client_stays_with(self, issuer: str) -> None:
+        """A pre-registered client goes only to the authorization server it was first used with for this server,
+        unless the caller names the authorization server (``issuer=``) explicitly: client credentials are never
+        reused with another authorization server unasked (MCP client registration, "Authorization Server
+        Binding")."""
         client, record = self.config.client, self.record
-        if client.issuer is not None or not client.client_secret or record is None:
+        if client.issuer is not None or not client.client_id or record is None:
             return
         previous = record.client
         if (
@@ -509,9 +511,8 @@ class FlowEngine:
         ):
             raise IssuerMismatchError(
                 f"{self.server_url} now names the authorization server {issuer}, but the client "
-                f"{client.client_id!r} was used with {record.issuer}; its secret is not sent to another "
-                f"authorization server unasked. Pass issuer={issuer!r} if that server really is where the client is "
-                "registered",
+                f"{client.client_id!r} was used with {record.issuer}; its credentials are not used with another "
+                f"authorization server unasked. Pass issuer={issuer!r} if the client really is registered there",
                 url=issuer,
             )
 

@@ -130,13 +130,9 @@ def test_a_secret_is_not_sent_to_a_new_authorization_server_unasked(kind: Client
     store = MemoryTokenStore()
     before = stack_at("https://auth.test")
     assert send_all(kind, before, pre_registered(before, store), [("GET", before.server_url)])[0].status == 200
+    drop_refresh_token(store)
     [key] = store.list_keys()
     stored = store.load(key)
-    assert stored is not None
-    assert stored.tokens is not None
-    # Without a refresh token (or once it is refused), a rejected token means a new authorization.
-    stored = stored.with_tokens(replace(stored.tokens, refresh_token=None))
-    store.save(stored)
 
     # The MCP server now names another authorization server and rejects the old token.
     after = stack_at("https://login.test")
@@ -153,21 +149,42 @@ def test_a_secret_is_not_sent_to_a_new_authorization_server_unasked(kind: Client
     assert [request["client_id"] for request in after.token_requests] == ["pre"]
 
 
-def test_a_public_or_dynamic_client_may_follow_the_server_to_a_new_authorization_server() -> None:
-    """Only a secret is held back: a dynamically registered client simply registers at the new server."""
+def test_a_pre_registered_public_client_is_not_taken_to_a_new_authorization_server_either() -> None:
+    store = MemoryTokenStore()
+    before = FakeMCPStack(FakeStackConfig(as_base_url="https://auth.test", registration_enabled=False))
+    before.add_client("public-app", redirect_uris=[REDIRECT])
+    options: dict[str, Any] = {"client_id": "public-app", "redirect_uri": REDIRECT, "retry": FAST_RETRY}
+    auth = MCPOAuth(before.server_url, store=store, authorizer=before.authorizer, **options)
+    assert send_all(SYNC, before, auth, [("GET", before.server_url)])[0].status == 200
+    drop_refresh_token(store)
+    after = FakeMCPStack(FakeStackConfig(as_base_url="https://login.test", registration_enabled=False))
+    after.add_client("public-app", redirect_uris=[REDIRECT])
+    moved = MCPOAuth(after.server_url, store=store, authorizer=after.authorizer, **options)
+    with pytest.raises(IssuerMismatchError, match="public-app"):
+        send_all(SYNC, after, moved, [("GET", after.server_url)])
+    assert after.count("authorize") == 0
+
+
+def test_a_dynamically_registered_client_follows_the_server_to_a_new_authorization_server() -> None:
+    """Only pre-registered clients are held back: a dynamic registration simply happens again at the new server."""
     store = MemoryTokenStore()
     before = FakeMCPStack(FakeStackConfig(as_base_url="https://auth.test"))
     auth = MCPOAuth(before.server_url, store=store, authorizer=before.authorizer, retry=FAST_RETRY)
     assert send_all(SYNC, before, auth, [("GET", before.server_url)])[0].status == 200
+    drop_refresh_token(store)
+    after = FakeMCPStack(FakeStackConfig(as_base_url="https://login.test"))
+    auth = MCPOAuth(after.server_url, store=store, authorizer=after.authorizer, retry=FAST_RETRY)
+    assert send_all(SYNC, after, auth, [("GET", after.server_url)])[0].status == 200
+    assert after.count("register") == 1
+
+
+def drop_refresh_token(store: MemoryTokenStore) -> None:
+    """Without a refresh token (or once it is refused), a rejected token means a new authorization."""
     [key] = store.list_keys()
     stored = store.load(key)
     assert stored is not None
     assert stored.tokens is not None
     store.save(stored.with_tokens(replace(stored.tokens, refresh_token=None)))
-    after = FakeMCPStack(FakeStackConfig(as_base_url="https://login.test"))
-    auth = MCPOAuth(after.server_url, store=store, authorizer=after.authorizer, retry=FAST_RETRY)
-    assert send_all(SYNC, after, auth, [("GET", after.server_url)])[0].status == 200
-    assert after.count("register") == 1
 
 
 @pytest.mark.parametrize(
