@@ -149,8 +149,10 @@ class MCPOAuth(_AuthBase):
     Args:
         server_url: the MCP endpoint. Bearer tokens go only to this origin, at or below this path (or below the
             ``resource`` the server's metadata names, when that is a parent of it).
-        scopes: scopes to request; by default the 401 challenge's ``scope``, else the server's
-            ``scopes_supported``.
+        scopes: scopes to request (instead of the server's ``scopes_supported``), together with the 401
+            challenge's ``scope``, which the MCP specification makes authoritative for the request at hand. By
+            default the challenge's ``scope``, else the server's ``scopes_supported``. A new authorization also asks
+            again for the scopes the credential it replaces had (step-ups are not lost).
         store: where credential records persist (a :class:`~mcp_oauth_auth.storage.TokenStore`). By default the OS
             keyring when usable, else encrypted files under ``~/.mcp_oauth`` (chosen on the first request).
         authorizer: how the person approves: an :class:`~mcp_oauth_auth.authorizers.Authorizer` (e.g.

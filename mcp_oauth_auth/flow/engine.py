@@ -195,6 +195,17 @@ class FlowEngine:
                     url=self.server_url,
                 )
             previous = self.record.requested_scopes if self.record else ()
+            if set(challenge.scopes) <= set(previous):
+                # Asking again for what was already asked for would only repeat the failure (and, with a person,
+                # the consent screen): the authorization server does not grant these scopes to this account.
+                raise InsufficientScopeError(
+                    f"the server requires scopes {list(challenge.scopes) or '(unnamed)'}, but the authorization "
+                    f"already asked for {list(previous)} and was not granted enough: the account may lack the "
+                    "permission, or the consent left a scope out",
+                    error=challenge.error,
+                    error_description=challenge.error_description,
+                    url=self.server_url,
+                )
             scopes = tuple(dict.fromkeys((*previous, *challenge.scopes)))
             logger.info("step-up: the server asks for scopes %s", list(challenge.scopes))
             yield from self.authorize_new(challenge, scopes)
@@ -374,7 +385,7 @@ class FlowEngine:
         self._check_client_stays_with(server.issuer)
         resource = prm.resource if prm else self.server_url
         resource_parameter = resource if config.send_resource else None
-        scopes = step_up_scopes or self._choose_scopes(challenge, prm)
+        scopes = step_up_scopes or self._with_earlier_scopes(self._choose_scopes(challenge, prm))
         existing = self.record.client if self.record and self.record.issuer == server.issuer else None
         grant = self._grant(server)
         if grant == "client_credentials":
@@ -521,12 +532,22 @@ class FlowEngine:
         return self.config.assertion_signer if client.token_endpoint_auth_method == "private_key_jwt" else None
 
     def _choose_scopes(self, challenge: BearerChallenge, prm: ProtectedResourceMetadata | None) -> tuple[str, ...]:
-        """The caller's scopes, else the challenge's ``scope``, else the PRM ``scopes_supported``, else none."""
+        """The caller's scopes with the challenge's ``scope`` (authoritative for the operation at hand, so never
+        left out); without scopes from the caller, the challenge's, else the PRM ``scopes_supported``, else none."""
         if self.config.scopes is not None:
-            return self.config.scopes
+            return tuple(dict.fromkeys((*self.config.scopes, *challenge.scopes)))
         if challenge.scopes:
             return challenge.scopes
         return prm.scopes_supported if prm else ()
+
+    def _with_earlier_scopes(self, scopes: tuple[str, ...]) -> tuple[str, ...]:
+        """``scopes`` and those of the credential being replaced, so that an authorization gained by a step-up is
+        not lost by authorizing again (``offline_access`` is added afresh when the authorization server offers
+        it)."""
+        earlier = tuple(
+            scope for scope in (self.record.requested_scopes if self.record else ()) if scope != "offline_access"
+        )
+        return tuple(dict.fromkeys((*earlier, *scopes))) if earlier else scopes
 
 
 def _keep_scope(new: TokenSet, old: TokenSet) -> TokenSet:

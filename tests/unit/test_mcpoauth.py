@@ -163,13 +163,18 @@ def test_offline_access_only_when_listed() -> None:
     assert "offline_access" not in authorization_query(stack)["scope"]
 
 
-def test_challenge_scope_beats_prm_scopes_and_explicit_scopes_beat_both() -> None:
+def test_challenge_scope_beats_prm_scopes_and_explicit_scopes_join_it() -> None:
+    """The challenge's scope is authoritative for the operation (MCP scope selection): scopes the caller asks for
+    are requested together with it, not instead of it."""
     stack = FakeMCPStack(FakeStackConfig(challenge_scope="mcp:read"))
     send_all(ClientKind("httpx", "sync"), stack, make_auth(stack), [("GET", stack.server_url)])
     assert authorization_query(stack)["scope"] == "mcp:read offline_access"
     stack2 = FakeMCPStack(FakeStackConfig(challenge_scope="mcp:read"))
     send_all(ClientKind("httpx", "sync"), stack2, make_auth(stack2, scopes="admin"), [("GET", stack2.server_url)])
-    assert authorization_query(stack2)["scope"] == "admin offline_access"
+    assert authorization_query(stack2)["scope"] == "admin mcp:read offline_access"
+    stack3 = FakeMCPStack(FakeStackConfig(challenge_scope=None))
+    send_all(ClientKind("httpx", "sync"), stack3, make_auth(stack3, scopes="admin"), [("GET", stack3.server_url)])
+    assert authorization_query(stack3)["scope"] == "admin offline_access"  # explicit scopes beat the PRM's
 
 
 # -- refusals: no authorization request is made --------------------------------------------------------------------
@@ -345,25 +350,70 @@ def test_step_up_on_insufficient_scope(kind: ClientKind) -> None:
     assert results[1].body["body_length"] > 0
 
 
-def test_step_up_gives_up_after_the_cap() -> None:
-    stack = FakeMCPStack(FakeStackConfig(required_scopes_by_path={"/mcp/admin": ["admin"]}))
-    auth = make_auth(stack, max_step_up=1)
-
-    always_forbidden = stack.httpx_transport()
+def forbidding(stack: FakeMCPStack, scopes: Any) -> Any:
+    """A transport in front of ``stack`` whose /mcp/admin always answers 403 insufficient_scope, naming the scope
+    ``scopes()`` returns."""
     import httpx
+
+    inner = stack.httpx_transport()
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/mcp/admin":
-            return httpx.Response(403, headers={"WWW-Authenticate": 'Bearer error="insufficient_scope", scope="admin"'})
-        response = always_forbidden.handle_request(request)
+            challenge = f'Bearer error="insufficient_scope", scope="{scopes()}"'
+            return httpx.Response(403, headers={"WWW-Authenticate": challenge})
+        response = inner.handle_request(request)
         response.read()
         return response
 
-    with httpx.Client(auth=auth, transport=httpx.MockTransport(handler)) as client:
+    return httpx.MockTransport(handler)
+
+
+def test_step_up_gives_up_after_the_cap() -> None:
+    import itertools
+
+    import httpx
+
+    config = FakeStackConfig(scopes_supported=["mcp:read", "mcp:write", *(f"admin{n}" for n in range(1, 5))])
+    stack = FakeMCPStack(config)
+    auth = make_auth(stack, max_step_up=1)
+    numbers = itertools.count(1)
+    # Each refusal names a scope not asked for yet: only the cap ends the step-ups.
+    with httpx.Client(auth=auth, transport=forbidding(stack, lambda: f"admin{next(numbers)}")) as client:
         assert client.get(stack.server_url).status_code == 200
-        with pytest.raises(InsufficientScopeError):
+        with pytest.raises(InsufficientScopeError, match="after 1 step-up"):
             client.get(f"{stack.server_url}/admin")
     assert stack.count("authorize") == 2  # the first authorization plus one step-up
+
+
+def test_step_up_for_scopes_already_asked_for_fails_at_once() -> None:
+    """Asking again for the same scopes would show the person the same consent for nothing."""
+    import httpx
+
+    stack = FakeMCPStack(FakeStackConfig(required_scopes_by_path={"/mcp/admin": ["admin"]}))
+    auth = make_auth(stack)  # max_step_up=2
+    with httpx.Client(auth=auth, transport=forbidding(stack, lambda: "admin")) as client:
+        assert client.get(stack.server_url).status_code == 200
+        with pytest.raises(InsufficientScopeError, match="already asked for"):
+            client.get(f"{stack.server_url}/admin")  # one step-up asks for admin; the server still refuses
+        with pytest.raises(InsufficientScopeError, match="already asked for"):
+            client.get(f"{stack.server_url}/admin")  # no new authorization for the same refusal
+    assert stack.count("authorize") == 2
+
+
+def test_a_new_authorization_keeps_the_scopes_a_step_up_added(kind: ClientKind) -> None:
+    stack = FakeMCPStack(FakeStackConfig(required_scopes_by_path={"/mcp/admin": ["admin"]}))
+    auth = make_auth(stack)
+    send_all(kind, stack, auth, [("GET", stack.server_url), ("GET", f"{stack.server_url}/admin")])
+    assert "admin" in authorization_query(stack)["scope"].split()
+    # The grant ends (the refresh token is refused): the new authorization asks for admin again, so the next admin
+    # request needs no second step-up.
+    start = time.time()
+    stack.clock = lambda: start + 7200
+    stack.fail_next("refresh", status=400, json={"error": "invalid_grant"})
+    results = send_all(kind, stack, auth, [("GET", stack.server_url), ("GET", f"{stack.server_url}/admin")])
+    assert [r.status for r in results] == [200, 200]
+    assert stack.count("authorize") == 3
+    assert "admin" in authorization_query(stack)["scope"].split()
 
 
 # -- concurrency ---------------------------------------------------------------------------------------------------
