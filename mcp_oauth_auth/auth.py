@@ -16,10 +16,11 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import logging
+import math
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Generator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Generator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager, closing, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -28,7 +29,7 @@ import httpx
 
 from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI, Authorizer, AuthorizerLike, as_authorizer
 from mcp_oauth_auth.authorizers.environment import browser_unavailable_reason
-from mcp_oauth_auth.exceptions import OAuthError, RequestNotReplayableError, TemporaryOAuthError
+from mcp_oauth_auth.exceptions import ConfigurationError, OAuthError, RequestNotReplayableError, TemporaryOAuthError
 from mcp_oauth_auth.flow.effects import (
     Authorize,
     ChooseRedirect,
@@ -259,6 +260,12 @@ class MCPOAuth(_AuthBase):
         )
         self._engine = FlowEngine(config)
         self._store: TokenStore = store if store is not None else AutoTokenStore()
+        if (
+            isinstance(lock_timeout, bool)
+            or not isinstance(lock_timeout, (int, float))
+            or not 0 <= lock_timeout < math.inf
+        ):
+            raise ConfigurationError(f"lock_timeout must be a number of seconds (0 or more), not {lock_timeout!r}")
         self._lock_timeout = lock_timeout
         self._lock = _CredentialLock()
 
@@ -605,7 +612,17 @@ def scope_tuple(scopes: Sequence[str] | str | None) -> tuple[str, ...] | None:
     """Scopes as given by a caller (a space-separated string or a sequence) as a tuple; None stays None."""
     if scopes is None:
         return None
-    return tuple(scopes.split()) if isinstance(scopes, str) else tuple(scopes)
+    if isinstance(scopes, str):
+        result = tuple(scopes.split())
+    elif isinstance(scopes, (bytes, bytearray)) or not isinstance(scopes, Iterable):
+        raise ConfigurationError(f"scopes must be a string or a sequence of strings, not {type(scopes).__name__}")
+    else:
+        result = tuple(scopes)
+    for scope in result:
+        # RFC 6749 §3.3: scope tokens are non-empty, printable ASCII, without spaces, quotes or backslashes.
+        if not isinstance(scope, str) or not scope or not all(0x21 <= ord(c) <= 0x7E and c not in '"\\' for c in scope):
+            raise ConfigurationError(f"each scope must be a non-empty scope token (RFC 6749 §3.3), not {scope!r}")
+    return result
 
 
 def _request_class(client: Any) -> type[Any]:

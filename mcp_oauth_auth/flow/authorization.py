@@ -105,8 +105,11 @@ def start_authorization(
 
 def validate_callback(callback_url: str, pending: PendingAuthorization, metadata: AuthorizationServerMetadata) -> str:
     """The authorization code from the callback, after checking where it came from (state, then RFC 9207 iss)."""
-    callback = urlsplit(callback_url)
-    expected = urlsplit(pending.redirect_uri)
+    try:
+        callback = urlsplit(callback_url)
+        expected = urlsplit(pending.redirect_uri)
+    except ValueError:
+        raise AuthorizationError("the callback URL is not a valid URL") from None
     if (callback.scheme, callback.netloc, callback.path) != (expected.scheme, expected.netloc, expected.path):
         raise AuthorizationError("the callback URL is not the redirect URI of this authorization request")
     query = parse_qs(callback.query, keep_blank_values=True)

@@ -37,7 +37,13 @@ from mcp_oauth_auth.flow.effects import (
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.registration import ClientSettings
 from mcp_oauth_auth.flow.tokens import refresh_tokens
-from mcp_oauth_auth.flow.urls import BearerScope, canonical_resource, same_issuer
+from mcp_oauth_auth.flow.urls import (
+    BearerScope,
+    canonical_resource,
+    check_redirect_uri,
+    require_secure_url,
+    same_issuer,
+)
 from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
 
 if TYPE_CHECKING:
@@ -106,6 +112,28 @@ class FlowConfig:
                 "private_key (private_key_jwt client authentication) belongs to a pre-registered client: give its "
                 "client_id= too"
             )
+        if self.assertion_signer is not None and not callable(getattr(self.assertion_signer, "assertion", None)):
+            raise ConfigurationError("private_key must be a PrivateKeyJWT (or have its assertion() method)")
+        if not isinstance(self.retry, RetryPolicy):
+            raise ConfigurationError(f"retry must be a RetryPolicy, not {type(self.retry).__name__}")
+        if self.refresh_skew is not None and not _is_duration(self.refresh_skew):
+            raise ConfigurationError(f"refresh_skew must be a number of seconds (0 or more), not {self.refresh_skew!r}")
+        if isinstance(self.max_step_up, bool) or not isinstance(self.max_step_up, int) or self.max_step_up < 0:
+            raise ConfigurationError(f"max_step_up must be a whole number (0 or more), not {self.max_step_up!r}")
+        for name in ("send_resource", "trust_unadvertised_pkce", "allow_http"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigurationError(f"{name} must be True or False, not {getattr(self, name)!r}")
+        if self.name is not None and (not isinstance(self.name, str) or not self.name.strip()):
+            raise ConfigurationError(f"name must be a non-empty string, not {self.name!r}")
+        if self.resource_metadata_url is not None:
+            require_secure_url(self.resource_metadata_url, "resource_metadata_url", allow_http=self.allow_http)
+        if self.redirect_uri is not None:
+            check_redirect_uri(self.redirect_uri)
+
+
+def _is_duration(value: object) -> bool:
+    """A finite, non-negative number of seconds (bool is not a number)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 class FlowEngine:

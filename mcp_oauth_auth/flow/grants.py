@@ -31,6 +31,7 @@ from mcp_oauth_auth.flow.registration import (
     private_key_jwt_method,
 )
 from mcp_oauth_auth.flow.tokens import exchange_code
+from mcp_oauth_auth.flow.urls import check_redirect_uri
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
 
 __all__ = ["client_credentials_grant", "code_grant", "device_grant", "machine_client"]
@@ -52,6 +53,7 @@ def code_grant(
 ) -> Grant:
     check_pkce_support(server, trust_unadvertised=trust_unadvertised_pkce)
     redirect_uri = fixed_redirect_uri or (yield from choose_redirect(existing.redirect_uris if existing else ()))
+    check_redirect_uri(redirect_uri)
     client = yield from identify_client(
         settings, server, existing, redirect_uri, scopes, retry, private_key=signer is not None
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
@@ -12,15 +13,20 @@ __all__ = [
     "BearerScope",
     "authorization_server_metadata_urls",
     "canonical_resource",
+    "check_redirect_uri",
     "is_loopback_host",
     "origin_of",
     "protected_resource_metadata_urls",
     "require_secure_url",
     "resource_identifies_server",
     "same_issuer",
+    "shown_url",
+    "split_url",
 ]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+#: A URL's scheme and user name, followed by a password in its userinfo.
+_USERINFO = re.compile(r"(//[^/?#@:]*):[^/?#@]*@")
 _WEBSOCKET_SCHEMES = {"ws": "http", "wss": "https"}
 
 
@@ -51,18 +57,33 @@ def safe_url(url: str) -> str:
     return f"{parts.scheme}://{authority}{parts.path}"
 
 
-def _split(url: str) -> tuple[str, str, int | None, str, str]:
-    parts = urlsplit(url)
+def shown_url(url: object, limit: int = 200) -> str:
+    """``url`` for an error message about the URL itself: as given, but without a password in its userinfo and
+    cut to ``limit`` characters."""
+    text = _USERINFO.sub(r"\1:***@", url if isinstance(url, str) else repr(url))
+    return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def split_url(url: str) -> tuple[str, str, int | None, str, str]:
+    """Scheme and host (lower-case), port (None for the scheme's default), path and query of an absolute http(s)
+    URL; ConfigurationError for anything else."""
+    if not isinstance(url, str):
+        raise ConfigurationError(f"a URL must be a string, not {type(url).__name__}")
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as exc:
+        raise ConfigurationError(f"not a valid URL ({exc}): {shown_url(url)}") from None
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise ConfigurationError(f"not an absolute http(s) URL: {url!r}")
+    if scheme not in _DEFAULT_PORTS or not hostname:
+        raise ConfigurationError(f"not an absolute http(s) URL: {shown_url(url)}")
     try:
         port = parts.port
-    except ValueError as exc:
-        raise ConfigurationError(f"invalid port in URL {url!r}") from exc
+    except ValueError:
+        raise ConfigurationError(f"invalid port in URL {shown_url(url)}") from None
     if port == _DEFAULT_PORTS[scheme]:
         port = None
-    return scheme, parts.hostname.lower(), port, parts.path, parts.query
+    return scheme, hostname.lower(), port, parts.path, parts.query
 
 
 def _netloc(host: str, port: int | None) -> str:
@@ -73,31 +94,33 @@ def _netloc(host: str, port: int | None) -> str:
 def canonical_resource(url: str) -> str:
     """The canonical URI of an MCP server (MCP spec; RFC 8707 §2): lower-case scheme and host, no default port,
     no fragment, no trailing slash on an empty path."""
-    scheme, host, port, path, query = _split(url)
+    scheme, host, port, path, query = split_url(url)
     if path == "/":
         path = ""
     return urlunsplit((scheme, _netloc(host, port), path, query, ""))
 
 
 def origin_of(url: str) -> str:
-    scheme, host, port, _, _ = _split(url)
+    scheme, host, port, _, _ = split_url(url)
     return f"{scheme}://{_netloc(host, port)}"
 
 
 def require_secure_url(url: str, what: str, *, allow_http: bool = False) -> None:
     """OAuth endpoints must use HTTPS (OAuth 2.1 §1.5); plain HTTP is accepted on loopback hosts only."""
-    scheme, host, _, _, _ = _split(url)
+    scheme, host, _, _, _ = split_url(url)
     if scheme != "https" and not allow_http and not is_loopback_host(host):
-        raise ConfigurationError(f"{what} must use https: {url}")
+        raise ConfigurationError(f"{what} must use https: {safe_url(url)}")
 
 
 def protected_resource_metadata_urls(server_url: str, from_challenge: str | None) -> list[str]:
     """Where to look for protected resource metadata, in order (RFC 9728 §3.1, MCP spec)."""
-    scheme, host, port, path, _ = _split(server_url)
+    scheme, host, port, path, query = split_url(server_url)
     base = f"{scheme}://{_netloc(host, port)}/.well-known/oauth-protected-resource"
     urls = [from_challenge] if from_challenge else []
-    if path.strip("/"):
-        urls.append(base + "/" + path.lstrip("/").rstrip("/"))
+    if path.strip("/") or query:
+        # The well-known suffix goes between the host and the path and query (RFC 9728 §3.1).
+        suffix = "/" + path.lstrip("/").rstrip("/") if path.strip("/") else ""
+        urls.append(base + suffix + (f"?{query}" if query else ""))
     urls.append(base)
     return list(dict.fromkeys(urls))
 
@@ -108,7 +131,7 @@ def authorization_server_metadata_urls(issuer: str) -> list[tuple[str, bool]]:
     With a path: RFC 8414 path insertion, OpenID path insertion, then OpenID path append; without: RFC 8414,
     then OpenID.
     """
-    scheme, host, port, path, _ = _split(issuer)
+    scheme, host, port, path, _ = split_url(issuer)
     origin = f"{scheme}://{_netloc(host, port)}"
     path = path.rstrip("/")
     if not path:
@@ -130,8 +153,8 @@ def resource_identifies_server(resource: str, server_url: str) -> bool:
     origin (a resource covering several endpoints, e.g. ``https://host/`` for ``https://host/mcp``).
     """
     try:
-        r_scheme, r_host, r_port, r_path, _ = _split(resource)
-        s_scheme, s_host, s_port, s_path, _ = _split(server_url)
+        r_scheme, r_host, r_port, r_path, _ = split_url(resource)
+        s_scheme, s_host, s_port, s_path, _ = split_url(server_url)
     except ConfigurationError:
         return False
     if (r_scheme, r_host, r_port) != (s_scheme, s_host, s_port):
@@ -151,7 +174,7 @@ class BearerScope:
 
     @classmethod
     def for_resource(cls, resource: str) -> BearerScope:
-        scheme, host, port, path, _ = _split(resource)
+        scheme, host, port, path, _ = split_url(resource)
         return cls(scheme, host, port, path.rstrip("/"))
 
     def covers(self, scheme: str, host: str, port: int | None, path: str) -> bool:
@@ -189,3 +212,17 @@ def _root_slash_free(url: str) -> str:
     if separator and rest.count("/") == 1 and rest.endswith("/") and "?" not in rest and "#" not in rest:
         return f"{scheme}://{rest[:-1]}"
     return url
+
+
+def check_redirect_uri(uri: object) -> None:
+    """Redirect URIs are https, or http on a loopback address (MCP security considerations; RFC 8252 §7.3),
+    absolute, without fragment (RFC 6749 §3.1.2)."""
+    if not isinstance(uri, str):
+        raise ConfigurationError(f"a redirect URI must be a string, not {type(uri).__name__}")
+    scheme, host, _, _, _ = split_url(uri)
+    if "#" in uri:
+        raise ConfigurationError(f"a redirect URI must not have a fragment: {shown_url(uri)}")
+    if scheme != "https" and not is_loopback_host(host):
+        raise ConfigurationError(
+            f"a redirect URI must use https, or http on a loopback address (127.0.0.1, [::1]): {shown_url(uri)}"
+        )

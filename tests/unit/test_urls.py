@@ -33,6 +33,32 @@ def test_canonical_resource_rejects_non_http() -> None:
         canonical_resource("ftp://x/y")
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("https://[::1", "not a valid URL"),
+        ("https://mcp.test:99999/mcp", "invalid port"),
+        ("https://mcp.test:port/mcp", "invalid port"),
+        (5, "must be a string"),
+        (b"https://mcp.test/mcp", "must be a string"),
+        (None, "must be a string"),
+    ],
+)
+def test_unusable_urls_are_configuration_errors(url: object, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        canonical_resource(url)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "url", ["https://alice:PW-SECRET@mcp.test:99999/mcp", "https://alice:PW-SECRET@[::1/mcp", "gopher://:PW-SECRET@x/"]
+)
+def test_a_password_in_a_bad_url_is_not_repeated_in_the_error(url: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        canonical_resource(url)
+    assert "PW-SECRET" not in str(caught.value)
+    assert ":***@" in str(caught.value)
+
+
 def test_prm_urls_order() -> None:
     assert protected_resource_metadata_urls("https://h/public/mcp", "https://h/custom") == [
         "https://h/custom",
@@ -40,6 +66,17 @@ def test_prm_urls_order() -> None:
         "https://h/.well-known/oauth-protected-resource",
     ]
     assert protected_resource_metadata_urls("https://h", None) == ["https://h/.well-known/oauth-protected-resource"]
+
+
+def test_prm_urls_keep_the_query_after_the_path() -> None:
+    """RFC 9728 §3.1: the well-known suffix goes between the host and the path and/or query."""
+    assert protected_resource_metadata_urls("https://h/mcp?tenant=a", None) == [
+        "https://h/.well-known/oauth-protected-resource/mcp?tenant=a",
+        "https://h/.well-known/oauth-protected-resource",
+    ]
+    assert protected_resource_metadata_urls("https://h/?tenant=a", None)[0] == (
+        "https://h/.well-known/oauth-protected-resource?tenant=a"
+    )
 
 
 def test_as_metadata_urls_with_and_without_path() -> None:
