@@ -72,12 +72,14 @@ DEFAULT_SUCCESS_HTML: Final = (
     "<p>You can close this window and return to the application.</p></body></html>"
 )
 
-#: ``$error`` and ``$error_description`` are replaced by HTML-escaped values (:class:`string.Template`).
+#: Shows none of the callback's error texts: when the page is served, nobody has checked yet that the response
+#: comes from the authorization server (RFC 9207 ``iss``), and the MCP specification forbids displaying the error
+#: of a response that fails that check. The application reports the error once it has been verified.
 DEFAULT_FAILURE_HTML: Final = (
-    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Authorization failed</title>'
-    f"<style>{_PAGE_STYLE}</style></head><body><h1>Authorization failed</h1>"
-    "<p>The authorization server answered <code>$error</code>.</p><p>$error_description</p>"
-    "<p>You can close this window and return to the application.</p></body></html>"
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Authorization not completed</title>'
+    f"<style>{_PAGE_STYLE}</style></head><body><h1>Authorization not completed</h1>"
+    "<p>The authorization was not granted. Return to the application, which shows the reason.</p>"
+    "<p>You can close this window.</p></body></html>"
 )
 
 _STALE_CALLBACK_HTML: Final = (
@@ -401,7 +403,9 @@ class LoopbackBrowserAuthorizer(Authorizer):
         hand; the default writes ``Open this URL to authorize: <url>`` to stderr.
     :param success_html: page shown when the callback carries a code.
     :param failure_html: page shown when it carries an ``error``; ``$error`` and ``$error_description`` are
-        replaced by HTML-escaped values.
+        replaced by HTML-escaped values. These are shown before the flow has verified where the response comes
+        from (``state`` is checked here, RFC 9207 ``iss`` only afterwards): the default page shows neither, as the
+        MCP specification asks.
     """
 
     def __init__(

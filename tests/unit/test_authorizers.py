@@ -319,18 +319,19 @@ def test_without_state_in_the_request_any_callback_ends_the_wait(port: int, redi
     browser.join()
 
 
-def test_error_callback_shows_escaped_failure_page(port: int, redirect: str) -> None:
-    callback = f"{redirect}?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state={STATE}"
+def test_error_callback_page_shows_none_of_the_unverified_error_texts(port: int, redirect: str) -> None:
+    """The page is served before the flow checks the response's iss (RFC 9207); the MCP specification forbids
+    displaying the error of a response that fails that check, so the default page displays none."""
+    callback = f"{redirect}?error=access_denied&error_description=Call+%2B1-555-PHISH+now&state={STATE}"
     browser = ThreadBrowser(get(callback))
     authorizer = LoopbackBrowserAuthorizer(port=port, open_browser=browser, on_prompt=lambda url: None, timeout=10)
 
     assert authorizer.authorize(AUTH_URL, redirect) == callback
 
     (page,) = responses(browser.join())
-    assert "Authorization failed" in page.text
-    assert "access_denied" in page.text
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
-    assert "<script>" not in page.text
+    assert "Authorization not completed" in page.text
+    assert "access_denied" not in page.text
+    assert "PHISH" not in page.text
     assert STATE not in page.text
     assert "default-src 'none'" in page.headers["content-security-policy"]
 
@@ -557,7 +558,13 @@ async def test_async_error_page_is_escaped(port: int, redirect: str) -> None:
     callback = f"{redirect}?error=access_denied&error_description=%3Cscript%3Ex%3C%2Fscript%3E&state={STATE}"
     async with anyio.create_task_group() as task_group:
         browser = TaskBrowser(task_group, callback)
-        authorizer = LoopbackBrowserAuthorizer(port=port, open_browser=browser, on_prompt=lambda url: None, timeout=10)
+        authorizer = LoopbackBrowserAuthorizer(
+            port=port,
+            open_browser=browser,
+            on_prompt=lambda url: None,
+            timeout=10,
+            failure_html="<p>$error: $error_description</p>",
+        )
         assert await authorizer.authorize_async(AUTH_URL, redirect) == callback
     (page,) = browser.pages
     assert "&lt;script&gt;x&lt;/script&gt;" in page.text
