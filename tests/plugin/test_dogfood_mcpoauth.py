@@ -60,7 +60,7 @@ DISCOVERY_VARIANTS = [
     (prm, as_mode, path)
     for prm in ("header", "path", "root")
     for as_mode, path in [("oauth", ""), ("oidc", ""), ("oauth", "/tenant1"), ("oidc_append_only", "/tenant1")]
-] + [("none", "oauth", ""), ("none", "none", "")]
+] + [("none", "oauth", "")]
 
 
 @pytest.mark.parametrize(
@@ -88,6 +88,24 @@ def test_discovery_variants(
     assert mcp_oauth_auth.record.issuer == mcp_oauth_stack.issuer
     assert mcp_oauth_auth.record.token_endpoint == mcp_oauth_stack.token_endpoint
     assert_no_violations(mcp_oauth_stack)
+
+
+@pytest.mark.mcp_oauth_stack(prm_mode="none", as_metadata_mode="none")
+def test_a_server_without_any_metadata_needs_the_pkce_opt_out(
+    mcp_oauth_stack: FakeMCPStack, mcp_oauth_auth_factory: AuthFactory
+) -> None:
+    """MCP 2025-03-26 default endpoints: nothing confirms PKCE support, so only trust_unadvertised_pkce proceeds."""
+    refused = mcp_oauth_auth_factory()
+    with (
+        httpx.Client(auth=refused, transport=mcp_oauth_stack.httpx_transport()) as client,
+        pytest.raises(PKCENotSupportedError),
+    ):
+        client.get(mcp_oauth_stack.server_url)
+    auth = mcp_oauth_auth_factory(trust_unadvertised_pkce=True)
+    with httpx.Client(auth=auth, transport=mcp_oauth_stack.httpx_transport()) as client:
+        assert client.get(mcp_oauth_stack.server_url).status_code == 200
+    assert auth.record is not None
+    assert auth.record.token_endpoint == f"{mcp_oauth_stack.base_url}/token"
 
 
 @pytest.mark.parametrize(

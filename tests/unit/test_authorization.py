@@ -161,7 +161,11 @@ def test_pkce_support_checks() -> None:
     with pytest.raises(PKCENotSupportedError):
         check_pkce_support(metadata(code_challenge_methods_supported=None), trust_unadvertised=False)
     check_pkce_support(metadata(code_challenge_methods_supported=None), trust_unadvertised=True)
-    check_pkce_support(metadata(code_challenge_methods_supported=None, assumed_defaults=True), trust_unadvertised=False)
+    # No metadata at all (MCP 2025-03-26 default endpoints): nothing says S256 is supported, so only the opt-out.
+    defaults = metadata(code_challenge_methods_supported=None, assumed_defaults=True)
+    with pytest.raises(PKCENotSupportedError, match="trust_unadvertised_pkce=True"):
+        check_pkce_support(defaults, trust_unadvertised=False)
+    check_pkce_support(defaults, trust_unadvertised=True)
 
 
 def test_only_access_denied_is_a_denial() -> None:

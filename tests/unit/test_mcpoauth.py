@@ -139,9 +139,13 @@ def test_discovery_variants(prm_mode: str, as_mode: str, issuer_path: str) -> No
     assert auth.record.issuer == stack.issuer
 
 
-def test_legacy_server_without_any_metadata_uses_default_endpoints() -> None:
+def test_legacy_server_without_any_metadata_uses_default_endpoints_when_trusted() -> None:
     stack = FakeMCPStack(FakeStackConfig(prm_mode="none", as_metadata_mode="none"))
-    auth = make_auth(stack)
+    with pytest.raises(PKCENotSupportedError, match="publishes no authorization server metadata"):
+        send_all(ClientKind("httpx", "sync"), stack, make_auth(stack), [("GET", stack.server_url)])
+    assert stack.count("register") == 0
+    assert stack.count("authorize") == 0
+    auth = make_auth(stack, trust_unadvertised_pkce=True)
     [result] = send_all(ClientKind("httpx", "asyncio"), stack, auth, [("GET", stack.server_url)])
     assert result.status == 200
     assert auth.record is not None
