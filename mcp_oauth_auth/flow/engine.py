@@ -58,6 +58,9 @@ __all__ = ["FlowConfig", "FlowEngine"]
 logger = logging.getLogger("mcp_oauth_auth")
 
 DEFAULT_REFRESH_SKEW = 60.0
+#: Token endpoint errors besides invalid_grant after which a refresh token is of no more use (RFC 6749 §5.2);
+#: ``invalid_client`` is handled apart (a forgotten dynamic registration, or wrong pre-registered credentials).
+_FINAL_REFRESH_ERRORS = frozenset({"unauthorized_client", "unsupported_grant_type", "invalid_scope"})
 
 
 @dataclass(frozen=True)
@@ -378,6 +381,17 @@ class FlowEngine:
             yield from unlock_record(key)
             raise
         except TokenRefreshError as exc:
+            if exc.error in _FINAL_REFRESH_ERRORS:
+                # As final as invalid_grant (RFC 6749 §5.2): this refresh token will not work for this client.
+                yield from self._commit(record.with_tokens(None))
+                yield from unlock_record(key)
+                raise InvalidGrantError(
+                    f"the authorization server refuses to refresh ({exc.error}); a new authorization is needed",
+                    url=exc.url,
+                    error=exc.error,
+                    error_description=exc.error_description,
+                    status_code=exc.status_code,
+                ) from exc
             if exc.error != "invalid_client" or record.client.kind != "dynamic":
                 raise
             # The server forgot our dynamic registration: the whole record is useless (we hold its lock and have

@@ -320,6 +320,36 @@ def test_invalid_grant_falls_back_to_new_authorization(kind: ClientKind) -> None
     assert stack.count("authorize") == 2
 
 
+@pytest.mark.parametrize("error", ["unauthorized_client", "unsupported_grant_type", "invalid_scope"])
+def test_other_final_refresh_errors_also_lead_to_a_new_authorization(error: str) -> None:
+    stack = FakeMCPStack()
+    auth = make_auth(stack)
+    send_all(ClientKind("httpx", "sync"), stack, auth, [("GET", stack.server_url)])
+    start = time.time()
+    stack.clock = lambda: start + 7200
+    stack.fail_next("refresh", status=400, json={"error": error})
+    assert send_all(ClientKind("httpx", "sync"), stack, auth, [("GET", stack.server_url)])[0].status == 200
+    assert stack.grants_used() == ["authorization_code", "refresh_token", "authorization_code"]
+
+
+def test_a_refresh_refused_for_another_reason_keeps_the_credential() -> None:
+    from mcp_oauth_auth import TokenRefreshError
+
+    stack = FakeMCPStack()
+    store = MemoryTokenStore()
+    auth = make_auth(stack, store=store)
+    send_all(ClientKind("httpx", "sync"), stack, auth, [("GET", stack.server_url)])
+    [key] = store.list_keys()
+    before = store.load(key)
+    start = time.time()
+    stack.clock = lambda: start + 7200
+    stack.fail_next("refresh", status=400, json={"error": "invalid_request"})
+    with pytest.raises(TokenRefreshError, match="invalid_request"):
+        send_all(ClientKind("httpx", "sync"), stack, auth, [("GET", stack.server_url)])
+    assert store.load(key) == before
+    assert stack.count("authorize") == 1
+
+
 @pytest.mark.parametrize("status", [500, 503, 429])
 def test_temporary_refresh_failure_keeps_credentials(kind: ClientKind, status: int) -> None:
     stack = FakeMCPStack()
