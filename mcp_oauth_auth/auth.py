@@ -339,7 +339,7 @@ class MCPOAuth(_AuthBase):
             request = next(runner)
             while True:
                 try:
-                    response = http.send(request, auth=None)
+                    response = http.send(request, auth=None, follow_redirects=False)
                 except Exception as exc:
                     request = runner.throw(_unreachable(exc, request))
                 else:
@@ -361,7 +361,7 @@ class MCPOAuth(_AuthBase):
             request = await runner.__anext__()
             while True:
                 try:
-                    response = await http.send(request, auth=None)
+                    response = await http.send(request, auth=None, follow_redirects=False)
                 except Exception as exc:
                     request = await runner.athrow(_unreachable(exc, request))
                 else:
@@ -494,7 +494,7 @@ class MCPOAuth(_AuthBase):
                             result: Any = _Raise(unreachable)
                         else:
                             response.read()
-                            result = _response_view(response, effect.request.url)
+                            result = _response_result(response, effect.request)
                     elif isinstance(effect, StorageEffect):
                         result = session.perform(effect)
                     else:
@@ -517,7 +517,7 @@ class MCPOAuth(_AuthBase):
                                 result: Any = _Raise(unreachable)
                             else:
                                 await response.aread()
-                                result = _response_view(response, effect.request.url)
+                                result = _response_result(response, effect.request)
                         elif isinstance(effect, StorageEffect):
                             result = await session.perform_async(effect)
                         else:
@@ -639,12 +639,27 @@ def _library_request(request_class: type[Any], request: HttpRequest) -> Any:
     return request_class(request.method, request.url, headers=list(request.headers), content=request.body)
 
 
-def _response_view(response: Any, url: str) -> HttpResponse:
+def _response_result(response: Any, request: HttpRequest) -> HttpResponse | _Raise:
+    """The flow's view of the response to one of its requests; an error when the caller's client followed a
+    redirect for a request that carries credentials (token, registration, revocation: all POSTs)."""
+    sent = response.request  # after a followed redirect: the last request of the chain
+    if request.method != "GET" and (sent.method != request.method or sent.url != type(sent.url)(request.url)):
+        from mcp_oauth_auth.flow.urls import safe_url
+
+        return _Raise(
+            ConfigurationError(
+                f"{safe_url(request.url)} answered with a redirect, and the HTTP client followed it to "
+                f"{safe_url(str(response.url))} (follow_redirects=True), resending the request with its "
+                "credentials there. OAuth endpoints must answer directly: use a client that does not follow "
+                "redirects, and check the authorization server's configuration",
+                url=safe_url(request.url),
+            )
+        )
     return HttpResponse(
         status=response.status_code,
         headers=tuple((name.lower(), value) for name, value in response.headers.multi_items()),
         body=response.content,
-        url=url,
+        url=request.url,
     )
 
 

@@ -1046,7 +1046,7 @@ class MCPOAuthClient:
                 request.method, request.url, headers=list(request.headers), content=request.body
             )
             with _network_errors(request.url):
-                response = await client.send(outgoing, auth=None)
+                response = await client.send(outgoing, auth=None, follow_redirects=False)
             return HttpResponse(
                 status=response.status_code,
                 headers=tuple((name.lower(), value) for name, value in response.headers.multi_items()),
