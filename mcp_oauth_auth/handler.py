@@ -19,12 +19,13 @@ anywhere.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -122,6 +123,17 @@ class OAuthTokens:
     def __post_init__(self) -> None:
         if not isinstance(self.access_token, str) or not self.access_token:
             raise ConfigurationError("OAuthTokens needs a non-empty access_token")
+        if not isinstance(self.token_type, str) or not self.token_type:
+            raise ConfigurationError("OAuthTokens.token_type must be a non-empty string")
+        for name in ("refresh_token", "scope", "id_token"):
+            if not isinstance(getattr(self, name), (str, type(None))):
+                raise ConfigurationError(f"OAuthTokens.{name} must be a string or None")
+        for name in ("expires_in", "expires_at", "issued_at"):
+            value = getattr(self, name)
+            if value is None and name != "issued_at":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigurationError(f"OAuthTokens.{name} must be a finite number of seconds")
         if self.expires_at is None and self.expires_in is not None:
             object.__setattr__(self, "expires_at", self.issued_at + float(self.expires_in))
 
@@ -167,14 +179,16 @@ class OAuthTokens:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> OAuthTokens:
         """From :meth:`to_dict` output, or from a token endpoint response body (RFC 6749 §5.1)."""
+        if not isinstance(data, Mapping):
+            raise ConfigurationError(f"OAuthTokens.from_dict needs a mapping, not {type(data).__name__}")
         extra: dict[str, Any] = {}
         if data.get("issued_at") is not None:
-            extra["issued_at"] = float(data["issued_at"])
+            extra["issued_at"] = _seconds(data["issued_at"], "issued_at")
         expires_in = data.get("expires_in")
         return cls(
-            access_token=data["access_token"],
+            access_token=data.get("access_token"),  # type: ignore[arg-type]  # checked in __post_init__
             token_type=data.get("token_type") or "Bearer",
-            expires_in=None if expires_in is None else int(expires_in),
+            expires_in=None if expires_in is None else int(_seconds(expires_in, "expires_in")),
             refresh_token=data.get("refresh_token"),
             scope=data.get("scope"),
             expires_at=data.get("expires_at"),
@@ -199,6 +213,7 @@ class OAuthTokens:
         )
 
     def to_token_set(self) -> TokenSet:
+        """The :class:`~mcp_oauth_auth.TokenSet` the library stores."""
         return TokenSet(
             access_token=self.access_token,
             token_type="Bearer" if self.token_type.lower() == "bearer" else self.token_type,
@@ -208,6 +223,16 @@ class OAuthTokens:
             id_token=self.id_token,
             issued_at=self.issued_at,
         )
+
+
+def _seconds(value: Any, name: str) -> float:
+    """A finite number of seconds from a number or a numeric string (token responses send both)."""
+    if isinstance(value, str) and value.strip().isascii():
+        with suppress(ValueError):
+            value = float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigurationError(f"OAuthTokens: {name} must be a finite number of seconds")
+    return float(value)
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -716,6 +716,33 @@ def test_oauth_tokens_from_a_token_response_and_a_token_set() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"token_type": "Bearer"},
+        {"access_token": ""},
+        {"access_token": 5},
+        {"access_token": "a", "expires_in": "soon"},
+        {"access_token": "a", "expires_in": "²"},
+        {"access_token": "a", "expires_in": float("nan")},
+        {"access_token": "a", "expires_in": True},
+        {"access_token": "a", "issued_at": "yesterday"},
+        {"access_token": "a", "expires_at": float("inf")},
+        {"access_token": "a", "refresh_token": 7},
+        {"access_token": "a", "scope": ["read"]},
+        {"access_token": "a", "token_type": 1},
+    ],
+)
+def test_oauth_tokens_from_bad_data_is_a_configuration_error(data: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError, match="OAuthTokens"):
+        OAuthTokens.from_dict(data)
+
+
+def test_oauth_tokens_accept_numeric_strings_as_token_responses_send_them() -> None:
+    tokens = OAuthTokens.from_dict({"access_token": "a", "expires_in": "120", "issued_at": "1000"})
+    assert (tokens.expires_in, tokens.expires_at) == (120, 1120.0)
+
+
 # -- MCPOAuthClient ----------------------------------------------------------------------------------------------
 
 
