@@ -5,17 +5,140 @@ use and refresh the credential in a new process without rediscovery: the client 
 absolute expiry, the granted scopes and the endpoints of the issuer that produced them.
 
 Records are frozen dataclasses with ``to_dict``/``from_dict`` for JSON, and a ``repr`` that redacts every secret.
+``from_dict`` checks the type of every field (records may be edited by hand in a keyring or in Vault) and raises
+:class:`RecordFormatError` naming the first bad field, never its value.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["ClientRegistration", "CredentialRecord", "RecordKey", "TokenSet", "redact"]
+__all__ = ["ClientRegistration", "CredentialRecord", "RecordFormatError", "RecordKey", "TokenSet", "redact"]
 
 RECORD_FORMAT = 1
+
+_T = TypeVar("_T")
+_MISSING: Any = object()
+
+
+class RecordFormatError(ValueError):
+    """A record document given to ``from_dict`` lacks a required field, or has a field of the wrong type.
+
+    ``field`` is the field's path in the document (``tokens.expires_at``, ``names[2]``). The message names the field,
+    the type expected and the JSON type found, never the value found: it may be a secret. The stores report it as a
+    :class:`~mcp_oauth_auth.exceptions.TokenStorageError`.
+    """
+
+    def __init__(self, field: str, expected: str, found: str) -> None:
+        if found == "missing":
+            super().__init__(f"{field} is missing (expected {expected})")
+        else:
+            super().__init__(f"{field} must be {expected} (found {found})")
+        self.field = field
+        self.expected = expected
+        self.found = found
+
+    def __reduce__(self) -> tuple[type[RecordFormatError], tuple[str, str, str]]:
+        return type(self), (self.field, self.expected, self.found)
+
+
+def _finite(value: object) -> float | None:
+    """``value`` as a float when it is a finite JSON number (a bool is not one), else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond the float range
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def _found(value: object) -> str:
+    """What a wrong value is, in JSON terms, without the value itself."""
+    if value is _MISSING:
+        return "missing"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number" if _finite(value) is not None else "NaN, an infinity or an out-of-range number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return f"a {type(value).__name__}"
+
+
+def _str(data: dict[str, Any], name: str, default: str | None = None) -> str:
+    """A required string field; a missing one is ``default`` when there is one."""
+    value = data.get(name, _MISSING)
+    if isinstance(value, str):
+        return value
+    if value is _MISSING and default is not None:
+        return default
+    raise RecordFormatError(name, "a string", _found(value))
+
+
+def _opt_str(data: dict[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raise RecordFormatError(name, "a string or null", _found(value))
+
+
+def _float(data: dict[str, Any], name: str, default: float) -> float:
+    """A finite number; a missing one is ``default``."""
+    value = data.get(name, _MISSING)
+    if value is _MISSING:
+        return default
+    number = _finite(value)
+    if number is None:
+        raise RecordFormatError(name, "a finite number", _found(value))
+    return number
+
+
+def _opt_float(data: dict[str, Any], name: str) -> float | None:
+    value = data.get(name)
+    number = _finite(value)
+    if number is None and value is not None:
+        raise RecordFormatError(name, "a finite number or null", _found(value))
+    return number
+
+
+def _opt_int(data: dict[str, Any], name: str) -> int | None:
+    value = data.get(name)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise RecordFormatError(name, "an integer or null", _found(value))
+
+
+def _str_tuple(data: dict[str, Any], name: str) -> tuple[str, ...]:
+    """A list of strings; a missing one is empty."""
+    value = data.get(name, ())
+    if not isinstance(value, (list, tuple)):
+        raise RecordFormatError(name, "a list of strings", _found(value))
+    for index, item in enumerate(value):
+        if not isinstance(item, str):
+            raise RecordFormatError(f"{name}[{index}]", "a string", _found(item))
+    return tuple(value)
+
+
+def _part(parse: Callable[[dict[str, Any]], _T], data: dict[str, Any], name: str) -> _T:
+    """The object ``parse`` makes of the JSON object ``data[name]``; errors name the field with its path."""
+    value = data.get(name, _MISSING)
+    if not isinstance(value, dict):
+        raise RecordFormatError(name, "an object", _found(value))
+    try:
+        return parse(value)
+    except RecordFormatError as exc:
+        raise RecordFormatError(f"{name}.{exc.field}", exc.expected, exc.found) from None
 
 
 def redact(secret: str | None) -> str:
@@ -76,17 +199,18 @@ class ClientRegistration:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ClientRegistration:
+        """From :meth:`to_dict` output; :class:`RecordFormatError` when a field is missing or of the wrong type."""
         return cls(
-            client_id=data["client_id"],
-            kind=data["kind"],
-            token_endpoint_auth_method=data.get("token_endpoint_auth_method", "none"),
-            client_secret=data.get("client_secret"),
-            redirect_uris=tuple(data.get("redirect_uris", ())),
-            grant_types=tuple(data.get("grant_types", ())),
-            client_secret_expires_at=data.get("client_secret_expires_at"),
-            registration_access_token=data.get("registration_access_token"),
-            registration_client_uri=data.get("registration_client_uri"),
-            scope=data.get("scope"),
+            client_id=_str(data, "client_id"),
+            kind=_str(data, "kind"),
+            token_endpoint_auth_method=_str(data, "token_endpoint_auth_method", "none"),
+            client_secret=_opt_str(data, "client_secret"),
+            redirect_uris=_str_tuple(data, "redirect_uris"),
+            grant_types=_str_tuple(data, "grant_types"),
+            client_secret_expires_at=_opt_int(data, "client_secret_expires_at"),
+            registration_access_token=_opt_str(data, "registration_access_token"),
+            registration_client_uri=_opt_str(data, "registration_client_uri"),
+            scope=_opt_str(data, "scope"),
         )
 
 
@@ -127,14 +251,20 @@ class TokenSet:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TokenSet:
+        """From :meth:`to_dict` output; :class:`RecordFormatError` when a field is missing or of the wrong type."""
+        access_token = _str(data, "access_token")
+        if not access_token or not all(0x21 <= ord(c) <= 0x7E for c in access_token):
+            # It goes into an Authorization header: control or non-ASCII characters would make httpx fail with a
+            # message quoting the whole header.
+            raise RecordFormatError("access_token", "a non-empty string of printable ASCII", "other characters")
         return cls(
-            access_token=data["access_token"],
-            token_type=data.get("token_type", "Bearer"),
-            expires_at=data.get("expires_at"),
-            refresh_token=data.get("refresh_token"),
-            scope=data.get("scope"),
-            id_token=data.get("id_token"),
-            issued_at=data.get("issued_at", 0.0),
+            access_token=access_token,
+            token_type=_str(data, "token_type", "Bearer"),
+            expires_at=_opt_float(data, "expires_at"),
+            refresh_token=_opt_str(data, "refresh_token"),
+            scope=_opt_str(data, "scope"),
+            id_token=_opt_str(data, "id_token"),
+            issued_at=_float(data, "issued_at", 0.0),
         )
 
 
@@ -186,17 +316,22 @@ class CredentialRecord:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CredentialRecord:
-        tokens = data.get("tokens")
+        """From :meth:`to_dict` output (``format`` is the caller's to check, see :mod:`mcp_oauth_auth.storage.codec`).
+
+        Raises :class:`RecordFormatError` naming the first field that is missing or of the wrong type.
+        """
+        issuer = _str(data, "issuer")
+        resource = _str(data, "resource")
         return cls(
-            issuer=data["issuer"],
-            resource=data["resource"],
-            server_url=data.get("server_url", data["resource"]),
-            client=ClientRegistration.from_dict(data["client"]),
-            token_endpoint=data["token_endpoint"],
-            tokens=None if tokens is None else TokenSet.from_dict(tokens),
-            requested_scopes=tuple(data.get("requested_scopes", ())),
-            authorization_endpoint=data.get("authorization_endpoint"),
-            revocation_endpoint=data.get("revocation_endpoint"),
-            updated_at=data.get("updated_at", 0.0),
-            names=tuple(data.get("names", ())),
+            issuer=issuer,
+            resource=resource,
+            server_url=_str(data, "server_url", resource),
+            client=_part(ClientRegistration.from_dict, data, "client"),
+            token_endpoint=_str(data, "token_endpoint"),
+            tokens=None if data.get("tokens") is None else _part(TokenSet.from_dict, data, "tokens"),
+            requested_scopes=_str_tuple(data, "requested_scopes"),
+            authorization_endpoint=_opt_str(data, "authorization_endpoint"),
+            revocation_endpoint=_opt_str(data, "revocation_endpoint"),
+            updated_at=_float(data, "updated_at", 0.0),
+            names=_str_tuple(data, "names"),
         )

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from mcp_oauth_auth.exceptions import TokenStorageError
-from mcp_oauth_auth.records import RECORD_FORMAT, CredentialRecord, RecordKey
+from mcp_oauth_auth.records import RECORD_FORMAT, CredentialRecord, RecordFormatError, RecordKey
 
 __all__ = ["decode_record", "encode_record", "record_id"]
 
@@ -25,8 +25,9 @@ def encode_record(record: CredentialRecord) -> bytes:
 def decode_record(data: bytes | str, where: str, expected: RecordKey | None = None) -> CredentialRecord:
     """The record in ``data``; ``where`` names it in errors (a path, a keyring entry, a Vault path).
 
-    A record written by a newer format, one that is not JSON, or one with missing fields raises
-    :class:`~mcp_oauth_auth.exceptions.TokenStorageError` saying so; the caller keeps the stored data untouched.
+    A record written by a newer format, one that is not JSON, or one with a missing field or a field of the wrong type
+    raises :class:`~mcp_oauth_auth.exceptions.TokenStorageError` saying so (naming the field, never its value: it may
+    be a secret); the caller keeps the stored data untouched.
     """
     try:
         document: Any = json.loads(data)
@@ -35,17 +36,19 @@ def decode_record(data: bytes | str, where: str, expected: RecordKey | None = No
     if not isinstance(document, dict):
         raise TokenStorageError(f"the credential record {where} is not a JSON object")
     version = document.get("format", 1)
-    if not isinstance(version, int) or version > RECORD_FORMAT:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise TokenStorageError(
-            f"the credential record {where} was written in format {version!r} by a newer mcp-oauth-auth "
+            f"the credential record {where} is incomplete or malformed: format must be a positive integer"
+        )
+    if version > RECORD_FORMAT:
+        raise TokenStorageError(
+            f"the credential record {where} was written in format {version} by a newer mcp-oauth-auth "
             f"(this one reads format {RECORD_FORMAT}); upgrade mcp-oauth-auth to use it"
         )
     try:
         record = CredentialRecord.from_dict(document)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise TokenStorageError(
-            f"the credential record {where} is incomplete or malformed ({exc.__class__.__name__}: {exc})"
-        ) from None
+    except RecordFormatError as exc:
+        raise TokenStorageError(f"the credential record {where} is incomplete or malformed: {exc}") from None
     if expected is not None and record.key != expected:
         raise TokenStorageError(f"the credential record {where} belongs to {record.key}, not to {expected}")
     return record
