@@ -14,7 +14,6 @@ Both requests carry the client's authentication as registered (a public client s
 from __future__ import annotations
 
 import logging
-import math
 import re
 import time
 from collections.abc import Callable, Generator
@@ -32,7 +31,7 @@ from mcp_oauth_auth.exceptions import (
 from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner, authenticated_fetch
 from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata
 from mcp_oauth_auth.flow.effects import Effect, HttpResponse, sleep
-from mcp_oauth_auth.flow.fetch import RetryPolicy
+from mcp_oauth_auth.flow.fetch import RetryPolicy, parse_seconds
 from mcp_oauth_auth.flow.tokens import parse_token_response, token_error
 from mcp_oauth_auth.flow.urls import is_loopback_host, safe_url
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
@@ -40,6 +39,8 @@ from mcp_oauth_auth.records import ClientRegistration, TokenSet
 __all__ = [
     "DEFAULT_INTERVAL",
     "DEVICE_CODE_GRANT",
+    "MAX_INTERVAL",
+    "MAX_LIFETIME",
     "SLOW_DOWN_INCREMENT",
     "DeviceAuthorization",
     "poll_device_token",
@@ -54,6 +55,10 @@ DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 DEFAULT_INTERVAL = 5.0
 #: Seconds added to the interval on each ``slow_down`` (RFC 8628 §3.5).
 SLOW_DOWN_INCREMENT = 5.0
+#: The longest wait between polls, whatever the server asks for.
+MAX_INTERVAL = 60.0
+#: The longest a device code is polled for, whatever the server's ``expires_in``.
+MAX_LIFETIME = 86400.0
 
 _SEPARATOR = re.compile(r"[^0-9A-Za-z]")
 
@@ -88,17 +93,6 @@ class DeviceAuthorization:
     def seconds_left(self, now: float | None = None) -> float:
         """Seconds until the codes expire (0 when they have)."""
         return max(0.0, self.expires_at - (time.time() if now is None else now))
-
-
-def _number(value: Any) -> float | None:
-    """A JSON number (or a string of digits, which some servers send), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)) and math.isfinite(value):
-        return float(value)
-    if isinstance(value, str) and value.strip().isdigit():
-        return float(value.strip())
-    return None
 
 
 def _user_facing_uri(value: Any, name: str, endpoint: str, *, required: bool, allow_http: bool) -> str | None:
@@ -193,13 +187,13 @@ def _parse_device_authorization(
         required=False,
         allow_http=allow_http,
     )
-    expires_in = _number(document.get("expires_in"))
-    if expires_in is None or expires_in <= 0:
+    expires_in = parse_seconds(document.get("expires_in"))
+    if not expires_in:
         raise AuthorizationError("the device authorization response has no valid 'expires_in'", url=endpoint)
     interval = DEFAULT_INTERVAL
     if "interval" in document:
-        given = _number(document["interval"])
-        if given is None or given < 0:
+        given = parse_seconds(document["interval"])
+        if given is None:
             raise AuthorizationError("the device authorization response has an invalid 'interval'", url=endpoint)
         interval = given
     return DeviceAuthorization(
@@ -207,9 +201,9 @@ def _parse_device_authorization(
         user_code=user_code,
         verification_uri=verification_uri,
         verification_uri_complete=verification_uri_complete,
-        expires_at=received_at + expires_in,
+        expires_at=received_at + min(expires_in, MAX_LIFETIME),
         # A zero interval would poll without pause; one second is the least this client waits.
-        interval=max(interval, 1.0),
+        interval=min(max(interval, 1.0), MAX_INTERVAL),
     )
 
 
@@ -227,11 +221,11 @@ def poll_device_token(
     """Poll the token endpoint (RFC 8628 §3.4, §3.5) until the person decides or the codes expire.
 
     Sleeps ``device.interval`` before each poll; ``authorization_pending`` polls again, ``slow_down`` adds five
-    seconds to the interval for this and every later poll (or takes the server's new ``interval`` when that is
-    longer). ``access_denied`` raises :class:`AuthorizationDeniedError`; ``expired_token``, or the codes' expiry
-    passing locally (``now``), raises :class:`AuthorizationTimeoutError`; any other error raises
-    :class:`TokenExchangeError`. Temporary failures (5xx, 429) are retried per ``retry`` and then raise
-    :class:`~mcp_oauth_auth.exceptions.TemporaryOAuthError`. ``issuer`` is needed with ``private_key_jwt`` only.
+    seconds to the interval for this and every later poll (or takes the server's new ``interval``, up to
+    :data:`MAX_INTERVAL`, when that is longer). ``access_denied`` raises :class:`AuthorizationDeniedError`;
+    ``expired_token``, or the codes' expiry passing locally (``now``), raises :class:`AuthorizationTimeoutError`; any
+    other error raises :class:`TokenExchangeError`. Temporary failures (5xx, 429) are retried per ``retry`` and then
+    raise :class:`~mcp_oauth_auth.exceptions.TemporaryOAuthError`. ``issuer`` is needed with ``private_key_jwt`` only.
     """
     fields = {"grant_type": DEVICE_CODE_GRANT, "device_code": device.device_code}
     if resource:
@@ -265,8 +259,8 @@ def poll_device_token(
         if error == "authorization_pending":
             continue
         if error == "slow_down":
-            suggested = _number(document.get("interval"))
-            interval = max(interval + SLOW_DOWN_INCREMENT, suggested or 0.0)
+            suggested = parse_seconds(document.get("interval"))
+            interval = max(interval + SLOW_DOWN_INCREMENT, min(suggested or 0.0, MAX_INTERVAL))
             logger.debug("device token polling: slow_down, polling every %.0fs from now on", interval)
             continue
         if error == "access_denied":

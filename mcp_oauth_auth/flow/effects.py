@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -87,12 +87,17 @@ class HttpRequest:
 
 @dataclass(frozen=True)
 class HttpResponse:
-    """A response as the flow sees it: status, headers (lower-cased names, repeats kept) and the whole body."""
+    """A response as the flow sees it: status, headers (lower-cased names, repeats kept) and the whole body.
+
+    ``request`` is the request it answers, as :func:`send` attaches it: errors made from the response leave out the
+    secrets the request carried.
+    """
 
     status: int
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
     url: str = ""
+    request: HttpRequest | None = field(default=None, repr=False, compare=False)
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -109,7 +114,7 @@ class HttpResponse:
         """The body as a JSON object, or None when it is not one (not JSON, or an array, string, ...)."""
         try:
             document = json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             return None
         return document if isinstance(document, dict) else None
 
@@ -208,7 +213,7 @@ Flow = Generator[Effect, Any, Any]
 def send(request: HttpRequest) -> Generator[Effect, Any, HttpResponse]:
     response = yield SendHttp(request)
     assert isinstance(response, HttpResponse)
-    return response
+    return response if response.request is request else replace(response, request=request)
 
 
 def authorize(url: str, redirect_uri: str) -> Generator[Effect, Any, str]:

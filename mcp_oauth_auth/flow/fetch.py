@@ -8,6 +8,7 @@ credentials, so a temporary failure can never cost the user their tokens.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +17,7 @@ from mcp_oauth_auth.exceptions import TemporaryOAuthError
 from mcp_oauth_auth.flow.effects import Effect, HttpRequest, HttpResponse, send, sleep
 from mcp_oauth_auth.flow.urls import safe_url
 
-__all__ = ["RetryPolicy", "fetch", "is_temporary"]
+__all__ = ["RetryPolicy", "fetch", "is_temporary", "parse_seconds"]
 
 logger = logging.getLogger("mcp_oauth_auth")
 
@@ -30,10 +31,24 @@ class RetryPolicy:
     max_delay: float = 10.0
 
     def delay(self, attempt: int, response: HttpResponse) -> float:
-        retry_after = response.header("retry-after")
-        if retry_after is not None and retry_after.strip().isdigit():
-            return min(float(retry_after.strip()), self.max_delay)
-        return min(self.base_delay * 2.0**attempt, self.max_delay)
+        retry_after = parse_seconds(response.header("retry-after"))
+        if retry_after is not None:
+            return min(retry_after, self.max_delay)
+        return min(self.base_delay * 2.0 ** min(attempt, 64), self.max_delay)
+
+
+def parse_seconds(value: Any) -> float | None:
+    """A finite number of seconds, 0 or more: a JSON number (not a bool) or a string of ASCII digits; else None."""
+    if isinstance(value, str):
+        text = value.strip()
+        value = float(text) if text.isascii() and text.isdigit() else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer beyond the range of floats
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def is_temporary(status: int) -> bool:

@@ -13,13 +13,13 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from mcp_oauth_auth.exceptions import ClientRegistrationRequiredError, ConfigurationError, RegistrationError
 from mcp_oauth_auth.flow.client_auth import PRIVATE_KEY_JWT
 from mcp_oauth_auth.flow.effects import Effect, HttpRequest
 from mcp_oauth_auth.flow.fetch import RetryPolicy, fetch
-from mcp_oauth_auth.flow.urls import is_loopback_host
+from mcp_oauth_auth.flow.urls import is_loopback_host, shown_url
 from mcp_oauth_auth.records import ClientRegistration
 
 if TYPE_CHECKING:
@@ -56,15 +56,16 @@ class ClientSettings:
         )
 
     def validate(self) -> None:
+        for name in ("client_id", "client_secret", "client_metadata_url", "token_endpoint_auth_method", "issuer"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise ConfigurationError(f"{name} must be a string, not {type(value).__name__}")
+        if not isinstance(self.client_name, str):
+            raise ConfigurationError(f"client_name must be a string, not {type(self.client_name).__name__}")
         if self.client_secret and not self.client_id:
             raise ConfigurationError("client_secret was given without client_id")
         if self.client_metadata_url is not None:
-            parts = urlsplit(self.client_metadata_url)
-            secure = parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))
-            if not secure or parts.path in ("", "/"):
-                raise ConfigurationError(
-                    "client_metadata_url must be an https URL with a path (a Client ID Metadata Document)"
-                )
+            _check_client_metadata_url(self.client_metadata_url)
         if self.issuer is not None:
             try:
                 parts = urlsplit(self.issuer)
@@ -77,6 +78,30 @@ class ClientSettings:
                     f"issuer must be an authorization server's issuer identifier, an https URL without query or "
                     f"fragment, not {self.issuer!r}"
                 )
+
+
+def _check_client_metadata_url(url: str) -> None:
+    """A Client ID Metadata Document URL: https with a path, no userinfo, fragment or dot segments (MCP client
+    registration, draft-ietf-oauth-client-id-metadata-document §3); plain http only on a loopback host."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a malformed port
+    except ValueError:
+        raise ConfigurationError(f"client_metadata_url is not a valid URL: {shown_url(url)}") from None
+    if not host or not (parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(host))):
+        problem = "must be an https URL"
+    elif parts.path in ("", "/"):
+        problem = "must have a path"
+    elif "@" in parts.netloc:
+        problem = "must not contain a user name or password"
+    elif "#" in url:
+        problem = "must not have a fragment"
+    elif any(unquote(segment) in (".", "..") for segment in parts.path.split("/")):
+        problem = "must not contain '.' or '..' path segments"
+    else:
+        return
+    raise ConfigurationError(f"client_metadata_url {problem} (a Client ID Metadata Document): {shown_url(url)}")
 
 
 def choose_secret_auth_method(metadata: AuthorizationServerMetadata, preferred: str | None) -> str:
@@ -263,17 +288,32 @@ def _parse_registration(
     secret = document.get("client_secret")
     if method in _SECRET_METHODS and not (isinstance(secret, str) and secret):
         raise RegistrationError(f"the server assigned {method} but issued no client_secret", url=endpoint)
-    redirect_uris = document.get("redirect_uris") or ([redirect_uri] if redirect_uri else [])
     expires_at = document.get("client_secret_expires_at")
+    if isinstance(expires_at, bool) or not isinstance(expires_at, int) or expires_at <= 0:
+        expires_at = None  # 0: the secret does not expire (RFC 7591 §3.2.1)
     return ClientRegistration(
         client_id=client_id,
         kind="dynamic",
         token_endpoint_auth_method=method,
         client_secret=secret if isinstance(secret, str) else None,
-        redirect_uris=tuple(str(uri) for uri in redirect_uris),
-        grant_types=tuple(str(grant) for grant in document.get("grant_types") or requested_grants),
-        client_secret_expires_at=expires_at if isinstance(expires_at, int) and expires_at > 0 else None,
-        registration_access_token=document.get("registration_access_token"),
-        registration_client_uri=document.get("registration_client_uri"),
+        redirect_uris=_strings(document, "redirect_uris", endpoint) or ((redirect_uri,) if redirect_uri else ()),
+        grant_types=_strings(document, "grant_types", endpoint) or requested_grants,
+        client_secret_expires_at=expires_at,
+        registration_access_token=_optional_text(document.get("registration_access_token")),
+        registration_client_uri=_optional_text(document.get("registration_client_uri")),
         scope=registered_scope if isinstance(registered_scope := document.get("scope"), str) else requested_scope,
     )
+
+
+def _optional_text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _strings(document: dict[str, Any], name: str, endpoint: str) -> tuple[str, ...]:
+    """A list-of-strings field of the registration response; empty when absent."""
+    value = document.get(name)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise RegistrationError(f"the registration response's {name!r} is not a list of strings", url=endpoint)
+    return tuple(value)

@@ -6,10 +6,13 @@ Every token request carries the ``resource`` indicator (RFC 8707) when one is in
 
 from __future__ import annotations
 
+import base64
 import logging
+import re
 import time
 from collections.abc import Generator
 from typing import Any
+from urllib.parse import parse_qsl, unquote_plus
 
 from mcp_oauth_auth.exceptions import (
     InvalidGrantError,
@@ -18,13 +21,24 @@ from mcp_oauth_auth.exceptions import (
     TokenRefreshError,
 )
 from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner, authenticated_fetch, client_authentication
-from mcp_oauth_auth.flow.effects import Effect, HttpResponse
-from mcp_oauth_auth.flow.fetch import RetryPolicy
+from mcp_oauth_auth.flow.effects import Effect, HttpRequest, HttpResponse
+from mcp_oauth_auth.flow.fetch import RetryPolicy, parse_seconds
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
 
 __all__ = ["client_authentication", "exchange_code", "parse_token_response", "refresh_tokens", "token_error"]
 
 logger = logging.getLogger("mcp_oauth_auth")
+
+#: The longest ``expires_in`` taken at its word (ten years); beyond it the lifetime counts as unknown.
+_MAX_LIFETIME = 10 * 365 * 86400
+#: Request form fields that carry a secret a server could echo back in an error (RFC 6749, 7009, 7523, 7636, 8628).
+_SECRET_FIELDS = frozenset(
+    ("code", "code_verifier", "refresh_token", "client_secret", "client_assertion", "device_code", "token")
+)
+#: Shorter values are not redacted: too weak to be a real credential, they would only garble ordinary words.
+_MIN_SECRET_LENGTH = 8
+#: What an ``Authorization: Bearer`` header can carry: visible ASCII (RFC 6750's b64token is a subset).
+_HEADER_SAFE_TOKEN = re.compile(r"[\x21-\x7e]+")
 
 
 def exchange_code(
@@ -95,15 +109,45 @@ def _error_code(response: HttpResponse) -> str | None:
 
 
 def token_error(error_class: type[OAuthError], message: str, response: HttpResponse, endpoint: str) -> OAuthError:
+    """``error_class`` with the server's ``error`` and ``error_description``, minus any secret of the request that
+    ``response`` answers: a server may echo the code, verifier, refresh token or client secret it was sent."""
     document = response.json_object() or {}
+    secrets = _sent_secrets(response.request)
+    error = _error_code(response)
     description = document.get("error_description")
     return error_class(
         message,
         url=endpoint,
         status_code=response.status,
-        error=_error_code(response),
-        error_description=description[:500] if isinstance(description, str) else None,
+        error=_redact(error, secrets) if error is not None else None,
+        error_description=_redact(description, secrets)[:500] if isinstance(description, str) else None,
     )
+
+
+def _sent_secrets(request: HttpRequest | None) -> list[str]:
+    """The secrets ``request`` carried (form fields, HTTP Basic credentials), longest first; not the very short."""
+    if request is None:
+        return []
+    headers = {name.lower(): value for name, value in request.headers}
+    secrets: set[str] = set()
+    if headers.get("content-type") == "application/x-www-form-urlencoded":
+        form = parse_qsl(request.body.decode("ascii", "replace"))
+        secrets.update(value for name, value in form if name in _SECRET_FIELDS)
+    scheme, _, credentials = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic" and credentials:
+        secrets.add(credentials)
+        try:
+            password = base64.b64decode(credentials, validate=True).decode("utf-8").partition(":")[2]
+        except ValueError:
+            password = ""
+        secrets.update((password, unquote_plus(password)))
+    return sorted((secret for secret in secrets if len(secret) >= _MIN_SECRET_LENGTH), key=len, reverse=True)
+
+
+def _redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+    return text
 
 
 def parse_token_response(
@@ -117,14 +161,25 @@ def parse_token_response(
     access_token = document.get("access_token")
     if not isinstance(access_token, str) or not access_token:
         raise error_class("the token response has no access_token", url=endpoint, status_code=response.status)
+    if not _HEADER_SAFE_TOKEN.fullmatch(access_token):
+        raise error_class(
+            "the token response's access_token has characters other than visible ASCII; it cannot be sent in an "
+            "Authorization header",
+            url=endpoint,
+            status_code=response.status,
+        )
     token_type = document.get("token_type", "Bearer")
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
-        raise error_class(f"the token response has token_type {token_type!r}; only Bearer is supported", url=endpoint)
+        shown = repr(token_type)[:40]
+        raise error_class(f"the token response has token_type {shown}; only Bearer is supported", url=endpoint)
     now = time.time()
-    expires_in = document.get("expires_in")
     expires_at = None
-    if isinstance(expires_in, (int, float)) or (isinstance(expires_in, str) and expires_in.isdigit()):
-        expires_at = now + float(expires_in)
+    if "expires_in" in document:
+        expires_in = parse_seconds(document["expires_in"])
+        if expires_in is not None and expires_in <= _MAX_LIFETIME:
+            expires_at = now + expires_in
+        else:
+            logger.debug("the token response's expires_in is not a usable lifetime; treating it as unknown")
     refresh_token = document.get("refresh_token")
     scope = document.get("scope")
     id_token = document.get("id_token")
