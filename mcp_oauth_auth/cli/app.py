@@ -13,7 +13,7 @@ from typing import NoReturn
 from mcp_oauth_auth import __version__
 from mcp_oauth_auth.cli import commands
 from mcp_oauth_auth.cli.errors import ExitCode, explain
-from mcp_oauth_auth.cli.output import Terminal
+from mcp_oauth_auth.cli.output import PrintableFormatter, Terminal
 
 __all__ = ["build_parser", "main"]
 
@@ -43,6 +43,32 @@ class _Parser(argparse.ArgumentParser):
         terminal = Terminal()
         terminal.error(message, f"see `{self.prog} --help`")
         raise SystemExit(ExitCode.USAGE)
+
+
+#: The longest per-request timeout accepted: longer is a mistake, and far longer (1e300) overflows the socket layer.
+_MAX_TIMEOUT = 86400.0
+
+
+def _seconds(text: str) -> float:
+    """``--timeout``: a positive, finite number of seconds, at most a day."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value <= _MAX_TIMEOUT:  # (NaN compares false: refused too)
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most {_MAX_TIMEOUT:g} seconds, not {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    """``--port``: a TCP port, or 0 for any free one."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 65535 (or 0: any free port), not {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,10 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     test = command(
         "test", commands.test_connection, "connect to the MCP server with the stored credential", named, store, as_json
     )
-    test.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help="per request (default 30)")
+    test.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS", help="per request (default 30)")
     doctor = command("doctor", commands.doctor, "check what an MCP server publishes for authorization", as_json)
     doctor.add_argument("url", metavar="URL", help="the MCP endpoint, e.g. https://mcp.example.com/mcp")
-    doctor.add_argument("--timeout", type=float, default=15.0, metavar="SECONDS", help="per request (default 15)")
+    doctor.add_argument("--timeout", type=_seconds, default=15.0, metavar="SECONDS", help="per request (default 15)")
     command("logout", commands.logout, "revoke the tokens at the server, then forget them", named, store, as_json)
     command("clear", commands.clear, "forget a credential here, without contacting the server", named, store, as_json)
     demo = command("demo", commands.demo, "the complete flow against an embedded local server, narrated")
@@ -144,14 +170,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="use this store for the demo's credential (default: a temporary one); the logout step deletes it",
     )
     demo.add_argument("--serve", action="store_true", help="only run the embedded server, until Ctrl-C")
-    demo.add_argument("--port", type=int, default=0, help="with --serve: the port (default: a free one)")
+    demo.add_argument("--port", type=_port, default=0, help="with --serve: the port (default: a free one)")
     return parser
 
 
 def _configure_logging(debug: bool) -> None:
+    # Log lines are written like everything else (no control characters from a server reach the terminal); without
+    # --debug, as logging's last resort would write them: the message alone, warnings and worse.
+    handler = logging.StreamHandler()
     if debug:
-        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+        handler.setFormatter(PrintableFormatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
+        logging.basicConfig(level=logging.DEBUG, handlers=[handler])
         return
+    handler.setFormatter(PrintableFormatter("%(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     # The commands report outcomes themselves; the library's own warnings would repeat them.
     logging.getLogger("mcp_oauth_auth").setLevel(logging.ERROR)
 
@@ -179,7 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.OK
     except Exception as exc:
         if debug:
-            traceback.print_exc()
+            for line in "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).splitlines():
+                terminal.note(line)
         failure = explain(exc)
         terminal.error(failure.message, failure.hint)
         return failure.code

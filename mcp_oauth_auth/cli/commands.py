@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
+import errno
 import os
 import time
 from collections.abc import Sequence
@@ -32,6 +32,7 @@ from mcp_oauth_auth.records import CredentialRecord
 if TYPE_CHECKING:
     from mcp_oauth_auth.auth import MCPOAuth
     from mcp_oauth_auth.flow.device import DeviceAuthorization
+    from mcp_oauth_auth.flow.revocation import RevocationOutcome
     from mcp_oauth_auth.storage.base import TokenStore
 
 __all__ = [
@@ -64,7 +65,7 @@ def http_client(auth: httpx.Auth | None = None, timeout: float = 30.0) -> httpx.
 
 
 def _emit_json(terminal: Terminal, document: Any) -> None:
-    terminal.print(json.dumps(document, indent=2))
+    terminal.print_json(document)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -145,7 +146,7 @@ def _login_authorizer(args: argparse.Namespace, terminal: Terminal, waiting: _Wa
     if args.no_browser:
         from mcp_oauth_auth.authorizers.paste import PasteBackAuthorizer
 
-        return PasteBackAuthorizer()
+        return PasteBackAuthorizer(output_stream=terminal.printable_stream())
     from mcp_oauth_auth.authorizers.environment import browser_unavailable_reason
 
     reason = browser_unavailable_reason()
@@ -399,9 +400,12 @@ def get_token(args: argparse.Namespace, terminal: Terminal) -> int:
         tokens = auth.authenticate(http)
     if tokens.expires_within(0):  # stored, expired, and nothing to refresh it with
         raise _login_needed(args.name, record.server_url)
-    # Exactly the token: a newline only for a person at a terminal, so that $(...) and pipes get the bare value.
-    end = "\n" if terminal.out.isatty() else ""
-    terminal.out.write(tokens.access_token + end)
+    # Exactly the token: a newline only for a person at a terminal, so that $(...) and pipes get the bare value (and
+    # a terminal never gets control characters, which are no part of a usable token anyway).
+    if terminal.out.isatty():
+        terminal.out.write(terminal.printable(tokens.access_token) + "\n")
+    else:
+        terminal.out.write(tokens.access_token)
     terminal.out.flush()
     return ExitCode.OK
 
@@ -488,14 +492,26 @@ def logout(args: argparse.Namespace, terminal: Terminal) -> int:
             },
         )
         return ExitCode.OK
-    revoked = [outcome.token_type_hint.replace("_", " ") for outcome in outcomes if outcome.revoked]
+    revoked = [_token_name(outcome) for outcome in outcomes if outcome.revoked]
+    kept = [_token_name(outcome) for outcome in outcomes if not outcome.revoked]
     if revoked:
         terminal.success(f"Revoked the {' and the '.join(revoked)} at {record.revocation_endpoint}")
     for outcome in outcomes:
         if not outcome.revoked:
-            terminal.warning(f"the {outcome.token_type_hint.replace('_', ' ')} was not revoked: {outcome.error}")
+            terminal.warning(f"the {_token_name(outcome)} was not revoked: {outcome.error}")
     terminal.success(f"Logged out of {_names_and_url(record)}; removed from the {store_label(store)} store")
+    if kept:
+        # The credential is gone here whatever the server did (docs/cli.md): nothing is left to retry with.
+        they, were, expire = ("they", "were", "they expire") if len(kept) > 1 else ("it", "was", "it expires")
+        terminal.warning(
+            f"the credential was removed here, but the {' and the '.join(kept)} {were} not revoked at the server: "
+            f"{they} may stay valid there until {expire}"
+        )
     return ExitCode.OK
+
+
+def _token_name(outcome: RevocationOutcome) -> str:
+    return outcome.token_type_hint.replace("_", " ")
 
 
 def _error_text(error: Exception | None) -> str | None:
@@ -537,7 +553,15 @@ def demo(args: argparse.Namespace, terminal: Terminal) -> int:
     from mcp_oauth_auth.demo import run_demo, serve_forever
 
     if args.serve:
-        serve_forever(terminal, args.port)
+        try:
+            serve_forever(terminal, args.port)
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+                raise
+            raise CLIError(
+                f"cannot listen on port {args.port}: {exc.strerror or exc}",
+                "choose another --port, or leave it out for any free port",
+            ) from exc
         return ExitCode.OK
     if args.store is None:
         run_demo(terminal)

@@ -2,11 +2,20 @@
 
 Colour and the spinner are used only when the stream is a terminal, ``NO_COLOR`` is unset (https://no-color.org)
 and ``TERM`` is not ``dumb``; otherwise the output is plain text that scripts and logs can take as it is.
+
+Everything written goes through :func:`printable` on the way out, whoever supplied the text (a server's metadata,
+a stored record, an exception's message, the command line): a password in a URL's userinfo is masked, and control
+characters are shown as escapes (``\\x1b``) instead of reaching the terminal, which would act on them (move the
+cursor, rewrite lines, set the window title). Escape sequences reach a terminal only as the colours of
+:meth:`Terminal.style`, and only when it shows colour.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import re
 import shutil
 import sys
 import threading
@@ -14,9 +23,19 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import TextIO
+from typing import IO, Any, TextIO, cast
 
-__all__ = ["Terminal", "describe_expiry", "format_duration", "format_time", "redact_token", "render_table"]
+__all__ = [
+    "PrintableFormatter",
+    "Terminal",
+    "describe_expiry",
+    "format_duration",
+    "format_time",
+    "printable",
+    "redact_token",
+    "redact_url_passwords",
+    "render_table",
+]
 
 _STYLES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "cyan": "36"}
 _SPINNER_FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -24,6 +43,64 @@ _ASCII_SPINNER_FRAMES = "|/-\\"
 
 #: A token shorter than this is masked entirely: a few characters of a short secret are a real part of it.
 _REDACT_MIN_LENGTH = 24
+
+#: ``scheme://user:password@``, wherever a URL appears in a text: the password is everything up to the userinfo's
+#: last ``@`` (as ``urlsplit`` reads it), within the authority (which ends at ``/``, ``?``, ``#`` or a space).
+_URL_PASSWORD = re.compile(r"(?i)([a-z][a-z0-9+.\-]*://[^/?#@:\s]*):[^/?#\s]*@")
+#: What a terminal acts upon instead of showing it: the C0 controls (newline and tab too: every message is one
+#: line), DEL, the C1 controls (CSI among them), and the Unicode controls that reorder text or break lines.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_STYLE_CODES = "|".join(sorted(_STYLES.values(), key=len, reverse=True))
+#: The escape sequences :meth:`Terminal.style` writes: the only ones let through, and only to a colour terminal.
+_OWN_STYLE = re.compile(rf"\x1b\[(?:0|(?:{_STYLE_CODES})(?:;(?:{_STYLE_CODES}))*)m")
+
+
+def redact_url_passwords(text: str) -> str:
+    """``text`` with the password of every URL in it masked: ``https://alice:***@host/``."""
+    return _URL_PASSWORD.sub(r"\1:***@", text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def printable(text: str, keep_styles: bool = False) -> str:
+    """``text`` as it may be shown: passwords in URLs masked, control characters as escapes (``\\x1b``, ``\\u202e``).
+
+    With ``keep_styles``, the colour sequences of :meth:`Terminal.style` stay (any other escape does not).
+    Applying it again changes nothing.
+    """
+    text = redact_url_passwords(text)
+    if not keep_styles:
+        return _UNPRINTABLE.sub(_escape, text)
+    pieces = []
+    shown = 0
+    for match in _OWN_STYLE.finditer(text):
+        pieces.append(_UNPRINTABLE.sub(_escape, text[shown : match.start()]))
+        pieces.append(match.group())
+        shown = match.end()
+    pieces.append(_UNPRINTABLE.sub(_escape, text[shown:]))
+    return "".join(pieces)
+
+
+def _redact_document(value: Any) -> Any:
+    """A JSON document with the passwords of the URLs in its strings masked; anything else as it is."""
+    if isinstance(value, str):
+        return redact_url_passwords(value)
+    if isinstance(value, dict):
+        return {_redact_document(key): _redact_document(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redact_document(item) for item in value]
+    return value
+
+
+class PrintableFormatter(logging.Formatter):
+    """Log lines as the terminal writes everything else (:func:`printable`): a logged server answer cannot reach the
+    terminal as control sequences either. A record's own line breaks (a traceback's) stay."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return "\n".join(printable(line) for line in super().format(record).split("\n"))
 
 
 def _is_terminal(stream: TextIO) -> bool:
@@ -80,24 +157,39 @@ class Terminal:
 
     # -- writing -----------------------------------------------------------------------------------------------
 
+    def printable(self, text: str, stream: str = "out") -> str:
+        """``text`` as it is written to ``stream`` (``"out"`` or ``"err"``): see :func:`printable`."""
+        return printable(text, keep_styles=self.out_color if stream == "out" else self.err_color)
+
     def print(self, text: str = "") -> None:
+        print(self.printable(text), file=self.out, flush=True)
+
+    def print_json(self, document: Any) -> None:
+        """``document`` as JSON on stdout: exact (JSON escapes control characters; DEL as well, here), except that
+        passwords in URLs are masked."""
+        text = json.dumps(_redact_document(document), indent=2).replace("\x7f", "\\u007f")
         print(text, file=self.out, flush=True)
 
     def note(self, text: str) -> None:
         """Progress and explanations, on stderr (stdout stays clean for results)."""
-        print(text, file=self.err, flush=True)
+        print(self.printable(text, "err"), file=self.err, flush=True)
 
     def success(self, text: str) -> None:
         self.print(f"{self.style(self.ok_mark, 'green', 'bold')} {text}")
 
     def warning(self, text: str) -> None:
-        print(f"{self.style('warning:', 'yellow', 'bold', stream='err')} {text}", file=self.err, flush=True)
+        self.note(f"{self.style('warning:', 'yellow', 'bold', stream='err')} {text}")
 
     def error(self, message: str, hint: str | None = None) -> None:
-        print(f"{self.style('error:', 'red', 'bold', stream='err')} {message}", file=self.err)
+        print(self.printable(f"{self.style('error:', 'red', 'bold', stream='err')} {message}", "err"), file=self.err)
         if hint:
-            print(f"{self.style('hint:', 'cyan', stream='err')} {hint}", file=self.err)
+            print(self.printable(f"{self.style('hint:', 'cyan', stream='err')} {hint}", "err"), file=self.err)
         self.err.flush()
+
+    def printable_stream(self) -> IO[str]:
+        """A text stream to stderr for code that writes there itself (e.g. the paste-back authorizer's
+        instructions): its lines are written as :meth:`note` writes them."""
+        return cast(IO[str], _PrintableStream(self))
 
     @contextmanager
     def spinner(self, message: str) -> Iterator[None]:
@@ -105,6 +197,7 @@ class Terminal:
         if not self.interactive:
             yield
             return
+        message = self.printable(message, "err")
         stop = threading.Event()
 
         def spin() -> None:
@@ -127,6 +220,21 @@ class Terminal:
             thread.join()
 
 
+class _PrintableStream:
+    """The minimal text stream of :meth:`Terminal.printable_stream`."""
+
+    def __init__(self, terminal: Terminal) -> None:
+        self._terminal = terminal
+
+    def write(self, text: str) -> int:
+        lines = text.split("\n")
+        self._terminal.err.write("\n".join(self._terminal.printable(line, "err") for line in lines))
+        return len(text)
+
+    def flush(self) -> None:
+        self._terminal.err.flush()
+
+
 def render_table(
     headers: Sequence[str],
     rows: Sequence[Sequence[str]],
@@ -137,8 +245,10 @@ def render_table(
     """Left-aligned columns separated by two spaces, no wider than ``width`` (None: as wide as needed).
 
     Columns are shortened (cut with ``ellipsis``) in ``shrink_order`` (by default the widest first), each down to
-    the width of its header (at least 8), until the table fits.
+    the width of its header (at least 8), until the table fits. Cells are measured as they will be shown
+    (:func:`printable`).
     """
+    rows = [[printable(cell) for cell in row] for row in rows]
     gap = 2
     widths = [max([len(header), *(len(row[index]) for row in rows)]) for index, header in enumerate(headers)]
     floors = [min(widths[index], max(len(header), 8)) for index, header in enumerate(headers)]

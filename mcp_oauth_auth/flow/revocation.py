@@ -68,7 +68,12 @@ def revoke_tokens(
     assertion_signer: ClientAssertionSigner | None = None,
     issuer: str | None = None,
 ) -> Generator[Any, Any, list[RevocationOutcome]]:
-    """Revoke the refresh token, then the access token; report each outcome instead of raising."""
+    """Revoke the refresh token, then the access token; report each outcome instead of raising.
+
+    This is logging out, which removes the credential whatever the outcomes: a temporary failure (after the retries)
+    is reported as a :class:`TemporaryOAuthError` saying that the token stays valid at the server, not as the
+    fetch's "credentials were kept, try again later".
+    """
     candidates = [("refresh_token", tokens.refresh_token), ("access_token", tokens.access_token)]
     outcomes: list[RevocationOutcome] = []
     for hint, token in candidates:
@@ -83,9 +88,31 @@ def revoke_tokens(
                 endpoint, client, token, hint, retry, assertion_signer=assertion_signer, issuer=issuer
             )
         except (TokenRevocationError, TemporaryOAuthError) as exc:
-            logger.warning("could not revoke the %s at %s: %s", hint, safe_url(endpoint), exc)
-            outcomes.append(RevocationOutcome(hint, False, exc))
+            failure = _not_revoked(exc, retry) if isinstance(exc, TemporaryOAuthError) else exc
+            logger.warning("could not revoke the %s at %s: %s", hint, safe_url(endpoint), failure)
+            outcomes.append(RevocationOutcome(hint, False, failure))
         else:
             logger.debug("revoked the %s at %s", hint, safe_url(endpoint))
             outcomes.append(RevocationOutcome(hint, True))
     return outcomes
+
+
+def _not_revoked(exc: TemporaryOAuthError, retry: RetryPolicy) -> TemporaryOAuthError:
+    """A temporary failure of a revocation, told as what it means for the token.
+
+    The fetch's own message ("credentials were kept, try again later") holds for a refresh, not here: logging out
+    removes the credential anyway, so the token stays valid at the server and cannot be revoked later from here.
+    """
+    if exc.status_code is None:  # unreachable: the message says where and how
+        reason = f"{exc.message}, so the token was not revoked"
+    else:
+        reason = f"the authorization server failed temporarily ({retry.attempts} attempts) and did not revoke the token"
+    error = TemporaryOAuthError(
+        f"{reason}: it stays valid at the server until it expires",
+        url=exc.url,
+        error=exc.error,
+        error_description=exc.error_description,
+        status_code=exc.status_code,
+    )
+    error.__cause__ = exc
+    return error
