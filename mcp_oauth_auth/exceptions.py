@@ -82,7 +82,9 @@ class ConfigurationError(OAuthError, ValueError):
 class TemporaryOAuthError(OAuthError):
     """A temporary failure (network, HTTP 5xx, HTTP 429) that persisted through the retries.
 
-    Stored credentials are never discarded because of it; trying again later may succeed.
+    Stored credentials are never discarded because of it; trying again later may succeed. The one exception is
+    logging out, which removes the credential as asked: there it reports a token the server failed to revoke
+    (in the ``error`` of its ``RevocationOutcome``), which stays valid at the server until it expires.
     """
 
 

@@ -745,8 +745,9 @@ class OAuthHandler:
         """Log out of ``server_name``.
 
         With ``server_url``: revoke the refresh token, then the access token, at the authorization server
-        (RFC 7009), then delete the credential locally. A revocation that fails (network, no revocation endpoint,
-        a refusal) does not stop the local removal; each token's outcome is returned, and failures are logged.
+        (RFC 7009), then delete the credential locally. A revocation that fails (network, a temporary server
+        failure, no revocation endpoint, a refusal) does not stop the local removal; each token's outcome is
+        returned, and failures are logged.
         Without ``server_url``: local removal only, like :meth:`clear_tokens`.
         """
         manager = self.token_manager
