@@ -13,7 +13,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
-from mcp_oauth_auth.exceptions import TemporaryOAuthError
+from mcp_oauth_auth.exceptions import ConfigurationError, TemporaryOAuthError
 from mcp_oauth_auth.flow.effects import Effect, HttpRequest, HttpResponse, send, sleep
 from mcp_oauth_auth.flow.urls import safe_url
 
@@ -29,6 +29,13 @@ class RetryPolicy:
     attempts: int = 3
     base_delay: float = 0.5
     max_delay: float = 10.0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or self.attempts < 1:
+            raise ConfigurationError(f"RetryPolicy.attempts must be a whole number, 1 or more, not {self.attempts!r}")
+        for name in ("base_delay", "max_delay"):
+            if parse_seconds(getattr(self, name)) is None:
+                raise ConfigurationError(f"RetryPolicy.{name} must be a finite number of seconds, 0 or more")
 
     def delay(self, attempt: int, response: HttpResponse) -> float:
         retry_after = parse_seconds(response.header("retry-after"))

@@ -84,3 +84,12 @@ def test_a_custom_authorizers_redirect_uri_is_checked_before_anything_is_registe
         send_all(ClientKind("httpx", "sync"), stack, auth, [("GET", stack.server_url)])
     assert stack.count("register") == 0
     assert stack.count("authorize") == 0
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"attempts": 0}, {"attempts": True}, {"attempts": 2.5}, {"base_delay": -1}, {"max_delay": float("inf")}],
+)
+def test_an_unusable_retry_policy_is_refused(options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError, match="RetryPolicy"):
+        RetryPolicy(**options)
