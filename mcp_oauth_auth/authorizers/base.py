@@ -9,6 +9,7 @@ Any callable, sync or async, taking the URL and returning the callback URL is ac
 from __future__ import annotations
 
 import inspect
+import math
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
@@ -68,12 +69,16 @@ class Authorizer:
 
 def device_prompt(device: DeviceAuthorization) -> str:
     """The device flow's instructions for a person, in plain text."""
-    minutes = max(1, round(device.seconds_left() / 60))
     lines = ["To authorize this application, visit:", f"    {device.verification_uri}"]
     lines.append(f"and confirm the code:  {device.display_user_code}")
     if device.verification_uri_complete:
         lines.append(f"(or open {device.verification_uri_complete}, which carries the code)")
-    lines.append(f"The code expires in {minutes} minute{'s' if minutes != 1 else ''}. Waiting for approval...")
+    seconds = device.seconds_left()
+    if math.isfinite(seconds):
+        minutes = max(1, round(seconds / 60))
+        lines.append(f"The code expires in {minutes} minute{'s' if minutes != 1 else ''}. Waiting for approval...")
+    else:
+        lines.append("Waiting for approval...")
     return "\n".join(lines)
 
 

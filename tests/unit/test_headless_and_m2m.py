@@ -131,6 +131,21 @@ def test_default_device_prompt_text() -> None:
     assert "secret-device-code" not in text
 
 
+def test_device_prompt_without_a_finite_expiry() -> None:
+    """A DeviceAuthorization built by hand may have no finite expiry: the prompt leaves the minutes out."""
+    stream = io.StringIO()
+    device = DeviceAuthorization(
+        device_code="d",
+        user_code="ABCD",
+        verification_uri="https://as.example/device",
+        verification_uri_complete=None,
+        expires_at=float("inf"),
+    )
+    DeviceAuthorizer(stream=stream).show_device_code(device)
+    assert stream.getvalue().rstrip().endswith("Waiting for approval...")
+    assert "minute" not in stream.getvalue()
+
+
 # -- the automatic choice ------------------------------------------------------------------------------------------
 
 
