@@ -13,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-from keyring.backend import KeyringBackend
 
 from mcp_oauth_auth import EncryptedFileTokenStore, MCPOAuth, RetryPolicy
 from mcp_oauth_auth.exceptions import TokenStorageError
@@ -24,6 +23,7 @@ from mcp_oauth_auth.storage.keyring_store import KeyringTokenStore
 from mcp_oauth_auth.testing import FakeMCPStack
 from tests.storage.contract import ISSUER, RESOURCE, make_record
 from tests.storage.crash_writer import TEST_SCRYPT_N
+from tests.storage.test_keyring_store import MemoryKeyring
 
 WHERE = "the test entry"
 SECRET = "SECRET-MARKER-9f3a"
@@ -260,23 +260,6 @@ def test_whole_numbers_read_as_floats() -> None:
 # -- end to end: a hand-edited record in a store, used by MCPOAuth ----------------------------------------------------
 
 
-class DictKeyring(KeyringBackend):
-    """An OS keyring in a dict: entries are the plain JSON a person could edit with a keyring tool."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def delete_password(self, service: str, username: str) -> None:
-        del self.entries[(service, username)]
-
-
 def expired(doc: dict[str, Any], **changes: Any) -> None:
     """Apply ``changes`` to the record document, with the access token expired so that a refresh is due at once."""
     doc["tokens"]["expires_at"] = 1.0
@@ -307,7 +290,7 @@ def use(stack: FakeMCPStack, store: TokenStore) -> int:
 
 @pytest.mark.parametrize("edit", list(EDITS), ids=str)
 def test_hand_edited_keyring_record_is_reported_and_kept(edit: str, tmp_path: Path) -> None:
-    backend = DictKeyring()
+    backend = MemoryKeyring(limit=10**6)  # the plain JSON a person could edit with a keyring tool
     store = KeyringTokenStore(backend=backend, lock_dir=tmp_path / "locks", chunk_size=10**6)
     stack = FakeMCPStack()
     assert use(stack, store) == 200
