@@ -109,7 +109,7 @@ def require_secure_url(url: str, what: str, *, allow_http: bool = False) -> None
     """OAuth endpoints must use HTTPS (OAuth 2.1 §1.5); plain HTTP is accepted on loopback hosts only."""
     scheme, host, _, _, _ = split_url(url)
     if scheme != "https" and not allow_http and not is_loopback_host(host):
-        raise ConfigurationError(f"{what} must use https: {safe_url(url)}")
+        raise ConfigurationError(f"{what} must use https, or http on a loopback address: {safe_url(url)}")
 
 
 def protected_resource_metadata_urls(server_url: str, from_challenge: str | None) -> list[str]:
@@ -219,10 +219,6 @@ def check_redirect_uri(uri: object) -> None:
     absolute, without fragment (RFC 6749 §3.1.2)."""
     if not isinstance(uri, str):
         raise ConfigurationError(f"a redirect URI must be a string, not {type(uri).__name__}")
-    scheme, host, _, _, _ = split_url(uri)
     if "#" in uri:
         raise ConfigurationError(f"a redirect URI must not have a fragment: {shown_url(uri)}")
-    if scheme != "https" and not is_loopback_host(host):
-        raise ConfigurationError(
-            f"a redirect URI must use https, or http on a loopback address (127.0.0.1, [::1]): {shown_url(uri)}"
-        )
+    require_secure_url(uri, "a redirect URI")
