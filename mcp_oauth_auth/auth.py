@@ -655,11 +655,16 @@ def _response_result(response: Any, request: HttpRequest) -> HttpResponse | _Rai
                 url=safe_url(request.url),
             )
         )
+    return response_view(response, request.url)
+
+
+def response_view(response: Any, url: str) -> HttpResponse:
+    """An ``httpx`` / ``httpx2`` response, read, as the flow's :class:`HttpResponse` for ``url``."""
     return HttpResponse(
         status=response.status_code,
         headers=tuple((name.lower(), value) for name, value in response.headers.multi_items()),
         body=response.content,
-        url=request.url,
+        url=url,
     )
 
 

@@ -34,7 +34,7 @@ import anyio
 import anyio.to_thread
 import httpx
 
-from mcp_oauth_auth.auth import MCPOAuth, is_transport_error, scope_tuple
+from mcp_oauth_auth.auth import MCPOAuth, is_transport_error, response_view, scope_tuple
 from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI, Authorizer, AuthorizerLike, as_authorizer
 from mcp_oauth_auth.exceptions import (
     ConfigurationError,
@@ -57,7 +57,6 @@ from mcp_oauth_auth.flow.effects import (
     DeleteRecord,
     Effect,
     Flow,
-    HttpResponse,
     LoadRecord,
     LockRecord,
     SaveRecord,
@@ -1073,12 +1072,7 @@ class MCPOAuthClient:
             )
             with _network_errors(request.url):
                 response = await client.send(outgoing, auth=None, follow_redirects=False)
-            return HttpResponse(
-                status=response.status_code,
-                headers=tuple((name.lower(), value) for name, value in response.headers.multi_items()),
-                body=response.content,
-                url=request.url,
-            )
+            return response_view(response, request.url)
         if isinstance(effect, Sleep):
             await anyio.sleep(effect.seconds)
             return None
