@@ -16,7 +16,6 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import logging
-import math
 import threading
 import time
 import weakref
@@ -43,7 +42,7 @@ from mcp_oauth_auth.flow.effects import (
     StorageEffect,
 )
 from mcp_oauth_auth.flow.engine import FlowConfig, FlowEngine
-from mcp_oauth_auth.flow.fetch import RetryPolicy
+from mcp_oauth_auth.flow.fetch import RetryPolicy, is_duration
 from mcp_oauth_auth.flow.registration import ClientSettings
 from mcp_oauth_auth.records import CredentialRecord, TokenSet
 from mcp_oauth_auth.storage.auto import AutoTokenStore
@@ -260,11 +259,7 @@ class MCPOAuth(_AuthBase):
         )
         self._engine = FlowEngine(config)
         self._store: TokenStore = store if store is not None else AutoTokenStore()
-        if (
-            isinstance(lock_timeout, bool)
-            or not isinstance(lock_timeout, (int, float))
-            or not 0 <= lock_timeout < math.inf
-        ):
+        if not is_duration(lock_timeout):
             raise ConfigurationError(f"lock_timeout must be a number of seconds (0 or more), not {lock_timeout!r}")
         self._lock_timeout = lock_timeout
         self._lock = _CredentialLock()

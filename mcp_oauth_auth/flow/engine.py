@@ -34,7 +34,7 @@ from mcp_oauth_auth.flow.effects import (
     save_record,
     unlock_record,
 )
-from mcp_oauth_auth.flow.fetch import RetryPolicy
+from mcp_oauth_auth.flow.fetch import RetryPolicy, is_duration
 from mcp_oauth_auth.flow.registration import ClientSettings
 from mcp_oauth_auth.flow.tokens import refresh_tokens
 from mcp_oauth_auth.flow.urls import (
@@ -119,7 +119,7 @@ class FlowConfig:
             raise ConfigurationError("private_key must be a PrivateKeyJWT (or have its assertion() method)")
         if not isinstance(self.retry, RetryPolicy):
             raise ConfigurationError(f"retry must be a RetryPolicy, not {type(self.retry).__name__}")
-        if self.refresh_skew is not None and not _is_duration(self.refresh_skew):
+        if self.refresh_skew is not None and not is_duration(self.refresh_skew):
             raise ConfigurationError(f"refresh_skew must be a number of seconds (0 or more), not {self.refresh_skew!r}")
         if isinstance(self.max_step_up, bool) or not isinstance(self.max_step_up, int) or self.max_step_up < 0:
             raise ConfigurationError(f"max_step_up must be a whole number (0 or more), not {self.max_step_up!r}")
@@ -132,11 +132,6 @@ class FlowConfig:
             require_secure_url(self.resource_metadata_url, "resource_metadata_url", allow_http=self.allow_http)
         if self.redirect_uri is not None:
             check_redirect_uri(self.redirect_uri)
-
-
-def _is_duration(value: object) -> bool:
-    """A finite, non-negative number of seconds (bool is not a number)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 class FlowEngine:

@@ -34,7 +34,7 @@ class RetryPolicy:
         if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or self.attempts < 1:
             raise ConfigurationError(f"RetryPolicy.attempts must be a whole number, 1 or more, not {self.attempts!r}")
         for name in ("base_delay", "max_delay"):
-            if parse_seconds(getattr(self, name)) is None:
+            if not is_duration(getattr(self, name)):
                 raise ConfigurationError(f"RetryPolicy.{name} must be a finite number of seconds, 0 or more")
 
     def delay(self, attempt: int, response: HttpResponse) -> float:
@@ -42,6 +42,11 @@ class RetryPolicy:
         if retry_after is not None:
             return min(retry_after, self.max_delay)
         return min(self.base_delay * 2.0 ** min(attempt, 64), self.max_delay)
+
+
+def is_duration(value: object) -> bool:
+    """Whether ``value``, given by a caller, is a finite, non-negative number of seconds (a bool is not a number)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
 
 
 def parse_seconds(value: Any) -> float | None:

@@ -88,7 +88,14 @@ def test_a_custom_authorizers_redirect_uri_is_checked_before_anything_is_registe
 
 @pytest.mark.parametrize(
     "options",
-    [{"attempts": 0}, {"attempts": True}, {"attempts": 2.5}, {"base_delay": -1}, {"max_delay": float("inf")}],
+    [
+        {"attempts": 0},
+        {"attempts": True},
+        {"attempts": 2.5},
+        {"base_delay": -1},
+        {"base_delay": "5"},
+        {"max_delay": float("inf")},
+    ],
 )
 def test_an_unusable_retry_policy_is_refused(options: dict[str, Any]) -> None:
     with pytest.raises(ConfigurationError, match="RetryPolicy"):
