@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -63,7 +63,7 @@ from mcp_oauth_auth.flow.effects import (
     SendHttp,
     Sleep,
 )
-from mcp_oauth_auth.flow.fetch import RetryPolicy
+from mcp_oauth_auth.flow.fetch import RetryPolicy, parse_seconds
 from mcp_oauth_auth.flow.grants import code_grant
 from mcp_oauth_auth.flow.registration import ClientSettings, identify_client
 from mcp_oauth_auth.flow.revocation import RevocationOutcome, revoke_token
@@ -225,13 +225,11 @@ class OAuthTokens:
 
 
 def _seconds(value: Any, name: str) -> float:
-    """A finite number of seconds from a number or a numeric string (token responses send both)."""
-    if isinstance(value, str) and value.strip().isascii():
-        with suppress(ValueError):
-            value = float(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    """A finite number of seconds, 0 or more, from a number or a string of digits (token responses send both)."""
+    seconds = parse_seconds(value)
+    if seconds is None:
         raise ConfigurationError(f"OAuthTokens: {name} must be a finite number of seconds")
-    return float(value)
+    return seconds
 
 
 # ---------------------------------------------------------------------------------------------------------------
