@@ -58,9 +58,6 @@ __all__ = ["FlowConfig", "FlowEngine"]
 logger = logging.getLogger("mcp_oauth_auth")
 
 DEFAULT_REFRESH_SKEW = 60.0
-#: Token endpoint errors besides invalid_grant after which a refresh token is of no more use (RFC 6749 §5.2);
-#: ``invalid_client`` is handled apart (a forgotten dynamic registration, or wrong pre-registered credentials).
-_FINAL_REFRESH_ERRORS = frozenset({"unauthorized_client", "unsupported_grant_type", "invalid_scope"})
 
 
 @dataclass(frozen=True)
@@ -197,8 +194,8 @@ class FlowEngine:
             if tokens.expires_within(0, now):
                 raise
             logger.warning("token refresh failed temporarily; the current token is still valid, using it")
-        except InvalidGrantError:
-            logger.info("the refresh token was rejected (invalid_grant); a new authorization will be needed")
+        except InvalidGrantError as exc:
+            logger.info("the refresh token was refused for good (%s); a new authorization will be needed", exc.error)
 
     def recover(
         self, status: int, challenge: BearerChallenge, rejected_token: str | None, attempt: int
@@ -239,8 +236,8 @@ class FlowEngine:
         if attempt == 0 and self.record is not None and self.record.tokens is not None:
             try:
                 outcome = yield from self._renew(rejected_token, None)
-            except InvalidGrantError:
-                logger.info("the refresh token was rejected (invalid_grant); authorizing anew")
+            except InvalidGrantError as exc:
+                logger.info("the refresh token was refused for good (%s); authorizing anew", exc.error)
             else:
                 if outcome != "unusable":
                     return outcome
@@ -376,17 +373,6 @@ class FlowEngine:
             yield from unlock_record(key)
             raise
         except TokenRefreshError as exc:
-            if exc.error in _FINAL_REFRESH_ERRORS:
-                # As final as invalid_grant (RFC 6749 §5.2): this refresh token will not work for this client.
-                yield from self._commit(record.with_tokens(None))
-                yield from unlock_record(key)
-                raise InvalidGrantError(
-                    f"the authorization server refuses to refresh ({exc.error}); a new authorization is needed",
-                    url=exc.url,
-                    error=exc.error,
-                    error_description=exc.error_description,
-                    status_code=exc.status_code,
-                ) from exc
             if exc.error != "invalid_client" or record.client.kind != "dynamic":
                 raise
             # The server forgot our dynamic registration: the whole record is useless (we hold its lock and have

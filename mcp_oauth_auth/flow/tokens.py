@@ -29,6 +29,9 @@ __all__ = ["client_authentication", "exchange_code", "parse_token_response", "re
 
 logger = logging.getLogger("mcp_oauth_auth")
 
+#: Refresh errors after which the refresh token is of no more use to this client (RFC 6749 §5.2). ``invalid_client``
+#: is not among them: the engine tells a forgotten dynamic registration from wrong pre-registered credentials.
+_FINAL_REFRESH_ERRORS = frozenset({"invalid_grant", "unauthorized_client", "unsupported_grant_type", "invalid_scope"})
 #: The longest ``expires_in`` taken at its word (ten years); beyond it the lifetime counts as unknown.
 _MAX_LIFETIME = 10 * 365 * 86400
 #: Request form fields that carry a secret a server could echo back in an error (RFC 6749, 7009, 7523, 7636, 8628).
@@ -88,7 +91,9 @@ def refresh_tokens(
     assertion_signer: ClientAssertionSigner | None = None,
     issuer: str | None = None,
 ) -> Generator[Effect, Any, TokenSet]:
-    """Refresh (RFC 6749 §6). ``invalid_grant`` raises :class:`InvalidGrantError`; the caller re-authorizes.
+    """Refresh (RFC 6749 §6). A final refusal (``invalid_grant``, ``unauthorized_client``,
+    ``unsupported_grant_type``, ``invalid_scope``) raises :class:`InvalidGrantError`: this refresh token will not
+    work for this client again, and the caller re-authorizes.
     ``assertion_signer`` and ``issuer`` are for a client that authenticates with ``private_key_jwt``."""
     fields = {"grant_type": "refresh_token", "refresh_token": refresh_token}
     if resource:
@@ -98,7 +103,7 @@ def refresh_tokens(
         endpoint, client, fields, policy, "token refresh", assertion_signer=assertion_signer, issuer=issuer
     )
     if response.status != 200:
-        error_class = InvalidGrantError if _error_code(response) == "invalid_grant" else TokenRefreshError
+        error_class = InvalidGrantError if _error_code(response) in _FINAL_REFRESH_ERRORS else TokenRefreshError
         raise token_error(error_class, "the token endpoint refused the refresh", response, endpoint)
     return parse_token_response(response, endpoint, TokenRefreshError, previous_refresh_token=refresh_token)
 
