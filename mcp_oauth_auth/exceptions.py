@@ -149,7 +149,8 @@ class TokenRefreshError(OAuthError):
 
 
 class InvalidGrantError(TokenRefreshError):
-    """The refresh token is no longer valid (``invalid_grant``): a new authorization is needed."""
+    """The refresh token is no longer valid (``invalid_grant``, or another final refusal: ``unauthorized_client``,
+    ``unsupported_grant_type``, ``invalid_scope``): a new authorization is needed."""
 
 
 class ClientUnknownError(InvalidGrantError):
