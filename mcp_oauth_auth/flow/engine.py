@@ -229,7 +229,7 @@ class FlowEngine:
                     error_description=challenge.error_description,
                     url=self.server_url,
                 )
-            scopes = tuple(dict.fromkeys((*previous, *challenge.scopes)))
+            scopes = _union(previous, challenge.scopes)
             logger.info("step-up: the server asks for scopes %s", list(challenge.scopes))
             yield from self.authorize_new(challenge, scopes)
             return "authorized"
@@ -261,7 +261,7 @@ class FlowEngine:
             return
         requested = self.record.requested_scopes if self.record else ()
         if scopes and not set(scopes) <= set(requested):
-            union = tuple(dict.fromkeys((*requested, *scopes)))
+            union = _union(requested, scopes)
             logger.info(
                 "authorizing %s again for the new scopes %s", self.server_url, sorted(set(scopes) - set(requested))
             )
@@ -558,7 +558,7 @@ class FlowEngine:
         """The caller's scopes with the challenge's ``scope`` (authoritative for the operation at hand, so never
         left out); without scopes from the caller, the challenge's, else the PRM ``scopes_supported``, else none."""
         if self.config.scopes is not None:
-            return tuple(dict.fromkeys((*self.config.scopes, *challenge.scopes)))
+            return _union(self.config.scopes, challenge.scopes)
         if challenge.scopes:
             return challenge.scopes
         return prm.scopes_supported if prm else ()
@@ -570,7 +570,12 @@ class FlowEngine:
         earlier = tuple(
             scope for scope in (self.record.requested_scopes if self.record else ()) if scope != "offline_access"
         )
-        return tuple(dict.fromkeys((*earlier, *scopes))) if earlier else scopes
+        return _union(earlier, scopes)
+
+
+def _union(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
+    """The scopes of ``first``, then those of ``second`` not among them."""
+    return tuple(dict.fromkeys((*first, *second)))
 
 
 def _keep_scope(new: TokenSet, old: TokenSet) -> TokenSet:
