@@ -116,7 +116,8 @@ def client_authentication(
     """``fields`` and headers with the client's token endpoint authentication applied.
 
     ``private_key_jwt`` (RFC 7523 §2.2) needs ``client_assertion``, a signed JWT made for this very request (see
-    :func:`authenticated_fetch`); ``client_id`` is sent along with it (RFC 7521 §4.2).
+    :func:`authenticated_fetch`); ``client_id`` is sent along with it (RFC 7521 §4.2), and along with HTTP Basic
+    credentials too (RFC 6749 §3.2.1).
     """
     method = client.token_endpoint_auth_method
     if method == "private_key_jwt":
@@ -129,10 +130,17 @@ def client_authentication(
             "client_assertion": client_assertion,
         }, ()
     if method == "client_secret_basic":
+        # client_id goes in the form too. RFC 6749 §3.2.1 lets a client identify itself with it at the token
+        # endpoint; it is not a second authentication method (the secret is only in the header). The
+        # authorization servers built into the MCP SDKs (Python SDK ``mcp.server.auth``, hence FastMCP) look the
+        # client up by the form's client_id before reading the header, and refuse Basic alone with
+        # ``invalid_client: Missing client_id``; RFC-minded servers (oidc-provider, Keycloak, Authlib) accept it
+        # when it matches the Basic user name. Preferring client_secret_post instead would not help a client
+        # registered or pre-configured for client_secret_basic, so the header stays RFC 8414's default.
         assert client.client_secret is not None
         credentials = f"{_form_encode(client.client_id)}:{_form_encode(client.client_secret)}"
         encoded = base64.b64encode(credentials.encode("utf-8")).decode("ascii")
-        return fields, (("Authorization", f"Basic {encoded}"),)
+        return {**fields, "client_id": client.client_id}, (("Authorization", f"Basic {encoded}"),)
     if method == "client_secret_post":
         assert client.client_secret is not None
         return {**fields, "client_id": client.client_id, "client_secret": client.client_secret}, ()

@@ -91,7 +91,12 @@ def test_client_secret_basic_request() -> None:
     tokens = run(harness, BASIC, scopes=("mcp:read", "mcp:write"))
     request = harness.sent[0]
     assert request.method == "POST"
-    assert form(request) == {"grant_type": "client_credentials", "scope": "mcp:read mcp:write", "resource": RESOURCE}
+    assert form(request) == {
+        "grant_type": "client_credentials",
+        "scope": "mcp:read mcp:write",
+        "resource": RESOURCE,
+        "client_id": "svc:1",
+    }
     scheme, encoded = dict(request.headers)["Authorization"].split(" ")
     user, password = base64.b64decode(encoded).decode().split(":")
     assert scheme == "Basic"

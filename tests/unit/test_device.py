@@ -125,7 +125,7 @@ def test_device_authorization_request_and_response() -> None:
 def test_request_without_scope_and_resource_and_with_client_authentication() -> None:
     harness = Harness(routes={DEVICE_ENDPOINT: json_response(200, DEVICE_RESPONSE)})
     start(harness, BASIC, scopes=(), resource=None)
-    assert form(harness.sent[0]) == {}
+    assert form(harness.sent[0]) == {"client_id": "conf"}  # beside Basic, as RFC 6749 §3.2.1 allows
     assert dict(harness.sent[0].headers)["Authorization"] == "Basic " + base64.b64encode(b"conf:pw").decode()
 
 
@@ -265,7 +265,7 @@ def test_pending_then_success() -> None:
 def test_poll_without_resource_with_client_secret_basic() -> None:
     harness = Harness(routes={TOKEN: json_response(200, TOKENS)})
     poll(harness, device(), client=BASIC, resource=None)
-    assert form(harness.sent[0]) == {"grant_type": DEVICE_CODE_GRANT, "device_code": "dc"}
+    assert form(harness.sent[0]) == {"grant_type": DEVICE_CODE_GRANT, "device_code": "dc", "client_id": "conf"}
     assert dict(harness.sent[0].headers)["Authorization"].startswith("Basic ")
 
 

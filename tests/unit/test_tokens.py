@@ -32,7 +32,8 @@ def test_client_secret_basic_is_form_encoded_before_base64() -> None:
     )
     fields, headers = client_authentication(client, {"grant_type": "x"})
     assert "client_secret" not in fields
-    assert "client_id" not in fields
+    # The client identifies itself in the form as well (RFC 6749 §3.2.1): the MCP SDKs' servers need it.
+    assert fields == {"grant_type": "x", "client_id": "id:1 +"}
     scheme, encoded = dict(headers)["Authorization"].split(" ")
     assert scheme == "Basic"
     user, password = base64.b64decode(encoded).decode().split(":")
