@@ -20,12 +20,14 @@ SECRET_SERVICE_PACKAGES = ("gnome-keyring", "dbus-daemon")
 def tests(session: nox.Session) -> None:
     """The whole test suite: unit tests and the integration tests with real servers on loopback.
 
-    Besides the Python packages it sets up the two real servers the integration tests start: the Secret Service
-    (gnome-keyring and dbus-daemon from Debian's packages, installed when missing and run as root, else named)
-    and the oidc-provider authorization server (Node.js, from its lockfile).
+    Besides the Python packages it sets up the real servers the integration tests start: the Secret Service
+    (gnome-keyring and dbus-daemon from Debian's packages, installed when missing and run as root, else named),
+    the oidc-provider authorization server and the official MCP TypeScript SDK's server (Node.js, each from its
+    lockfile). The MCP Python SDK's and FastMCP's authorization servers come with the ``dev`` extra.
     """
     _secret_service(session)
     session.run("npm", "ci", "--prefix", "tests/integration/oidc", "--no-audit", "--no-fund", external=True)
+    session.run("npm", "ci", "--prefix", "tests/integration/ts_sdk", "--no-audit", "--no-fund", external=True)
     session.install("-e", ".[dev]")
     session.run("python", "-m", "pytest", *session.posargs)
 

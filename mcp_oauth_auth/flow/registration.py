@@ -32,6 +32,14 @@ logger = logging.getLogger("mcp_oauth_auth")
 #: Token endpoint client authentication methods this client implements.
 USABLE_AUTH_METHODS = ("none", "client_secret_basic", "client_secret_post")
 _SECRET_METHODS = ("client_secret_basic", "client_secret_post")
+#: The secret-based methods a dynamic registration asks for, in order, where the server accepts no public client.
+#: ``client_secret_post`` first, unlike for a pre-registered client (whose method the server's administrator set,
+#: RFC 8414's default being Basic): a registration makes the server expect whichever method was asked for, and the
+#: authorization server built into the MCP Python SDK (hence FastMCP's), which lists both, requires the secret in
+#: the form at its revocation endpoint even from a Basic client, so only ``client_secret_post`` can log out there
+#: without sending the secret twice (RFC 6749 §2.3.1 allows one method per request). Its own client ends up with
+#: ``client_secret_post`` too.
+_REGISTRATION_SECRET_METHODS = ("client_secret_post", "client_secret_basic")
 #: Registration errors that may mean "unknown scope value" (RFC 7591 §3.2.2).
 _SCOPE_REFUSALS = ("invalid_client_metadata", "invalid_scope")
 
@@ -104,10 +112,13 @@ def _check_client_metadata_url(url: str) -> None:
     raise ConfigurationError(f"client_metadata_url {problem} (a Client ID Metadata Document): {shown_url(url)}")
 
 
-def choose_secret_auth_method(metadata: AuthorizationServerMetadata, preferred: str | None) -> str:
-    """A secret-based method both sides support; RFC 8414 §2 makes ``client_secret_basic`` the default."""
+def choose_secret_auth_method(
+    metadata: AuthorizationServerMetadata, preferred: str | None, order: tuple[str, ...] = _SECRET_METHODS
+) -> str:
+    """A secret-based method both sides support, ``preferred`` or the first of ``order`` the server lists;
+    RFC 8414 §2 makes ``client_secret_basic`` the default when the server lists none."""
     supported = metadata.token_endpoint_auth_methods_supported or ("client_secret_basic",)
-    candidates = [preferred] if preferred else list(_SECRET_METHODS)
+    candidates = [preferred] if preferred else list(order)
     for method in candidates:
         if method in supported and method in _SECRET_METHODS:
             return method
@@ -222,7 +233,7 @@ def register_client(
     requested_method = (
         "none"
         if supported is None or "none" in supported
-        else choose_secret_auth_method(metadata, settings.token_endpoint_auth_method)
+        else choose_secret_auth_method(metadata, settings.token_endpoint_auth_method, _REGISTRATION_SECRET_METHODS)
     )
     native = redirect_uri is None or is_loopback_host(urlsplit(redirect_uri).hostname)
     request_body: dict[str, Any] = {

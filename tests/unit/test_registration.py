@@ -82,6 +82,40 @@ def test_dcr_request_body() -> None:
     assert body["scope"] == "mcp:read"
 
 
+@pytest.mark.parametrize(
+    ("supported", "requested"),
+    [
+        # The MCP Python SDK's server (and FastMCP's): only the secret in the form lets the client revoke there.
+        (("client_secret_post", "client_secret_basic"), "client_secret_post"),
+        (("client_secret_basic", "client_secret_post"), "client_secret_post"),
+        (("client_secret_basic",), "client_secret_basic"),
+        (("client_secret_basic", "none"), "none"),
+    ],
+)
+def test_dcr_secret_method_prefers_the_form_where_no_public_client_is_accepted(
+    supported: tuple[str, ...], requested: str
+) -> None:
+    answer = {"client_id": "dyn", "client_secret": "s", "token_endpoint_auth_method": requested}
+    harness = Harness(routes={REGISTER: json_response(201, answer)})
+    client = identify(ClientSettings(), server(token_endpoint_auth_methods_supported=supported), harness)
+    assert json.loads(harness.sent[0].body)["token_endpoint_auth_method"] == requested
+    assert client.token_endpoint_auth_method == requested
+
+
+def test_dcr_secret_method_asked_for_explicitly_is_kept() -> None:
+    answer = {"client_id": "dyn", "client_secret": "s", "token_endpoint_auth_method": "client_secret_basic"}
+    harness = Harness(routes={REGISTER: json_response(201, answer)})
+    both = server(token_endpoint_auth_methods_supported=("client_secret_post", "client_secret_basic"))
+    identify(ClientSettings(token_endpoint_auth_method="client_secret_basic"), both, harness)
+    assert json.loads(harness.sent[0].body)["token_endpoint_auth_method"] == "client_secret_basic"
+
+
+def test_pre_registered_client_keeps_basic_where_both_are_listed() -> None:
+    both = server(token_endpoint_auth_methods_supported=("client_secret_post", "client_secret_basic"))
+    settings = ClientSettings(client_id="pre", client_secret="s")
+    assert identify(settings, both, Harness()).token_endpoint_auth_method == "client_secret_basic"
+
+
 def test_dcr_confidential_assignment_needs_secret() -> None:
     harness = Harness(
         routes={REGISTER: json_response(201, {"client_id": "dyn", "token_endpoint_auth_method": "client_secret_basic"})}
