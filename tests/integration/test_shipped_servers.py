@@ -18,6 +18,7 @@ Each step counts what the authorization server did by its own books (:class:`~.s
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ import httpx
 import pytest
 
 from mcp_oauth_auth import HeadlessAuthorizer, MCPOAuth, MemoryTokenStore, TokenStore
+from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI
 from mcp_oauth_auth.storage.encrypted_file import EncryptedFileTokenStore
 
 from .shipped.base import ADD_TOOL, ShippedServer
@@ -42,6 +44,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVERS = ("sdk-same-origin", "sdk-separate-as", "ts-sdk", "fastmcp")
+#: The servers built on the Python SDK's endpoints, where the tests can set up a client as an administrator would.
+PYTHON_SERVERS = ("sdk-same-origin", "sdk-separate-as", "fastmcp")
 #: Access token lifetime (seconds) where a step waits for expiry: long enough for one MCP session.
 SHORT_TTL = 3
 #: Seconds to wait past an expiry, so that both sides agree the token is dead (whole-second ``exp`` values).
@@ -198,3 +202,35 @@ def test_logout_revokes_at_the_server(start: Start, client: str) -> None:
     assert "refresh_token" in server.state().revoked
     assert auth.tokens is None
     assert bearer_status(server.url, tokens.access_token) == 401
+
+
+@pytest.mark.parametrize("start", PYTHON_SERVERS, indirect=True)
+@pytest.mark.parametrize("method", ["client_secret_basic", "client_secret_post"])
+def test_pre_registered_confidential_client(start: Start, client: str, method: str) -> None:
+    """A client the server's administrator set up, with the method they chose: HTTP Basic needs ``client_id`` in
+    the form too at the Python SDK's token endpoint. The SDK's ``/revoke`` wants the secret in the form, so only
+    ``client_secret_post`` can log out there (docs/howto/providers.md)."""
+    server = start()
+    assert server.pre_register is not None
+    secret = secrets.token_urlsafe(24)
+    server.pre_register("pre-registered", secret, method, DEFAULT_REDIRECT_URI)
+    auth = MCPOAuth(
+        server.url,
+        store=MemoryTokenStore(),
+        authorizer=HeadlessAuthorizer(),
+        client_id="pre-registered",
+        client_secret=secret,
+        token_endpoint_auth_method=method,
+    )
+    assert mcp_session(auth, server.url, client, 1, 2) == ([ADD_TOOL], "3")
+    state = server.state()
+    assert (state.registrations, state.authorizations, state.token_grants) == (0, 1, ["authorization_code"])
+
+    outcomes = logout(auth, client)
+
+    revoked = method == "client_secret_post"
+    assert [(outcome.token_type_hint, outcome.revoked) for outcome in outcomes] == [
+        ("refresh_token", revoked),
+        ("access_token", revoked),
+    ]
+    assert auth.tokens is None  # forgotten locally either way

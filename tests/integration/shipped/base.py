@@ -43,3 +43,6 @@ class ShippedServer:
     state: Callable[[], ServerState]
     #: The authorization server revokes every access and refresh token it issued, as an administrator would.
     revoke_grants: Callable[[], None]
+    #: Where the test can: registers a confidential client as its administrator would (client ID, secret, token
+    #: endpoint authentication method, redirect URI).
+    pre_register: Callable[[str, str, str, str], None] | None = None

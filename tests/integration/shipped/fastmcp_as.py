@@ -22,6 +22,7 @@ from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
 from mcp_oauth_auth.testing import reserve_loopback_port, serve_asgi
 
 from .base import ADD_TOOL, MCP_SCOPE, ServerState, ShippedServer
+from .sdk_as import pre_registered_client
 
 
 class CountingProvider(in_memory.InMemoryOAuthProvider):
@@ -59,6 +60,9 @@ class CountingProvider(in_memory.InMemoryOAuthProvider):
         await super().revoke_token(token)
         if known:
             self.counts.revoked.append("access_token" if isinstance(token, AccessToken) else "refresh_token")
+
+    def pre_register(self, client_id: str, secret: str, method: str, redirect_uri: str) -> None:
+        self.clients[client_id] = pre_registered_client(client_id, secret, method, redirect_uri)
 
     def revoke_grants(self) -> None:
         """Revoke every token issued so far, as an administrator would."""
@@ -103,4 +107,5 @@ def run_fastmcp(monkeypatch: pytest.MonkeyPatch, access_token_ttl: float = 300) 
             supports_revocation=True,
             state=provider.state,
             revoke_grants=provider.revoke_grants,
+            pre_register=provider.pre_register,
         )

@@ -31,7 +31,7 @@ from mcp.server.auth.routes import create_auth_routes
 from mcp.server.auth.settings import AuthSettings, ClientRegistrationOptions, RevocationOptions
 from mcp.server.mcpserver import MCPServer
 from mcp.shared.auth import OAuthClientInformationFull, OAuthToken
-from pydantic import AnyHttpUrl
+from pydantic import AnyHttpUrl, AnyUrl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -141,6 +141,9 @@ class InMemoryProvider:
             self.grants.remove(grant)
             self.counts.revoked.append("access_token" if isinstance(token, AccessToken) else "refresh_token")
 
+    def pre_register(self, client_id: str, secret: str, method: str, redirect_uri: str) -> None:
+        self.clients[client_id] = pre_registered_client(client_id, secret, method, redirect_uri)
+
     def revoke_grants(self) -> None:
         """Revoke every token issued so far, as an administrator would."""
         with self._lock:
@@ -201,6 +204,19 @@ class InMemoryProvider:
         )
 
 
+def pre_registered_client(client_id: str, secret: str, method: str, redirect_uri: str) -> OAuthClientInformationFull:
+    """A confidential client of the authorization code grant, as the server's administrator would set it up."""
+    return OAuthClientInformationFull(
+        client_id=client_id,
+        client_secret=secret,
+        token_endpoint_auth_method=method,  # type: ignore[arg-type]
+        redirect_uris=[cast(AnyUrl, redirect_uri)],
+        grant_types=["authorization_code", "refresh_token"],
+        response_types=["code"],
+        scope=MCP_SCOPE,
+    )
+
+
 def _auth_options() -> dict[str, object]:
     return {
         "client_registration_options": ClientRegistrationOptions(
@@ -219,6 +235,7 @@ def _shipped(name: str, url: str, issuer: str, ttl: float, provider: InMemoryPro
         supports_revocation=True,
         state=provider.state,
         revoke_grants=provider.revoke_grants,
+        pre_register=provider.pre_register,
     )
 
 
