@@ -9,16 +9,14 @@ use, and a server that recorded it before failing would refuse the same assertio
 from __future__ import annotations
 
 import base64
-import logging
 import time
 from collections.abc import Callable, Generator
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from mcp_oauth_auth.exceptions import ConfigurationError, TemporaryOAuthError
-from mcp_oauth_auth.flow.effects import Effect, HttpRequest, HttpResponse, send, sleep
-from mcp_oauth_auth.flow.fetch import RetryPolicy, fetch, is_temporary
-from mcp_oauth_auth.flow.urls import safe_url
+from mcp_oauth_auth.exceptions import ConfigurationError
+from mcp_oauth_auth.flow.effects import Effect, HttpRequest, HttpResponse
+from mcp_oauth_auth.flow.fetch import RetryPolicy, fetch
 from mcp_oauth_auth.records import ClientRegistration
 
 __all__ = [
@@ -30,7 +28,6 @@ __all__ = [
     "client_authentication",
 ]
 
-logger = logging.getLogger("mcp_oauth_auth")
 
 #: The token endpoint authentication method name (RFC 7591 §2, OpenID Connect Core §9).
 PRIVATE_KEY_JWT = "private_key_jwt"
@@ -84,24 +81,11 @@ def authenticated_fetch(
 ) -> Generator[Effect, Any, HttpResponse]:
     """POST ``fields`` to ``endpoint`` with client authentication, retrying temporary failures like
     :func:`~mcp_oauth_auth.flow.fetch.fetch`; with ``private_key_jwt``, each attempt carries a new assertion."""
-    if client.token_endpoint_auth_method != PRIVATE_KEY_JWT:
-        request = _authenticated_request(endpoint, client, fields, assertion_signer, issuer, now)
-        response = yield from fetch(request, policy, what)
-        return response
-    response = yield from send(_authenticated_request(endpoint, client, fields, assertion_signer, issuer, now))
-    for attempt in range(1, policy.attempts):
-        if not is_temporary(response.status):
-            return response
-        delay = policy.delay(attempt - 1, response)
-        logger.debug("%s: %s answered %s, retrying in %.1fs", what, safe_url(endpoint), response.status, delay)
-        yield from sleep(delay)
-        response = yield from send(_authenticated_request(endpoint, client, fields, assertion_signer, issuer, now))
-    if is_temporary(response.status):
-        raise TemporaryOAuthError(
-            f"{what} failed temporarily {policy.attempts} times; credentials were kept, try again later",
-            url=safe_url(endpoint),
-            status_code=response.status,
-        )
+
+    def request() -> HttpRequest:
+        return _authenticated_request(endpoint, client, fields, assertion_signer, issuer, now)
+
+    response = yield from fetch(request, policy, what)
     return response
 
 

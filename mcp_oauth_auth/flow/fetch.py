@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,20 +67,29 @@ def is_temporary(status: int) -> bool:
     return status == 429 or 500 <= status <= 599
 
 
-def fetch(request: HttpRequest, policy: RetryPolicy, what: str) -> Generator[Effect, Any, HttpResponse]:
-    """Send ``request``; retry temporary failures; return the first non-temporary response."""
-    response = yield from send(request)
+def fetch(
+    request: HttpRequest | Callable[[], HttpRequest], policy: RetryPolicy, what: str
+) -> Generator[Effect, Any, HttpResponse]:
+    """Send ``request``; retry temporary failures; return the first non-temporary response.
+
+    ``request`` may be a function making the request: it is then called for every attempt, for requests that must
+    not be sent twice as they are (a signed client assertion's ``jti`` is single use).
+    """
+    build = request if callable(request) else lambda: request
+    sent = build()
+    response = yield from send(sent)
     for attempt in range(1, policy.attempts):
         if not is_temporary(response.status):
             return response
         delay = policy.delay(attempt - 1, response)
-        logger.debug("%s: %s answered %s, retrying in %.1fs", what, safe_url(request.url), response.status, delay)
+        logger.debug("%s: %s answered %s, retrying in %.1fs", what, safe_url(sent.url), response.status, delay)
         yield from sleep(delay)
-        response = yield from send(request)
+        sent = build()
+        response = yield from send(sent)
     if is_temporary(response.status):
         raise TemporaryOAuthError(
             f"{what} failed temporarily {policy.attempts} times; credentials were kept, try again later",
-            url=safe_url(request.url),
+            url=safe_url(sent.url),
             status_code=response.status,
         )
     return response
