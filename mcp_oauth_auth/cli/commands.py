@@ -550,7 +550,7 @@ def doctor(args: argparse.Namespace, terminal: Terminal) -> int:
 
 
 def demo(args: argparse.Namespace, terminal: Terminal) -> int:
-    from mcp_oauth_auth.demo import run_demo, serve_forever
+    from mcp_oauth_auth.cli.demo import run_demo, serve_forever
 
     if args.serve:
         try:

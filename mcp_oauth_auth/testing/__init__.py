@@ -25,7 +25,7 @@ if TYPE_CHECKING:
         describe_traffic,
     )
     from mcp_oauth_auth.testing.fake import ASGIApp, AuthorizationPageError, FakeMCPStack
-    from mcp_oauth_auth.testing.fake_as import FakeClient
+    from mcp_oauth_auth.testing.fake_as.records import FakeClient
     from mcp_oauth_auth.testing.fake_config import FakeStackConfig
     from mcp_oauth_auth.testing.fake_context import ENDPOINTS
     from mcp_oauth_auth.testing.fake_http import FakeResponse
@@ -37,7 +37,7 @@ _MODULES = {
     "AuthorizationPageError": "fake",
     "DEVICE_CODE_GRANT": "assertions",
     "ENDPOINTS": "fake_context",
-    "FakeClient": "fake_as",
+    "FakeClient": "fake_as.records",
     "FakeMCPStack": "fake",
     "FakeResponse": "fake_http",
     "FakeStackConfig": "fake_config",

@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from mcp_oauth_auth.demo import DemoServer
+from mcp_oauth_auth.cli.demo import DemoServer
 
 from .runner import file_store, problem, run_cli, store_login, stored_records
 

@@ -1,4 +1,5 @@
-"""The plugin's own tests: pytester for running small test files as users would, plus dogfooding."""
+"""Tests of mcp_oauth_auth.testing: the fake stack, and the plugin (pytester for running small test files as users
+would, plus dogfooding)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,66 @@
+"""The public keys of ``private_key_jwt`` clients: PEM, JWK, JWK Set or key object to a ``cryptography`` key."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+__all__ = ["PublicKeyInput", "b64url_decode", "load_public_key"]
+
+#: A public key for private_key_jwt: PEM (SubjectPublicKeyInfo), a JWK, a JWK Set, or a cryptography key.
+PublicKeyInput = str | bytes | Mapping[str, Any] | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
+
+
+def b64url_decode(segment: str) -> bytes:
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", segment):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def load_public_key(value: PublicKeyInput) -> tuple[ec.EllipticCurvePublicKey | rsa.RSAPublicKey, str | None]:
+    """(key, kid) from a PEM public key, a JWK, a JWK Set (its only key) or a key object; ValueError otherwise.
+
+    Only EC P-256 (ES256) and RSA (RS256) keys are accepted.
+    """
+    kid: str | None = None
+    key: Any
+    if isinstance(value, (str, bytes)):
+        key = serialization.load_pem_public_key(value.encode("ascii") if isinstance(value, str) else value)
+    elif isinstance(value, Mapping):
+        jwk: Mapping[str, Any] = value
+        if "keys" in jwk:
+            keys = jwk["keys"]
+            if not isinstance(keys, list) or len(keys) != 1 or not isinstance(keys[0], Mapping):
+                raise ValueError("a JWK Set for the fake must hold exactly one key")
+            jwk = keys[0]
+        key = _key_from_jwk(jwk)
+        kid = jwk.get("kid") if isinstance(jwk.get("kid"), str) else None
+    else:
+        key = value
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise ValueError("EC keys must be on P-256 (ES256)")
+    elif not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError("the public key must be an EC P-256 or an RSA key")
+    return key, kid
+
+
+def _key_from_jwk(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:
+    def number(name: str) -> int:
+        raw = jwk.get(name)
+        if not isinstance(raw, str):
+            raise ValueError(f"the JWK lacks {name!r}")
+        return int.from_bytes(b64url_decode(raw), "big")
+
+    if jwk.get("kty") == "EC":
+        if jwk.get("crv") != "P-256":
+            raise ValueError("EC JWKs must use crv P-256")
+        return ec.EllipticCurvePublicNumbers(number("x"), number("y"), ec.SECP256R1()).public_key()
+    if jwk.get("kty") == "RSA":
+        return rsa.RSAPublicNumbers(number("e"), number("n")).public_key()
+    raise ValueError(f"unsupported JWK kty {jwk.get('kty')!r}")
