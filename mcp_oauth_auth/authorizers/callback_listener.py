@@ -1,24 +1,33 @@
-"""The loopback callback listener: the bound socket, and the I/O loops that serve it until the callback arrives.
+"""The loopback callback listener: the bound socket, and the one I/O loop that serves it until the callback arrives.
 
 Internal to :mod:`mcp_oauth_auth.authorizers`. Reading and answering a request is
-:mod:`~mcp_oauth_auth.authorizers.callback_http`'s job; here are the sockets and the loops around it: a blocking
-one (``selectors``) for :meth:`~mcp_oauth_auth.authorizers.loopback.LoopbackBrowserAuthorizer.authorize` and a
-native AnyIO one (asyncio and trio) for its ``authorize_async``. Both multiplex connections, so an idle or slow
-connection (browsers open speculative ones) never delays the real callback.
+:mod:`~mcp_oauth_auth.authorizers.callback_http`'s job; here are the sockets and the loop around it. The loop
+multiplexes connections, so an idle or slow connection (browsers open speculative ones) never delays the real
+callback.
+
+One loop, written with AnyIO, serves both ways of waiting:
+
+* :meth:`~mcp_oauth_auth.authorizers.loopback.LoopbackBrowserAuthorizer.authorize_async` awaits :func:`_serve`
+  on the caller's own event loop, asyncio or trio: no thread, and a cancelled wait closes the listener and every
+  connection before it returns, as any AnyIO code does.
+* :meth:`~mcp_oauth_auth.authorizers.loopback.LoopbackBrowserAuthorizer.authorize` calls :func:`_serve_in_thread`,
+  which runs the same :func:`_serve` on an event loop of its own in a helper thread (an AnyIO blocking portal),
+  since the calling thread may be running an event loop already (a sync client used from async code). If the wait
+  is interrupted (KeyboardInterrupt), the portal cancels :func:`_serve`, which closes the sockets as above.
+
+The other way round (a blocking loop, run by the async side in a worker thread) would hold one of AnyIO's worker
+threads for the whole wait (minutes) and need a wake-up channel of its own to honour cancellation promptly.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
-import selectors
 import socket
 import sys
-import time
-from dataclasses import dataclass
 from typing import Final
 
 import anyio
+import anyio.from_thread
 from anyio.abc import SocketAttribute, SocketListener, SocketStream
 
 from mcp_oauth_auth.authorizers.callback_http import (
@@ -102,115 +111,38 @@ def _free_port(host: str) -> int:
 
 
 # ----------------------------------------------------------------------------------------------------
-# Blocking I/O loop
+# The I/O loop
 
 
-@dataclass
-class _Connection:
-    sock: socket.socket
-    deadline: float
-    buffer: _HeadBuffer
+def _serve_in_thread(sock: socket.socket, responder: _Responder, timeout: float) -> str | None:
+    """:func:`_serve` for blocking callers: on an event loop of its own, in a helper thread."""
+    with anyio.from_thread.start_blocking_portal() as portal:
+        return portal.call(_serve, sock, responder, timeout)
 
 
-def _serve_blocking(listener: socket.socket, responder: _Responder, deadline: float) -> str | None:
-    """Serve until the callback arrives (its target) or ``deadline`` passes (None)."""
-    listener.setblocking(False)
-    selector = selectors.DefaultSelector()
-    connections: dict[socket.socket, _Connection] = {}
+async def _serve(sock: socket.socket, responder: _Responder, timeout: float) -> str | None:  # noqa: ASYNC109
+    """Serve the bound ``sock`` until the callback arrives (its target) or ``timeout`` seconds pass (None).
+
+    Closes ``sock`` and every connection before returning, also when cancelled. The timeout is applied here, not by
+    the caller, so that a callback that has arrived is returned even when the time runs out while its page is sent.
+    """
     try:
-        selector.register(listener, selectors.EVENT_READ)
-        while True:
-            now = time.monotonic()
-            if now >= deadline:
-                return None
-            for expired in [c for c in connections.values() if c.deadline <= now]:
-                _drop(selector, connections, expired.sock)
-            wake = min([deadline, *(c.deadline for c in connections.values())])
-            for key, _ in selector.select(max(wake - now, 0.0)):
-                if key.fileobj is listener:
-                    _accept_blocking(listener, selector, connections)
-                    continue
-                connection = connections.get(key.fileobj)  # type: ignore[call-overload]
-                if connection is None:
-                    continue
-                target = _read_blocking(connection, responder, selector, connections)
-                if target is not None:
-                    return target
-    finally:
-        for sock in list(connections):
-            _drop(selector, connections, sock)
-        selector.close()
-
-
-def _accept_blocking(
-    listener: socket.socket, selector: selectors.BaseSelector, connections: dict[socket.socket, _Connection]
-) -> None:
-    while True:
-        try:
-            sock, address = listener.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            return  # e.g. ECONNABORTED: the client gave up before we accepted
-        if not _is_loopback_peer(address) or len(connections) >= MAX_CONNECTIONS:
-            sock.close()
-            continue
         sock.setblocking(False)
-        connections[sock] = _Connection(sock, time.monotonic() + CONNECTION_TIMEOUT, _HeadBuffer())
-        selector.register(sock, selectors.EVENT_READ)
-
-
-def _read_blocking(
-    connection: _Connection,
-    responder: _Responder,
-    selector: selectors.BaseSelector,
-    connections: dict[socket.socket, _Connection],
-) -> str | None:
-    sock = connection.sock
-    try:
-        chunk = sock.recv(4096)
-    except (BlockingIOError, InterruptedError):
-        return None
-    except OSError:
-        chunk = b""
-    if not chunk:
-        _drop(selector, connections, sock)
-        return None
-    try:
-        head = connection.buffer.feed(chunk)
-    except _HeadTooLarge:
-        outcome: _Outcome | None = responder.too_large()
-    else:
-        outcome = None if head is None else responder.respond(head)
-    if outcome is None:
-        return None
-    selector.unregister(sock)
-    del connections[sock]
-    try:
-        sock.settimeout(max(0.1, min(CONNECTION_TIMEOUT, connection.deadline - time.monotonic())))
-        sock.sendall(outcome.response)
-        sock.shutdown(socket.SHUT_WR)
-    except OSError:
-        if outcome.target is None:
-            return None
-        # The browser went away before reading the page; the callback itself did arrive.
-    finally:
+        listener = await SocketListener.from_socket(sock)  # takes ownership of the socket
+    except BaseException:
         sock.close()
-    return outcome.target
+        raise
+    received: list[str] = []
+    try:
+        with anyio.move_on_after(timeout):
+            await _serve_connections(listener, responder, received)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await listener.aclose()
+    return received[0] if received else None
 
 
-def _drop(selector: selectors.BaseSelector, connections: dict[socket.socket, _Connection], sock: socket.socket) -> None:
-    connections.pop(sock, None)
-    with contextlib.suppress(KeyError, ValueError):
-        selector.unregister(sock)
-    sock.close()
-
-
-# ----------------------------------------------------------------------------------------------------
-# Async I/O loop
-
-
-async def _serve_async(listener: SocketListener, responder: _Responder, result: list[str]) -> None:
+async def _serve_connections(listener: SocketListener, responder: _Responder, result: list[str]) -> None:
     """Serve until the callback arrives; append its target to ``result``. The caller sets the deadline."""
     active = 0
 

@@ -5,24 +5,24 @@ the authorization server, shows the authorization URL (and opens a browser), the
 that socket until the browser arrives at the callback path. It answers with a small page and returns the
 callback URL; the flow validates it (``state``, ``iss``, ``error``).
 
-The listener lives apart: :mod:`~mcp_oauth_auth.authorizers.callback_listener` (the socket and its I/O loops),
+The listener lives apart: :mod:`~mcp_oauth_auth.authorizers.callback_listener` (the socket and its one I/O loop,
+which serves :meth:`~LoopbackBrowserAuthorizer.authorize` and :meth:`~LoopbackBrowserAuthorizer.authorize_async`),
 :mod:`~mcp_oauth_auth.authorizers.callback_http` (reading the callback request, the responses) and
 :mod:`~mcp_oauth_auth.authorizers.callback_page` (the pages shown).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import socket
 import sys
 import threading
 import time
 import webbrowser
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from urllib.parse import urlsplit
-
-import anyio
-from anyio.abc import SocketListener
 
 from mcp_oauth_auth.authorizers.base import Authorizer
 from mcp_oauth_auth.authorizers.callback_http import (
@@ -34,7 +34,7 @@ from mcp_oauth_auth.authorizers.callback_http import (
     _Responder,
     _uri_host,
 )
-from mcp_oauth_auth.authorizers.callback_listener import _bind, _free_port, _port_is_free, _serve_async, _serve_blocking
+from mcp_oauth_auth.authorizers.callback_listener import _bind, _free_port, _port_is_free, _serve, _serve_in_thread
 from mcp_oauth_auth.authorizers.callback_page import DEFAULT_FAILURE_HTML, DEFAULT_SUCCESS_HTML
 from mcp_oauth_auth.exceptions import (
     AuthorizationError,
@@ -157,48 +157,38 @@ class LoopbackBrowserAuthorizer(Authorizer):
         return port
 
     # ----------------------------------------------------------------------------------------------------
-    # Blocking
+    # Waiting for the callback: both ways run the one listener of callback_listener
 
     def authorize(self, authorization_url: str, redirect_uri: str) -> str:
         endpoint = _endpoint(redirect_uri)
-        sock = _bind(endpoint.bind_ip, endpoint.port)
-        deadline = time.monotonic() + self.timeout
-        try:
-            self._announce(authorization_url, endpoint)
-            target = _serve_blocking(sock, self._responder(endpoint, authorization_url), deadline)
-        finally:
-            sock.close()
-        if target is None:
-            raise self._timeout_error(endpoint)
-        return endpoint.origin + target
-
-    # ----------------------------------------------------------------------------------------------------
-    # Async (native AnyIO: asyncio and trio)
+        with self._listening(endpoint, authorization_url) as (sock, responder, timeout):
+            target = _serve_in_thread(sock, responder, timeout)
+        return self._callback_url(endpoint, target)
 
     async def authorize_async(self, authorization_url: str, redirect_uri: str) -> str:
         endpoint = _endpoint(redirect_uri)
+        with self._listening(endpoint, authorization_url) as (sock, responder, timeout):
+            target = await _serve(sock, responder, timeout)
+        return self._callback_url(endpoint, target)
+
+    @contextlib.contextmanager
+    def _listening(
+        self, endpoint: _Endpoint, authorization_url: str
+    ) -> Iterator[tuple[socket.socket, _Responder, float]]:
+        """Bind the callback's socket, show the authorization URL, and yield the socket, the responder and the
+        seconds left to wait; the socket is closed on exit (the listener closes it already, unless it never ran)."""
         sock = _bind(endpoint.bind_ip, endpoint.port)
-        deadline = anyio.current_time() + self.timeout
-        try:
-            sock.setblocking(False)
-            listener = await SocketListener.from_socket(sock)  # takes ownership of the socket
-        except BaseException:
-            sock.close()
-            raise
+        bound = time.monotonic()
         try:
             self._announce(authorization_url, endpoint)
-            received: list[str] = []
-            with anyio.CancelScope(deadline=deadline):
-                await _serve_async(listener, self._responder(endpoint, authorization_url), received)
+            yield sock, self._responder(endpoint, authorization_url), self.timeout - (time.monotonic() - bound)
         finally:
-            with anyio.CancelScope(shield=True):
-                await listener.aclose()
-            sock.close()  # idempotent; the listener has closed it already
-        if not received:
-            raise self._timeout_error(endpoint)
-        return endpoint.origin + received[0]
+            sock.close()
 
-    # ----------------------------------------------------------------------------------------------------
+    def _callback_url(self, endpoint: _Endpoint, target: str | None) -> str:
+        if target is None:
+            raise self._timeout_error(endpoint)
+        return endpoint.origin + target
 
     def _responder(self, endpoint: _Endpoint, authorization_url: str) -> _Responder:
         state = _requested_state(authorization_url)
