@@ -27,7 +27,6 @@ import sys
 from typing import Final
 
 import anyio
-import anyio.from_thread
 from anyio.abc import SocketAttribute, SocketListener, SocketStream
 
 from mcp_oauth_auth.authorizers.callback_http import (
@@ -116,6 +115,8 @@ def _free_port(host: str) -> int:
 
 def _serve_in_thread(sock: socket.socket, responder: _Responder, timeout: float) -> str | None:
     """:func:`_serve` for blocking callers: on an event loop of its own, in a helper thread."""
+    import anyio.from_thread  # only blocking callers need it
+
     with anyio.from_thread.start_blocking_portal() as portal:
         return portal.call(_serve, sock, responder, timeout)
 
