@@ -152,7 +152,7 @@ async def _serve_connections(listener: SocketListener, responder: _Responder, re
         is_callback = False
         try:
             with anyio.move_on_after(CONNECTION_TIMEOUT):
-                outcome = await _read_async(stream, responder)
+                outcome = await _read_request(stream, responder)
                 if outcome is None:
                     return
                 if outcome.target is not None and not result:
@@ -185,7 +185,7 @@ async def _serve_connections(listener: SocketListener, responder: _Responder, re
             task_group.start_soon(handle, stream)
 
 
-async def _read_async(stream: SocketStream, responder: _Responder) -> _Outcome | None:
+async def _read_request(stream: SocketStream, responder: _Responder) -> _Outcome | None:
     buffer = _HeadBuffer()
     while True:
         try:
