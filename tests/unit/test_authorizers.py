@@ -24,13 +24,8 @@ from mcp_oauth_auth.authorizers import (
     LoopbackBrowserAuthorizer,
     as_authorizer,
 )
-from mcp_oauth_auth.authorizers.loopback import (
-    MAX_REQUEST_HEAD,
-    _HeadBuffer,
-    _HeadTooLarge,
-    _is_loopback_peer,
-    _parse_head,
-)
+from mcp_oauth_auth.authorizers.callback_http import MAX_REQUEST_HEAD, _HeadBuffer, _HeadTooLarge, _parse_head
+from mcp_oauth_auth.authorizers.callback_listener import _is_loopback_peer
 from mcp_oauth_auth.exceptions import (
     AuthorizationError,
     AuthorizationTimeoutError,
