@@ -43,7 +43,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import errno
 import hashlib
 import hmac
 import importlib
@@ -65,9 +64,11 @@ from mcp_oauth_auth.records import RECORD_FORMAT, CredentialRecord, RecordKey
 from mcp_oauth_auth.storage.codec import decode_record, encode_record, record_id
 from mcp_oauth_auth.storage.files import (
     FileRecordLock,
+    create_exclusive,
     default_home,
     ensure_private_dir,
     fsync_directory,
+    read_optional,
     storage_error,
     sweep_temporaries,
     write_atomic,
@@ -100,18 +101,6 @@ _CHECK_AAD = b"mcp-oauth-auth store.json v1"
 
 _RECORD_NAME = re.compile(r"[0-9a-f]{40}\.rec")
 _INIT_LOCK_TIMEOUT = 30.0
-_NO_HARD_LINKS = frozenset(
-    code
-    for code in (
-        errno.EPERM,
-        errno.EXDEV,
-        errno.EMLINK,
-        getattr(errno, "ENOTSUP", None),
-        getattr(errno, "EOPNOTSUPP", None),
-        getattr(errno, "ENOSYS", None),
-    )
-    if code is not None
-)
 
 _PASSWORD = "password"
 _KEYRING = "keyring"
@@ -191,63 +180,6 @@ def _json_object(data: bytes) -> dict[str, Any] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return document if isinstance(document, dict) else None
-
-
-def _read_optional(path: Path, action: str) -> bytes | None:
-    """The bytes of ``path``, or None when it does not exist."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise storage_error(action, path, exc) from None
-
-
-def _create_exclusive(path: Path, data: bytes) -> bool:
-    """Create ``path`` (0600) holding ``data`` unless it exists; False when another writer created it first.
-
-    The data goes to a temporary file that is fsynced, then hard-linked to ``path``: the link fails if ``path``
-    exists, so racing processes agree on one file, and nobody ever sees it incomplete. File systems without hard
-    links get an ``O_EXCL`` create instead (the initialisation lock keeps its readers away from a partial file).
-    """
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        try:
-            _write_new(temporary, data)
-            os.link(temporary, path)
-        except FileExistsError:
-            return False
-        except OSError as exc:
-            if exc.errno not in _NO_HARD_LINKS:
-                raise
-            try:
-                _write_new(path, data)
-            except FileExistsError:
-                return False
-    except OSError as exc:
-        raise storage_error("create", path, exc) from None
-    finally:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
-    fsync_directory(path.parent)
-    return True
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
-    descriptor = os.open(path, flags, 0o600)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(descriptor, view) :]
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-    except OSError:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        raise
 
 
 # -- the OS keyring, behind a seam the tests replace ------------------------------------------------------------
@@ -518,7 +450,7 @@ class EncryptedFileTokenStore:
 
     def load(self, key: RecordKey) -> CredentialRecord | None:
         path = self._record_path(key)
-        data = _read_optional(path, "read")
+        data = read_optional(path, "read")
         if data is None:
             return None
         return self._open_record(path, key, data)
@@ -531,7 +463,7 @@ class EncryptedFileTokenStore:
             sweep_temporaries(self.records_dir)
             self._swept = True
         path = self._record_path(key)
-        existing = _read_optional(path, "read")
+        existing = read_optional(path, "read")
         if existing is not None:
             self._keep_if_unreadable(path, key, existing)
         write_atomic(path, self._seal(record, master))
@@ -559,7 +491,7 @@ class EncryptedFileTokenStore:
                 continue  # temporary files, copies of unreadable records
             path = self.records_dir / name
             try:
-                data = _read_optional(path, "read")
+                data = read_optional(path, "read")
             except TokenStorageError as exc:
                 _LOG.warning("skipping the credential record %s: %s", path, exc)
                 continue
@@ -652,7 +584,7 @@ class EncryptedFileTokenStore:
             for attempt in range(100):
                 suffix = f".corrupt-{stamp}" if attempt == 0 else f".corrupt-{stamp}-{attempt}"
                 aside = path.with_name(path.name + suffix)
-                if _create_exclusive(aside, existing):
+                if create_exclusive(aside, existing):
                     break
             else:
                 raise TokenStorageError(f"could not keep a copy of the unreadable record {path}") from None
@@ -687,7 +619,7 @@ class EncryptedFileTokenStore:
         return info
 
     def _read_store_info(self) -> _StoreInfo | None:
-        data = _read_optional(self._info_path, "read")
+        data = read_optional(self._info_path, "read")
         return None if data is None else _parse_store_info(data, self._info_path, self.directory)
 
     @contextlib.contextmanager
@@ -747,7 +679,7 @@ class EncryptedFileTokenStore:
         )
         with _CACHE_LOCK:  # before store.json appears, so that no other thread derives the key again
             _MASTER_KEYS[self._cache_key(candidate)] = master
-        _create_exclusive(self._info_path, candidate.to_json())
+        create_exclusive(self._info_path, candidate.to_json())
         info = self._read_store_info()  # ours, or the one of a process that created it first
         if info is None:
             raise TokenStorageError(f"{self._info_path} vanished while it was being created; try again")
@@ -777,7 +709,7 @@ class EncryptedFileTokenStore:
             return _KEY_FILE, existing
         if not self._key_file.parent.exists():
             ensure_private_dir(self._key_file.parent)
-        if _create_exclusive(self._key_file, _b64(os.urandom(_KEY_BYTES)).encode("ascii") + b"\n"):
+        if create_exclusive(self._key_file, _b64(os.urandom(_KEY_BYTES)).encode("ascii") + b"\n"):
             _LOG.warning(
                 "the credential store at %s keeps its key in %s: anyone who can read that file can read your "
                 "tokens; set MCP_OAUTH_PASSWORD or use the OS keyring for more protection",
@@ -883,7 +815,7 @@ class EncryptedFileTokenStore:
         return key
 
     def _read_key_file(self) -> bytes | None:
-        data = _read_optional(self._key_file, "read the key file")
+        data = read_optional(self._key_file, "read the key file")
         if data is None:
             return None
         key = _unb64(data.strip().decode("ascii", errors="replace"), _KEY_BYTES)
