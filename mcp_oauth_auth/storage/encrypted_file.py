@@ -10,11 +10,12 @@ Layout of the store directory (default :func:`~mcp_oauth_auth.storage.files.defa
                                      an unreadable record that :meth:`~EncryptedFileTokenStore.save` replaced (kept)
     locks/<record_id>.lock           the record locks (``flock``); ``locks/store.lock`` guards creating store.json
 
-Encryption. A record file is ``{"format": 1, "issuer", "resource", "salt", "nonce", "ciphertext"}``. The issuer and
-the resource are URLs, not secrets: they stay in clear so that :meth:`~EncryptedFileTokenStore.list_keys` needs no
-key, and they are the AEAD's associated data, so a file edited, renamed or copied over another record's name does
-not decrypt. Each write draws a fresh 32-byte salt and 12-byte nonce; the record key is
-HKDF-SHA256(master key, salt, ``"mcp-oauth-auth record v1"``), the plaintext is the shared record codec's JSON.
+Encryption (:mod:`~mcp_oauth_auth.storage.encrypted_format`). A record file is a JSON envelope
+``{"format": 1, "issuer", "resource", "salt", "nonce", "ciphertext"}``. The issuer and the resource are URLs, not
+secrets: they stay in clear so that :meth:`~EncryptedFileTokenStore.list_keys` needs no key, and they are the AEAD's
+associated data, so a file edited, renamed or copied over another record's name does not decrypt. Each write draws a
+fresh 32-byte salt and 12-byte nonce; the record key is HKDF-SHA256(master key, salt, ``"mcp-oauth-auth record
+v1"``), the plaintext is the shared record codec's JSON.
 
 The master key comes from one of three sources, chosen when the store is created and written in store.json; a store
 is never opened with another source, and a key that has gone missing is reported, never silently replaced:
@@ -40,13 +41,10 @@ written by a newer version of this library is never overwritten.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import hashlib
 import hmac
 import importlib
-import json
 import logging
 import os
 import re
@@ -55,13 +53,31 @@ import time
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from mcp_oauth_auth.exceptions import StoreLockedError, TokenStorageError
-from mcp_oauth_auth.records import RECORD_FORMAT, CredentialRecord, RecordKey
+from mcp_oauth_auth.records import CredentialRecord, RecordKey
 from mcp_oauth_auth.storage.codec import decode_record, encode_record, record_id
+from mcp_oauth_auth.storage.encrypted_format import (
+    KEY_BYTES,
+    KEY_FILE,
+    KEYRING,
+    PASSWORD,
+    RECORD_REMEDY,
+    SALT_BYTES,
+    NewerFormatError,
+    StoreInfo,
+    b64,
+    key_check_matches,
+    listed_key,
+    newer_record_format,
+    parse_envelope,
+    parse_store_info,
+    seal_key_check,
+    seal_record,
+    unb64,
+)
 from mcp_oauth_auth.storage.files import (
     FileRecordLock,
     create_exclusive,
@@ -81,38 +97,14 @@ _LOG = logging.getLogger("mcp_oauth_auth")
 PASSWORD_ENV = "MCP_OAUTH_PASSWORD"
 KEYRING_SERVICE = "mcp-oauth-auth"
 
-_ENVELOPE_FORMAT = 1
-_STORE_FORMAT = 1
-
 # scrypt cost for new password stores (OWASP: n=2**15, r=8, p=3). Existing stores use the parameters in store.json.
 # Tests lower _SCRYPT_N; production code never changes it.
 _SCRYPT_N = 2**15
 _SCRYPT_R = 8
 _SCRYPT_P = 3
-_SCRYPT_MAX_MEMORY = 1 << 30  # refuse store.json parameters that would need more than 1 GiB
-
-_KEY_BYTES = 32
-_SALT_BYTES = 32
-_NONCE_BYTES = 12
-_TAG_BYTES = 16
-_RECORD_INFO = b"mcp-oauth-auth record v1"
-_CHECK_PLAINTEXT = b"mcp-oauth-auth key check v1"
-_CHECK_AAD = b"mcp-oauth-auth store.json v1"
 
 _RECORD_NAME = re.compile(r"[0-9a-f]{40}\.rec")
 _INIT_LOCK_TIMEOUT = 30.0
-
-_PASSWORD = "password"
-_KEYRING = "keyring"
-_KEY_FILE = "key-file"
-_SOURCES = (_PASSWORD, _KEYRING, _KEY_FILE)
-
-_REMEDY = "remove it (or run `mcp-oauth logout`) and sign in again; the file is left as it is"
-
-
-class _NewerFormatError(TokenStorageError):
-    """Data written by a newer version of this library: never decoded, never overwritten."""
-
 
 # -- master key cache (per process) ------------------------------------------------------------------------------
 
@@ -142,44 +134,7 @@ def _derive_password_key(password: str, salt: bytes, n: int, r: int, p: int) -> 
     """scrypt: the only expensive step; the cache above makes it run once per process and store."""
     from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-    return Scrypt(salt=salt, length=_KEY_BYTES, n=n, r=r, p=p).derive(password.encode("utf-8"))
-
-
-def _record_key(master: bytes, salt: bytes) -> bytes:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    return HKDF(algorithm=hashes.SHA256(), length=_KEY_BYTES, salt=salt, info=_RECORD_INFO).derive(master)
-
-
-def _aad(issuer: str, resource: str) -> bytes:
-    """What each record's ciphertext is bound to: format, issuer and resource, unambiguously encoded."""
-    return json.dumps(["mcp-oauth-auth record", _ENVELOPE_FORMAT, issuer, resource], separators=(",", ":")).encode()
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(value: object, length: int | None = None, minimum: int = 0) -> bytes | None:
-    """Decoded base64, or None when ``value`` is not base64 of the expected size."""
-    if not isinstance(value, str):
-        return None
-    try:
-        data = base64.b64decode(value.encode("ascii"), validate=True)
-    except (ValueError, binascii.Error):
-        return None
-    if (length is not None and len(data) != length) or len(data) < minimum:
-        return None
-    return data
-
-
-def _json_object(data: bytes) -> dict[str, Any] | None:
-    try:
-        document = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return document if isinstance(document, dict) else None
+    return Scrypt(salt=salt, length=KEY_BYTES, n=n, r=r, p=p).derive(password.encode("utf-8"))
 
 
 # -- the OS keyring, behind a seam the tests replace ------------------------------------------------------------
@@ -217,169 +172,6 @@ def _os_keyring() -> tuple[_KeySlot | None, str]:
     if not status.usable:
         return None, str(status.reason)
     return _SystemKeyring(), ""
-
-
-# -- store.json --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _StoreInfo:
-    """The contents of store.json."""
-
-    key_source: str
-    store_id: str
-    check_nonce: bytes
-    check_ciphertext: bytes
-    salt: bytes = b""
-    n: int = 0
-    r: int = 0
-    p: int = 0
-    key_file: str | None = None  # where a key-file store's key was created: only a hint for error messages
-
-    def to_json(self) -> bytes:
-        document: dict[str, Any] = {
-            "format": _STORE_FORMAT,
-            "key_source": self.key_source,
-            "store_id": self.store_id,
-            "key_check": {"nonce": _b64(self.check_nonce), "ciphertext": _b64(self.check_ciphertext)},
-        }
-        if self.key_source == _PASSWORD:
-            document["kdf"] = {"name": "scrypt", "salt": _b64(self.salt), "n": self.n, "r": self.r, "p": self.p}
-        if self.key_file is not None:
-            document["key_file"] = self.key_file
-        return json.dumps(document, indent=2, sort_keys=True).encode("utf-8") + b"\n"
-
-
-def _parse_store_info(data: bytes, path: Path, directory: Path) -> _StoreInfo:
-    def damaged(what: str) -> TokenStorageError:
-        return TokenStorageError(
-            f"{path} is damaged ({what}); restore it from a backup, or remove {directory} to start over "
-            f"(you will have to sign in again)"
-        )
-
-    document = _json_object(data)
-    if document is None:
-        raise damaged("not a JSON object")
-    version = document.get("format")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise damaged("no format version")
-    if version > _STORE_FORMAT:
-        raise _NewerFormatError(
-            f"the credential store at {directory} was set up by a newer mcp-oauth-auth (store format {version}, "
-            f"this one reads format {_STORE_FORMAT}); upgrade mcp-oauth-auth to use it"
-        )
-    source = document.get("key_source")
-    if source not in _SOURCES:
-        raise damaged(f"unknown key source {source!r}")
-    store_id = document.get("store_id")
-    if not isinstance(store_id, str) or not store_id:
-        raise damaged("no store id")
-    check = document.get("key_check")
-    nonce = _unb64(check.get("nonce"), _NONCE_BYTES) if isinstance(check, dict) else None
-    ciphertext = _unb64(check.get("ciphertext"), minimum=_TAG_BYTES) if isinstance(check, dict) else None
-    if nonce is None or ciphertext is None:
-        raise damaged("no key check value")
-    key_file = document.get("key_file")
-    info = _StoreInfo(
-        key_source=str(source),
-        store_id=store_id,
-        check_nonce=nonce,
-        check_ciphertext=ciphertext,
-        key_file=key_file if isinstance(key_file, str) else None,
-    )
-    if source != _PASSWORD:
-        return info
-    kdf = document.get("kdf")
-    if not isinstance(kdf, dict) or kdf.get("name") != "scrypt":
-        raise damaged("no scrypt parameters")
-    salt = _unb64(kdf.get("salt"), minimum=16)
-    n, r, p = kdf.get("n"), kdf.get("r"), kdf.get("p")
-    if (
-        salt is None
-        or not all(isinstance(value, int) and not isinstance(value, bool) for value in (n, r, p))
-        or not (isinstance(n, int) and n >= 2 and n & (n - 1) == 0)
-        or not (isinstance(r, int) and 1 <= r <= 64)
-        or not (isinstance(p, int) and 1 <= p <= 64)
-        or 128 * n * r > _SCRYPT_MAX_MEMORY
-    ):
-        raise damaged("invalid scrypt parameters")
-    assert isinstance(n, int)  # for mypy; all three checked above
-    assert isinstance(r, int)
-    assert isinstance(p, int)
-    return _StoreInfo(
-        key_source=_PASSWORD,
-        store_id=store_id,
-        check_nonce=nonce,
-        check_ciphertext=ciphertext,
-        salt=salt,
-        n=n,
-        r=r,
-        p=p,
-    )
-
-
-# -- record envelopes --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Envelope:
-    issuer: str
-    resource: str
-    salt: bytes
-    nonce: bytes
-    ciphertext: bytes
-
-    @property
-    def key(self) -> RecordKey:
-        return RecordKey(issuer=self.issuer, resource=self.resource)
-
-
-def _parse_envelope(data: bytes, path: Path) -> _Envelope:
-    """The envelope in ``data`` (not decrypted); a damaged or newer one raises, naming ``path``."""
-
-    def damaged(what: str) -> TokenStorageError:
-        return TokenStorageError(f"the credential record {path} is damaged ({what}); {_REMEDY}")
-
-    document = _json_object(data)
-    if document is None:
-        raise damaged("not a JSON object: truncated or overwritten")
-    version = document.get("format")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise damaged("no format version")
-    if version > _ENVELOPE_FORMAT:
-        raise _NewerFormatError(
-            f"the credential record {path} was written in format {version} by a newer mcp-oauth-auth (this one "
-            f"reads format {_ENVELOPE_FORMAT}); upgrade mcp-oauth-auth to use it"
-        )
-    issuer, resource = document.get("issuer"), document.get("resource")
-    salt = _unb64(document.get("salt"), _SALT_BYTES)
-    nonce = _unb64(document.get("nonce"), _NONCE_BYTES)
-    ciphertext = _unb64(document.get("ciphertext"), minimum=_TAG_BYTES)
-    if not isinstance(issuer, str) or not isinstance(resource, str):
-        raise damaged("no issuer or resource")
-    if salt is None or nonce is None or ciphertext is None:
-        raise damaged("invalid salt, nonce or ciphertext")
-    return _Envelope(issuer=issuer, resource=resource, salt=salt, nonce=nonce, ciphertext=ciphertext)
-
-
-def _listed_key(data: bytes, path: Path) -> RecordKey | None:
-    """The key a record file claims, without decrypting it; None when its envelope cannot be parsed."""
-    try:
-        return _parse_envelope(data, path).key
-    except _NewerFormatError:
-        document = _json_object(data) or {}
-        issuer, resource = document.get("issuer"), document.get("resource")
-        if isinstance(issuer, str) and isinstance(resource, str):
-            return RecordKey(issuer=issuer, resource=resource)  # listed: load() then says "upgrade"
-        return None
-    except TokenStorageError:
-        return None
-
-
-def _newer_record_format(plaintext: bytes) -> bool:
-    document = _json_object(plaintext)
-    version = None if document is None else document.get("format")
-    return isinstance(version, int) and version > RECORD_FORMAT
 
 
 # -- the store ---------------------------------------------------------------------------------------------------
@@ -466,7 +258,7 @@ class EncryptedFileTokenStore:
         existing = read_optional(path, "read")
         if existing is not None:
             self._keep_if_unreadable(path, key, existing)
-        write_atomic(path, self._seal(record, master))
+        write_atomic(path, seal_record(encode_record(record), record.issuer, record.resource, master))
 
     def delete(self, key: RecordKey) -> None:
         path = self._record_path(key)
@@ -497,14 +289,14 @@ class EncryptedFileTokenStore:
                 continue
             if data is None:
                 continue  # deleted meanwhile
-            key = _listed_key(data, path)
+            key = listed_key(data, path)
             if key is None:
-                _LOG.warning("skipping the credential record %s: it cannot be parsed; %s", path, _REMEDY)
+                _LOG.warning("skipping the credential record %s: it cannot be parsed; %s", path, RECORD_REMEDY)
             elif f"{record_id(key)}.rec" != name:
                 _LOG.warning(
                     "skipping the credential record %s: it holds the record of another file (renamed or copied); %s",
                     path,
-                    _REMEDY,
+                    RECORD_REMEDY,
                 )
             else:
                 keys.append(key)
@@ -519,62 +311,33 @@ class EncryptedFileTokenStore:
         if self._source is not None:
             source = self._source
         elif self._protected:
-            source = _PASSWORD
+            source = PASSWORD
         else:
-            source = f"{_KEYRING}-or-{_KEY_FILE}" if self._use_keyring else _KEY_FILE
+            source = f"{KEYRING}-or-{KEY_FILE}" if self._use_keyring else KEY_FILE
         return f"EncryptedFileTokenStore({str(self.directory)!r}, key={source})"
 
     # -- records -----------------------------------------------------------------------------------------------
 
-    def _seal(self, record: CredentialRecord, master: bytes) -> bytes:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        salt, nonce = os.urandom(_SALT_BYTES), os.urandom(_NONCE_BYTES)
-        ciphertext = AESGCM(_record_key(master, salt)).encrypt(
-            nonce, encode_record(record), _aad(record.issuer, record.resource)
-        )
-        envelope = {
-            "format": _ENVELOPE_FORMAT,
-            "issuer": record.issuer,
-            "resource": record.resource,
-            "salt": _b64(salt),
-            "nonce": _b64(nonce),
-            "ciphertext": _b64(ciphertext),
-        }
-        return json.dumps(envelope, separators=(",", ":")).encode("utf-8") + b"\n"
-
     def _open_record(self, path: Path, key: RecordKey, data: bytes) -> CredentialRecord:
-        from cryptography.exceptions import InvalidTag
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        envelope = _parse_envelope(data, path)
+        envelope = parse_envelope(data, path)
         if envelope.key != key:
             raise TokenStorageError(
                 f"the credential record {path} holds the record of {envelope.key}, not of {key}: it was renamed or "
-                f"copied; {_REMEDY}"
+                f"copied; {RECORD_REMEDY}"
             )
-        master = self._master_key()
-        try:
-            plaintext = AESGCM(_record_key(master, envelope.salt)).decrypt(
-                envelope.nonce, envelope.ciphertext, _aad(envelope.issuer, envelope.resource)
-            )
-        except InvalidTag:
-            raise TokenStorageError(
-                f"the credential record {path} cannot be decrypted: it was modified or truncated, or it comes from "
-                f"another credential store; {_REMEDY}"
-            ) from None
+        plaintext = envelope.open(self._master_key(), path)
         try:
             return decode_record(plaintext, str(path), expected=key)
         except TokenStorageError as exc:
-            if _newer_record_format(plaintext):
-                raise _NewerFormatError(exc.message) from None
+            if newer_record_format(plaintext):
+                raise NewerFormatError(exc.message) from None
             raise
 
     def _keep_if_unreadable(self, path: Path, key: RecordKey, existing: bytes) -> None:
         """Before ``path`` is replaced: refuse if a newer version wrote it, keep a copy if it is unreadable."""
         try:
             self._open_record(path, key, existing)
-        except _NewerFormatError as exc:
+        except NewerFormatError as exc:
             raise TokenStorageError(
                 f"{exc.message}. Refusing to overwrite it: upgrade mcp-oauth-auth, or remove the file to sign in "
                 f"again with this version"
@@ -602,11 +365,11 @@ class EncryptedFileTokenStore:
                 self._password = None  # the master key is all this object needs from now on
             return self._master
 
-    def _store_info(self) -> _StoreInfo:
+    def _store_info(self) -> StoreInfo:
         """store.json, created (once, by one process) when it does not exist yet."""
         try:
             info = self._read_store_info()
-        except _NewerFormatError:
+        except NewerFormatError:
             raise
         except TokenStorageError:
             info = None  # maybe being created in place (no hard links): look again under the lock
@@ -618,9 +381,9 @@ class EncryptedFileTokenStore:
                 info = self._create_store()
         return info
 
-    def _read_store_info(self) -> _StoreInfo | None:
+    def _read_store_info(self) -> StoreInfo | None:
         data = read_optional(self._info_path, "read")
-        return None if data is None else _parse_store_info(data, self._info_path, self.directory)
+        return None if data is None else parse_store_info(data, self._info_path, self.directory)
 
     @contextlib.contextmanager
     def _init_lock(self) -> Iterator[None]:
@@ -640,7 +403,7 @@ class EncryptedFileTokenStore:
         finally:
             lock.release()
 
-    def _create_store(self) -> _StoreInfo:
+    def _create_store(self) -> StoreInfo:
         """Write a new store.json (with its key first); when another process wins the race, use its store.json."""
         try:
             names = os.listdir(self.records_dir)
@@ -654,27 +417,25 @@ class EncryptedFileTokenStore:
                 f"found; restore {self._info_path} from a backup, or remove {self.records_dir} to start over "
                 f"(you will have to sign in again)"
             )
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
         store_id = uuid.uuid4().hex
         if self._password is not None:
-            salt = os.urandom(_SALT_BYTES)
-            source, key_file = _PASSWORD, None
+            salt = os.urandom(SALT_BYTES)
+            source, key_file = PASSWORD, None
             master = _derive_password_key(self._password, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
         else:
             salt = b""
             source, master = self._create_random_key()
-            key_file = str(self._key_file) if source == _KEY_FILE else None
-        nonce = os.urandom(_NONCE_BYTES)
-        candidate = _StoreInfo(
+            key_file = str(self._key_file) if source == KEY_FILE else None
+        check_nonce, check_ciphertext = seal_key_check(master)
+        candidate = StoreInfo(
             key_source=source,
             store_id=store_id,
-            check_nonce=nonce,
-            check_ciphertext=AESGCM(master).encrypt(nonce, _CHECK_PLAINTEXT, _CHECK_AAD),
+            check_nonce=check_nonce,
+            check_ciphertext=check_ciphertext,
             salt=salt,
-            n=_SCRYPT_N if source == _PASSWORD else 0,
-            r=_SCRYPT_R if source == _PASSWORD else 0,
-            p=_SCRYPT_P if source == _PASSWORD else 0,
+            n=_SCRYPT_N if source == PASSWORD else 0,
+            r=_SCRYPT_R if source == PASSWORD else 0,
+            p=_SCRYPT_P if source == PASSWORD else 0,
             key_file=key_file,
         )
         with _CACHE_LOCK:  # before store.json appears, so that no other thread derives the key again
@@ -692,24 +453,24 @@ class EncryptedFileTokenStore:
             if slot is not None:
                 account = self._keyring_account()
                 try:
-                    existing = _unb64(slot.get(account), _KEY_BYTES)
+                    existing = unb64(slot.get(account), KEY_BYTES)
                     if existing is not None:
-                        return _KEYRING, existing  # left by a setup that stopped before writing store.json
-                    key = os.urandom(_KEY_BYTES)
-                    slot.set(account, _b64(key))
+                        return KEYRING, existing  # left by a setup that stopped before writing store.json
+                    key = os.urandom(KEY_BYTES)
+                    slot.set(account, b64(key))
                     stored = slot.get(account)
                 except Exception as exc:
                     raise self._keyring_error(account, f"the OS keyring failed ({type(exc).__name__})") from None
-                if stored is not None and hmac.compare_digest(stored.encode(), _b64(key).encode()):
-                    return _KEYRING, key
+                if stored is not None and hmac.compare_digest(stored.encode(), b64(key).encode()):
+                    return KEYRING, key
                 reason = "the OS keyring did not keep the key"
             _LOG.info("keeping the key of the credential store at %s in %s: %s", self.directory, self._key_file, reason)
         existing = self._read_key_file()
         if existing is not None:
-            return _KEY_FILE, existing
+            return KEY_FILE, existing
         if not self._key_file.parent.exists():
             ensure_private_dir(self._key_file.parent)
-        if create_exclusive(self._key_file, _b64(os.urandom(_KEY_BYTES)).encode("ascii") + b"\n"):
+        if create_exclusive(self._key_file, b64(os.urandom(KEY_BYTES)).encode("ascii") + b"\n"):
             _LOG.warning(
                 "the credential store at %s keeps its key in %s: anyone who can read that file can read your "
                 "tokens; set MCP_OAUTH_PASSWORD or use the OS keyring for more protection",
@@ -719,30 +480,30 @@ class EncryptedFileTokenStore:
         created = self._read_key_file()  # ours, or the one of a process that created it first
         if created is None:
             raise TokenStorageError(f"the key file {self._key_file} vanished while it was being created; try again")
-        return _KEY_FILE, created
+        return KEY_FILE, created
 
-    def _cache_key(self, info: _StoreInfo) -> tuple[str, ...]:
+    def _cache_key(self, info: StoreInfo) -> tuple[str, ...]:
         directory = str(self.directory.resolve())
-        if info.key_source == _PASSWORD:
+        if info.key_source == PASSWORD:
             assert self._password is not None
             # A digest of the password keeps a wrong password from reusing the key cached for the right one.
             digest = hashlib.sha256(info.salt + self._password.encode("utf-8")).hexdigest()
-            params = f"scrypt:{info.n}:{info.r}:{info.p}:{_b64(info.salt)}"
-            return (directory, info.store_id, _PASSWORD, params, digest)
-        if info.key_source == _KEYRING:
-            return (directory, info.store_id, _KEYRING, self._keyring_account())
-        return (directory, info.store_id, _KEY_FILE, str(self._key_file))
+            params = f"scrypt:{info.n}:{info.r}:{info.p}:{b64(info.salt)}"
+            return (directory, info.store_id, PASSWORD, params, digest)
+        if info.key_source == KEYRING:
+            return (directory, info.store_id, KEYRING, self._keyring_account())
+        return (directory, info.store_id, KEY_FILE, str(self._key_file))
 
-    def _unlock(self, info: _StoreInfo) -> bytes:
+    def _unlock(self, info: StoreInfo) -> bytes:
         """The master key described by store.json, from the source it names, checked against its check value."""
-        if info.key_source == _PASSWORD:
+        if info.key_source == PASSWORD:
             if self._password is None:
                 raise TokenStorageError(
                     f"the credential store at {self.directory} is protected by a password: set {PASSWORD_ENV} "
                     f"or pass password="
                 )
         elif self._password is not None:
-            where = "the OS keyring" if info.key_source == _KEYRING else "a key file"
+            where = "the OS keyring" if info.key_source == KEYRING else "a key file"
             raise TokenStorageError(
                 f"the credential store at {self.directory} is not protected by a password (its key is in {where}); "
                 f"unset {PASSWORD_ENV} and pass no password= for it, or choose another directory for a "
@@ -750,30 +511,23 @@ class EncryptedFileTokenStore:
             )
         return _cached_master_key(self._cache_key(info), lambda: self._checked(info, self._produce_key(info)))
 
-    def _produce_key(self, info: _StoreInfo) -> bytes:
-        if info.key_source == _PASSWORD:
+    def _produce_key(self, info: StoreInfo) -> bytes:
+        if info.key_source == PASSWORD:
             assert self._password is not None
             return _derive_password_key(self._password, info.salt, info.n, info.r, info.p)
-        if info.key_source == _KEYRING:
+        if info.key_source == KEYRING:
             return self._keyring_key()
         return self._existing_key_file(info)
 
-    def _checked(self, info: _StoreInfo, master: bytes) -> bytes:
-        from cryptography.exceptions import InvalidTag
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        try:
-            plaintext = AESGCM(master).decrypt(info.check_nonce, info.check_ciphertext, _CHECK_AAD)
-        except InvalidTag:
-            plaintext = b""
-        if hmac.compare_digest(plaintext, _CHECK_PLAINTEXT):
+    def _checked(self, info: StoreInfo, master: bytes) -> bytes:
+        if key_check_matches(info, master):
             return master
-        if info.key_source == _PASSWORD:
+        if info.key_source == PASSWORD:
             raise TokenStorageError(
                 f"wrong password for the credential store at {self.directory}; its records are unchanged: try again "
                 f"with the right password ({PASSWORD_ENV} or password=)"
             )
-        if info.key_source == _KEYRING:
+        if info.key_source == KEYRING:
             raise self._keyring_error(
                 self._keyring_account(), "the key there is not the one this store was set up with"
             )
@@ -809,7 +563,7 @@ class EncryptedFileTokenStore:
             raise self._keyring_error(account, f"reading it failed ({type(exc).__name__})") from None
         if stored is None:
             raise self._keyring_error(account, "the keyring has no such entry (it was deleted)")
-        key = _unb64(stored, _KEY_BYTES)
+        key = unb64(stored, KEY_BYTES)
         if key is None:
             raise self._keyring_error(account, "the keyring entry is not a key of this library")
         return key
@@ -818,7 +572,7 @@ class EncryptedFileTokenStore:
         data = read_optional(self._key_file, "read the key file")
         if data is None:
             return None
-        key = _unb64(data.strip().decode("ascii", errors="replace"), _KEY_BYTES)
+        key = unb64(data.strip().decode("ascii", errors="replace"), KEY_BYTES)
         if key is None:
             raise TokenStorageError(
                 f"the key file {self._key_file} is damaged; restore it from a backup, or remove {self.directory} "
@@ -826,7 +580,7 @@ class EncryptedFileTokenStore:
             )
         return key
 
-    def _existing_key_file(self, info: _StoreInfo) -> bytes:
+    def _existing_key_file(self, info: StoreInfo) -> bytes:
         key = self._read_key_file()
         if key is None:
             raise TokenStorageError(
@@ -837,7 +591,7 @@ class EncryptedFileTokenStore:
             )
         return key
 
-    def _key_file_hint(self, info: _StoreInfo) -> str:
+    def _key_file_hint(self, info: StoreInfo) -> str:
         if info.key_file is not None and info.key_file != str(self._key_file):
             return f" (it was set up with the key file {info.key_file})"
         return ""
