@@ -10,15 +10,14 @@ Layout of the store directory (default :func:`~mcp_oauth_auth.storage.files.defa
                                      an unreadable record that :meth:`~EncryptedFileTokenStore.save` replaced (kept)
     locks/<record_id>.lock           the record locks (``flock``); ``locks/store.lock`` guards creating store.json
 
-Encryption (:mod:`~mcp_oauth_auth.storage.encrypted_format`). A record file is a JSON envelope
-``{"format": 1, "issuer", "resource", "salt", "nonce", "ciphertext"}``. The issuer and the resource are URLs, not
-secrets: they stay in clear so that :meth:`~EncryptedFileTokenStore.list_keys` needs no key, and they are the AEAD's
-associated data, so a file edited, renamed or copied over another record's name does not decrypt. Each write draws a
-fresh 32-byte salt and 12-byte nonce; the record key is HKDF-SHA256(master key, salt, ``"mcp-oauth-auth record
-v1"``), the plaintext is the shared record codec's JSON.
+Each record file is encrypted with AES-256-GCM under a key derived from the store's master key, and bound to its
+issuer and resource, which stay in clear so that :meth:`~EncryptedFileTokenStore.list_keys` needs no key: a file
+edited, renamed or copied over another record's name does not decrypt (the formats:
+:mod:`~mcp_oauth_auth.storage.encrypted_format`).
 
-The master key comes from one of three sources, chosen when the store is created and written in store.json; a store
-is never opened with another source, and a key that has gone missing is reported, never silently replaced:
+The master key (:mod:`~mcp_oauth_auth.storage.master_key`) comes from one of three sources, chosen when the store is
+created and written in store.json; a store is never opened with another source, and a key that has gone missing is
+reported, never silently replaced:
 
 * ``password`` (``password=`` or ``$MCP_OAUTH_PASSWORD``): scrypt (n=2**15, r=8, p=3, 32-byte salt). The master key
   is derived once per process and cached in memory. Protects the records against anyone who gets the files (a
@@ -41,42 +40,22 @@ written by a newer version of this library is never overwritten.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import hmac
-import importlib
 import logging
 import os
 import re
-import threading
 import time
-import unicodedata
-import uuid
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
 
-from mcp_oauth_auth.exceptions import StoreLockedError, TokenStorageError
+from mcp_oauth_auth.exceptions import TokenStorageError
 from mcp_oauth_auth.records import CredentialRecord, RecordKey
 from mcp_oauth_auth.storage.codec import decode_record, encode_record, record_id
 from mcp_oauth_auth.storage.encrypted_format import (
-    KEY_BYTES,
-    KEY_FILE,
-    KEYRING,
-    PASSWORD,
     RECORD_REMEDY,
-    SALT_BYTES,
     NewerFormatError,
-    StoreInfo,
-    b64,
-    key_check_matches,
     listed_key,
     newer_record_format,
     parse_envelope,
-    parse_store_info,
-    seal_key_check,
     seal_record,
-    unb64,
 )
 from mcp_oauth_auth.storage.files import (
     FileRecordLock,
@@ -89,92 +68,13 @@ from mcp_oauth_auth.storage.files import (
     sweep_temporaries,
     write_atomic,
 )
+from mcp_oauth_auth.storage.master_key import KEYRING_SERVICE, PASSWORD_ENV, MasterKey
 
 __all__ = ["KEYRING_SERVICE", "PASSWORD_ENV", "EncryptedFileTokenStore"]
 
 _LOG = logging.getLogger("mcp_oauth_auth")
 
-PASSWORD_ENV = "MCP_OAUTH_PASSWORD"
-KEYRING_SERVICE = "mcp-oauth-auth"
-
-# scrypt cost for new password stores (OWASP: n=2**15, r=8, p=3). Existing stores use the parameters in store.json.
-# Tests lower _SCRYPT_N; production code never changes it.
-_SCRYPT_N = 2**15
-_SCRYPT_R = 8
-_SCRYPT_P = 3
-
 _RECORD_NAME = re.compile(r"[0-9a-f]{40}\.rec")
-_INIT_LOCK_TIMEOUT = 30.0
-
-# -- master key cache (per process) ------------------------------------------------------------------------------
-
-_MASTER_KEYS: dict[tuple[str, ...], bytes] = {}
-_KEY_LOCKS: dict[tuple[str, ...], threading.Lock] = {}
-_CACHE_LOCK = threading.Lock()
-
-
-def _cached_master_key(cache_key: tuple[str, ...], produce: Callable[[], bytes]) -> bytes:
-    """The verified master key for ``cache_key``, produced (derived, read) at most once per process."""
-    with _CACHE_LOCK:
-        known = _MASTER_KEYS.get(cache_key)
-        if known is not None:
-            return known
-        key_lock = _KEY_LOCKS.setdefault(cache_key, threading.Lock())
-    with key_lock:  # two store objects opening one store at once: one derivation, the other waits for it
-        with _CACHE_LOCK:
-            known = _MASTER_KEYS.get(cache_key)
-        if known is None:
-            known = produce()
-            with _CACHE_LOCK:
-                _MASTER_KEYS[cache_key] = known
-        return known
-
-
-def _derive_password_key(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    """scrypt: the only expensive step; the cache above makes it run once per process and store."""
-    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-
-    return Scrypt(salt=salt, length=KEY_BYTES, n=n, r=r, p=p).derive(password.encode("utf-8"))
-
-
-# -- the OS keyring, behind a seam the tests replace ------------------------------------------------------------
-
-
-class _KeySlot(Protocol):
-    """Where a keyring-backed store keeps its master key (base64 text)."""
-
-    def get(self, account: str) -> str | None: ...
-
-    def set(self, account: str, secret: str) -> None: ...
-
-
-class _SystemKeyring:
-    def get(self, account: str) -> str | None:
-        import keyring
-
-        return keyring.get_password(KEYRING_SERVICE, account)
-
-    def set(self, account: str, secret: str) -> None:
-        import keyring
-
-        keyring.set_password(KEYRING_SERVICE, account, secret)
-
-
-def _os_keyring() -> tuple[_KeySlot | None, str]:
-    """The OS keyring when it is usable, else None and why not (asks the keyring backend's probe)."""
-    try:
-        module: Any = importlib.import_module("mcp_oauth_auth.storage.keyring_store")
-        status: Any = module.probe_keyring()
-    except ImportError:
-        return None, "the keyring support of mcp-oauth-auth is not installed"
-    except Exception as exc:
-        return None, f"probing the OS keyring failed ({type(exc).__name__})"
-    if not status.usable:
-        return None, str(status.reason)
-    return _SystemKeyring(), ""
-
-
-# -- the store ---------------------------------------------------------------------------------------------------
 
 
 class EncryptedFileTokenStore:
@@ -204,23 +104,15 @@ class EncryptedFileTokenStore:
     ) -> None:
         base = default_home() if directory is None else Path(directory)
         self.directory = Path(os.path.abspath(base.expanduser()))
-        if password is None:
-            password = os.environ.get(PASSWORD_ENV) or None
-        elif not password:
-            raise TokenStorageError(
-                f"the password for the credential store at {self.directory} is empty; pass a real password, "
-                f"or password=None to keep the key in the OS keyring or a key file"
-            )
-        # NFC: the same password typed on systems that compose accents differently gives the same key.
-        self._password: str | None = None if password is None else unicodedata.normalize("NFC", password)
-        self._protected = password is not None
-        self._key_file = (
-            self.directory / "store.key" if key_file is None else Path(os.path.abspath(Path(key_file).expanduser()))
+        self._master_key = MasterKey(
+            self.directory,
+            password,
+            key_file=key_file,
+            use_keyring=use_keyring,
+            records_dir=self.records_dir,
+            locks_dir=self.locks_dir,
+            has_records=lambda: bool(self._record_names()),
         )
-        self._use_keyring = use_keyring
-        self._master: bytes | None = None
-        self._source: str | None = None
-        self._mutex = threading.Lock()
         self._swept = False
 
     @property
@@ -231,12 +123,18 @@ class EncryptedFileTokenStore:
     def locks_dir(self) -> Path:
         return self.directory / "locks"
 
-    @property
-    def _info_path(self) -> Path:
-        return self.directory / "store.json"
-
     def _record_path(self, key: RecordKey) -> Path:
         return self.records_dir / f"{record_id(key)}.rec"
+
+    def _record_names(self) -> list[str]:
+        """The names of the record files, sorted (not temporary files, nor copies of unreadable records)."""
+        try:
+            names = sorted(os.listdir(self.records_dir))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise storage_error("list the records in", self.records_dir, exc) from None
+        return [name for name in names if _RECORD_NAME.fullmatch(name)]
 
     # -- TokenStore --------------------------------------------------------------------------------------------
 
@@ -249,7 +147,7 @@ class EncryptedFileTokenStore:
 
     def save(self, record: CredentialRecord) -> None:
         key = record.key
-        master = self._master_key()
+        master = self._master_key.get()
         ensure_private_dir(self.records_dir)
         if not self._swept:
             sweep_temporaries(self.records_dir)
@@ -271,16 +169,8 @@ class EncryptedFileTokenStore:
         fsync_directory(path.parent)
 
     def list_keys(self) -> list[RecordKey]:
-        try:
-            names = sorted(os.listdir(self.records_dir))
-        except FileNotFoundError:
-            return []
-        except OSError as exc:
-            raise storage_error("list the records in", self.records_dir, exc) from None
         keys: list[RecordKey] = []
-        for name in names:
-            if not _RECORD_NAME.fullmatch(name):
-                continue  # temporary files, copies of unreadable records
+        for name in self._record_names():
             path = self.records_dir / name
             try:
                 data = read_optional(path, "read")
@@ -308,13 +198,7 @@ class EncryptedFileTokenStore:
         return FileRecordLock(self.locks_dir / f"{record_id(key)}.lock")
 
     def __repr__(self) -> str:
-        if self._source is not None:
-            source = self._source
-        elif self._protected:
-            source = PASSWORD
-        else:
-            source = f"{KEYRING}-or-{KEY_FILE}" if self._use_keyring else KEY_FILE
-        return f"EncryptedFileTokenStore({str(self.directory)!r}, key={source})"
+        return f"EncryptedFileTokenStore({str(self.directory)!r}, key={self._master_key.source})"
 
     # -- records -----------------------------------------------------------------------------------------------
 
@@ -325,7 +209,7 @@ class EncryptedFileTokenStore:
                 f"the credential record {path} holds the record of {envelope.key}, not of {key}: it was renamed or "
                 f"copied; {RECORD_REMEDY}"
             )
-        plaintext = envelope.open(self._master_key(), path)
+        plaintext = envelope.open(self._master_key.get(), path)
         try:
             return decode_record(plaintext, str(path), expected=key)
         except TokenStorageError as exc:
@@ -352,246 +236,3 @@ class EncryptedFileTokenStore:
             else:
                 raise TokenStorageError(f"could not keep a copy of the unreadable record {path}") from None
             _LOG.warning("replacing an unreadable credential record, kept as %s: %s", aside, exc.message)
-
-    # -- the master key ----------------------------------------------------------------------------------------
-
-    def _master_key(self) -> bytes:
-        with self._mutex:
-            if self._master is None:
-                ensure_private_dir(self.directory)
-                info = self._store_info()
-                self._master = self._unlock(info)
-                self._source = info.key_source
-                self._password = None  # the master key is all this object needs from now on
-            return self._master
-
-    def _store_info(self) -> StoreInfo:
-        """store.json, created (once, by one process) when it does not exist yet."""
-        try:
-            info = self._read_store_info()
-        except NewerFormatError:
-            raise
-        except TokenStorageError:
-            info = None  # maybe being created in place (no hard links): look again under the lock
-        if info is not None:
-            return info
-        with self._init_lock():
-            info = self._read_store_info()
-            if info is None:
-                info = self._create_store()
-        return info
-
-    def _read_store_info(self) -> StoreInfo | None:
-        data = read_optional(self._info_path, "read")
-        return None if data is None else parse_store_info(data, self._info_path, self.directory)
-
-    @contextlib.contextmanager
-    def _init_lock(self) -> Iterator[None]:
-        """Serialise creating store.json and its key (a keyring entry cannot be created exclusively)."""
-        ensure_private_dir(self.locks_dir)
-        lock = FileRecordLock(self.locks_dir / "store.lock")
-        deadline = time.monotonic() + _INIT_LOCK_TIMEOUT
-        while not lock.try_acquire():
-            if time.monotonic() > deadline:
-                raise StoreLockedError(
-                    f"another process ({lock.holder()}) has been setting up the credential store at {self.directory} "
-                    f"for {_INIT_LOCK_TIMEOUT:.0f} s; try again, or end that process"
-                )
-            time.sleep(0.01)
-        try:
-            yield
-        finally:
-            lock.release()
-
-    def _create_store(self) -> StoreInfo:
-        """Write a new store.json (with its key first); when another process wins the race, use its store.json."""
-        try:
-            names = os.listdir(self.records_dir)
-        except FileNotFoundError:
-            names = []
-        except OSError as exc:
-            raise storage_error("list the records in", self.records_dir, exc) from None
-        if any(_RECORD_NAME.fullmatch(name) for name in names):
-            raise TokenStorageError(
-                f"the credential store at {self.directory} has records but no store.json, so their key cannot be "
-                f"found; restore {self._info_path} from a backup, or remove {self.records_dir} to start over "
-                f"(you will have to sign in again)"
-            )
-        store_id = uuid.uuid4().hex
-        if self._password is not None:
-            salt = os.urandom(SALT_BYTES)
-            source, key_file = PASSWORD, None
-            master = _derive_password_key(self._password, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
-        else:
-            salt = b""
-            source, master = self._create_random_key()
-            key_file = str(self._key_file) if source == KEY_FILE else None
-        check_nonce, check_ciphertext = seal_key_check(master)
-        candidate = StoreInfo(
-            key_source=source,
-            store_id=store_id,
-            check_nonce=check_nonce,
-            check_ciphertext=check_ciphertext,
-            salt=salt,
-            n=_SCRYPT_N if source == PASSWORD else 0,
-            r=_SCRYPT_R if source == PASSWORD else 0,
-            p=_SCRYPT_P if source == PASSWORD else 0,
-            key_file=key_file,
-        )
-        with _CACHE_LOCK:  # before store.json appears, so that no other thread derives the key again
-            _MASTER_KEYS[self._cache_key(candidate)] = master
-        create_exclusive(self._info_path, candidate.to_json())
-        info = self._read_store_info()  # ours, or the one of a process that created it first
-        if info is None:
-            raise TokenStorageError(f"{self._info_path} vanished while it was being created; try again")
-        return info
-
-    def _create_random_key(self) -> tuple[str, bytes]:
-        """A random master key in the OS keyring if usable, else in the key file; an existing one is reused."""
-        if self._use_keyring:
-            slot, reason = _os_keyring()
-            if slot is not None:
-                account = self._keyring_account()
-                try:
-                    existing = unb64(slot.get(account), KEY_BYTES)
-                    if existing is not None:
-                        return KEYRING, existing  # left by a setup that stopped before writing store.json
-                    key = os.urandom(KEY_BYTES)
-                    slot.set(account, b64(key))
-                    stored = slot.get(account)
-                except Exception as exc:
-                    raise self._keyring_error(account, f"the OS keyring failed ({type(exc).__name__})") from None
-                if stored is not None and hmac.compare_digest(stored.encode(), b64(key).encode()):
-                    return KEYRING, key
-                reason = "the OS keyring did not keep the key"
-            _LOG.info("keeping the key of the credential store at %s in %s: %s", self.directory, self._key_file, reason)
-        existing = self._read_key_file()
-        if existing is not None:
-            return KEY_FILE, existing
-        if not self._key_file.parent.exists():
-            ensure_private_dir(self._key_file.parent)
-        if create_exclusive(self._key_file, b64(os.urandom(KEY_BYTES)).encode("ascii") + b"\n"):
-            _LOG.warning(
-                "the credential store at %s keeps its key in %s: anyone who can read that file can read your "
-                "tokens; set MCP_OAUTH_PASSWORD or use the OS keyring for more protection",
-                self.directory,
-                self._key_file,
-            )
-        created = self._read_key_file()  # ours, or the one of a process that created it first
-        if created is None:
-            raise TokenStorageError(f"the key file {self._key_file} vanished while it was being created; try again")
-        return KEY_FILE, created
-
-    def _cache_key(self, info: StoreInfo) -> tuple[str, ...]:
-        directory = str(self.directory.resolve())
-        if info.key_source == PASSWORD:
-            assert self._password is not None
-            # A digest of the password keeps a wrong password from reusing the key cached for the right one.
-            digest = hashlib.sha256(info.salt + self._password.encode("utf-8")).hexdigest()
-            params = f"scrypt:{info.n}:{info.r}:{info.p}:{b64(info.salt)}"
-            return (directory, info.store_id, PASSWORD, params, digest)
-        if info.key_source == KEYRING:
-            return (directory, info.store_id, KEYRING, self._keyring_account())
-        return (directory, info.store_id, KEY_FILE, str(self._key_file))
-
-    def _unlock(self, info: StoreInfo) -> bytes:
-        """The master key described by store.json, from the source it names, checked against its check value."""
-        if info.key_source == PASSWORD:
-            if self._password is None:
-                raise TokenStorageError(
-                    f"the credential store at {self.directory} is protected by a password: set {PASSWORD_ENV} "
-                    f"or pass password="
-                )
-        elif self._password is not None:
-            where = "the OS keyring" if info.key_source == KEYRING else "a key file"
-            raise TokenStorageError(
-                f"the credential store at {self.directory} is not protected by a password (its key is in {where}); "
-                f"unset {PASSWORD_ENV} and pass no password= for it, or choose another directory for a "
-                f"password-protected store"
-            )
-        return _cached_master_key(self._cache_key(info), lambda: self._checked(info, self._produce_key(info)))
-
-    def _produce_key(self, info: StoreInfo) -> bytes:
-        if info.key_source == PASSWORD:
-            assert self._password is not None
-            return _derive_password_key(self._password, info.salt, info.n, info.r, info.p)
-        if info.key_source == KEYRING:
-            return self._keyring_key()
-        return self._existing_key_file(info)
-
-    def _checked(self, info: StoreInfo, master: bytes) -> bytes:
-        if key_check_matches(info, master):
-            return master
-        if info.key_source == PASSWORD:
-            raise TokenStorageError(
-                f"wrong password for the credential store at {self.directory}; its records are unchanged: try again "
-                f"with the right password ({PASSWORD_ENV} or password=)"
-            )
-        if info.key_source == KEYRING:
-            raise self._keyring_error(
-                self._keyring_account(), "the key there is not the one this store was set up with"
-            )
-        raise TokenStorageError(
-            f"the key file {self._key_file} does not open the credential store at {self.directory}: it is not the "
-            f"key the store was set up with{self._key_file_hint(info)}; restore the original key file, or remove "
-            f"{self.directory} to start over (you will have to sign in again)"
-        )
-
-    # -- key sources -------------------------------------------------------------------------------------------
-
-    def _keyring_account(self) -> str:
-        return f"file-store-key:{self.directory.resolve()}"
-
-    def _keyring_error(self, account: str, problem: str) -> TokenStorageError:
-        return TokenStorageError(
-            f"the credential store at {self.directory} keeps its key in the OS keyring (service "
-            f"{KEYRING_SERVICE!r}, user {account!r}), but {problem}. Its records are unchanged and no new key was "
-            f"made: unlock or repair the keyring and try again, or remove {self.directory} to start over (you will "
-            f"have to sign in again)"
-        )
-
-    def _keyring_key(self) -> bytes:
-        account = self._keyring_account()
-        if not self._use_keyring:
-            raise self._keyring_error(account, "use_keyring=False was given")
-        slot, reason = _os_keyring()
-        if slot is None:
-            raise self._keyring_error(account, f"the keyring is not usable now: {reason}")
-        try:
-            stored = slot.get(account)
-        except Exception as exc:
-            raise self._keyring_error(account, f"reading it failed ({type(exc).__name__})") from None
-        if stored is None:
-            raise self._keyring_error(account, "the keyring has no such entry (it was deleted)")
-        key = unb64(stored, KEY_BYTES)
-        if key is None:
-            raise self._keyring_error(account, "the keyring entry is not a key of this library")
-        return key
-
-    def _read_key_file(self) -> bytes | None:
-        data = read_optional(self._key_file, "read the key file")
-        if data is None:
-            return None
-        key = unb64(data.strip().decode("ascii", errors="replace"), KEY_BYTES)
-        if key is None:
-            raise TokenStorageError(
-                f"the key file {self._key_file} is damaged; restore it from a backup, or remove {self.directory} "
-                f"to start over (you will have to sign in again)"
-            )
-        return key
-
-    def _existing_key_file(self, info: StoreInfo) -> bytes:
-        key = self._read_key_file()
-        if key is None:
-            raise TokenStorageError(
-                f"the key file {self._key_file} of the credential store at {self.directory} is missing"
-                f"{self._key_file_hint(info)}; its records cannot be read without it and no new key was made: "
-                f"restore the key file (or pass key_file=), or remove {self.directory} to start over (you will have "
-                f"to sign in again)"
-            )
-        return key
-
-    def _key_file_hint(self, info: StoreInfo) -> str:
-        if info.key_file is not None and info.key_file != str(self._key_file):
-            return f" (it was set up with the key file {info.key_file})"
-        return ""

@@ -1,9 +1,9 @@
 """The on-disk formats of the encrypted file store: record envelopes and store.json, and the AEAD that binds them.
 
-A record file is ``{"format": 1, "issuer", "resource", "salt", "nonce", "ciphertext"}``. The issuer and the resource
-are URLs, not secrets: they stay in clear so that the store can list its records without a key, and they are the
-AEAD's associated data, so a file edited, renamed or copied over another record's name does not decrypt. Each write
-draws a fresh 32-byte salt and 12-byte nonce; the record key is HKDF-SHA256(master key, salt,
+A record file is ``{"format": 1, "issuer", "resource", "salt", "nonce", "ciphertext"}``. The
+issuer and the resource are URLs, not secrets: they stay in clear so that the store can list its records without a
+key, and they are the AEAD's associated data, so a file edited, renamed or copied over another record's name does not
+decrypt. Each write draws a fresh 32-byte salt and 12-byte nonce; the record key is HKDF-SHA256(master key, salt,
 ``"mcp-oauth-auth record v1"``), the plaintext is the shared record codec's JSON.
 
 store.json says how to get the master key (:mod:`~mcp_oauth_auth.storage.master_key`): the key source, the scrypt
