@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.storage.auto import AutoTokenStore, BackendStatus, default_store, get_available_backends
     from mcp_oauth_auth.storage.backends import TokenStoreBackend, create_store
     from mcp_oauth_auth.storage.encrypted_file import EncryptedFileTokenStore
-    from mcp_oauth_auth.storage.keyring_store import KeyringStatus, KeyringTokenStore, probe_keyring
+    from mcp_oauth_auth.storage.keyring_probe import KeyringStatus, probe_keyring
+    from mcp_oauth_auth.storage.keyring_store import KeyringTokenStore
     from mcp_oauth_auth.storage.vault import VaultTokenStore
 
 _LAZY = {
@@ -22,9 +23,9 @@ _LAZY = {
     "default_store": "auto",
     "get_available_backends": "auto",
     "EncryptedFileTokenStore": "encrypted_file",
-    "KeyringStatus": "keyring_store",
+    "KeyringStatus": "keyring_probe",
     "KeyringTokenStore": "keyring_store",
-    "probe_keyring": "keyring_store",
+    "probe_keyring": "keyring_probe",
     "VaultTokenStore": "vault",
     "TokenStoreBackend": "backends",
     "create_store": "backends",

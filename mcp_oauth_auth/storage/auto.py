@@ -51,7 +51,7 @@ def default_store() -> KeyringTokenStore | EncryptedFileTokenStore:
 
 def get_available_backends() -> list[BackendStatus]:
     """Every backend, in order of preference, with whether it works here and why (or why not)."""
-    from mcp_oauth_auth.storage.keyring_store import probe_keyring
+    from mcp_oauth_auth.storage.keyring_probe import probe_keyring
 
     keyring_status = probe_keyring()
     keyring_reason = f"OS keyring via {keyring_status.backend}" if keyring_status.usable else keyring_status.reason

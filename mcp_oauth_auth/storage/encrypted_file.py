@@ -10,14 +10,14 @@ Layout of the store directory (default :func:`~mcp_oauth_auth.storage.files.defa
                                      an unreadable record that :meth:`~EncryptedFileTokenStore.save` replaced (kept)
     locks/<record_id>.lock           the record locks (``flock``); ``locks/store.lock`` guards creating store.json
 
-Encryption. A record file is ``{"format": 1, "issuer", "resource", "salt", "nonce", "ciphertext"}``. The issuer and
-the resource are URLs, not secrets: they stay in clear so that :meth:`~EncryptedFileTokenStore.list_keys` needs no
-key, and they are the AEAD's associated data, so a file edited, renamed or copied over another record's name does
-not decrypt. Each write draws a fresh 32-byte salt and 12-byte nonce; the record key is
-HKDF-SHA256(master key, salt, ``"mcp-oauth-auth record v1"``), the plaintext is the shared record codec's JSON.
+Each record file is encrypted with AES-256-GCM under a key derived from the store's master key, and bound to its
+issuer and resource, which stay in clear so that :meth:`~EncryptedFileTokenStore.list_keys` needs no key: a file
+edited, renamed or copied over another record's name does not decrypt (the formats:
+:mod:`~mcp_oauth_auth.storage.encrypted_format`).
 
-The master key comes from one of three sources, chosen when the store is created and written in store.json; a store
-is never opened with another source, and a key that has gone missing is reported, never silently replaced:
+The master key (:mod:`~mcp_oauth_auth.storage.master_key`) comes from one of three sources, chosen when the store is
+created and written in store.json; a store is never opened with another source, and a key that has gone missing is
+reported, never silently replaced:
 
 * ``password`` (``password=`` or ``$MCP_OAUTH_PASSWORD``): scrypt (n=2**15, r=8, p=3, 32-byte salt). The master key
   is derived once per process and cached in memory. Protects the records against anyone who gets the files (a
@@ -40,417 +40,41 @@ written by a newer version of this library is never overwritten.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
-import errno
-import hashlib
-import hmac
-import importlib
-import json
 import logging
 import os
 import re
-import threading
 import time
-import unicodedata
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
-from mcp_oauth_auth.exceptions import StoreLockedError, TokenStorageError
-from mcp_oauth_auth.records import RECORD_FORMAT, CredentialRecord, RecordKey
+from mcp_oauth_auth.exceptions import TokenStorageError
+from mcp_oauth_auth.records import CredentialRecord, RecordKey
 from mcp_oauth_auth.storage.codec import decode_record, encode_record, record_id
+from mcp_oauth_auth.storage.encrypted_format import (
+    RECORD_REMEDY,
+    NewerFormatError,
+    listed_key,
+    newer_record_format,
+    parse_envelope,
+    seal_record,
+)
 from mcp_oauth_auth.storage.files import (
     FileRecordLock,
+    create_exclusive,
     default_home,
     ensure_private_dir,
     fsync_directory,
+    read_optional,
     storage_error,
     sweep_temporaries,
     write_atomic,
 )
+from mcp_oauth_auth.storage.master_key import KEYRING_SERVICE, PASSWORD_ENV, MasterKey
 
 __all__ = ["KEYRING_SERVICE", "PASSWORD_ENV", "EncryptedFileTokenStore"]
 
 _LOG = logging.getLogger("mcp_oauth_auth")
 
-PASSWORD_ENV = "MCP_OAUTH_PASSWORD"
-KEYRING_SERVICE = "mcp-oauth-auth"
-
-_ENVELOPE_FORMAT = 1
-_STORE_FORMAT = 1
-
-# scrypt cost for new password stores (OWASP: n=2**15, r=8, p=3). Existing stores use the parameters in store.json.
-# Tests lower _SCRYPT_N; production code never changes it.
-_SCRYPT_N = 2**15
-_SCRYPT_R = 8
-_SCRYPT_P = 3
-_SCRYPT_MAX_MEMORY = 1 << 30  # refuse store.json parameters that would need more than 1 GiB
-
-_KEY_BYTES = 32
-_SALT_BYTES = 32
-_NONCE_BYTES = 12
-_TAG_BYTES = 16
-_RECORD_INFO = b"mcp-oauth-auth record v1"
-_CHECK_PLAINTEXT = b"mcp-oauth-auth key check v1"
-_CHECK_AAD = b"mcp-oauth-auth store.json v1"
-
 _RECORD_NAME = re.compile(r"[0-9a-f]{40}\.rec")
-_INIT_LOCK_TIMEOUT = 30.0
-_NO_HARD_LINKS = frozenset(
-    code
-    for code in (
-        errno.EPERM,
-        errno.EXDEV,
-        errno.EMLINK,
-        getattr(errno, "ENOTSUP", None),
-        getattr(errno, "EOPNOTSUPP", None),
-        getattr(errno, "ENOSYS", None),
-    )
-    if code is not None
-)
-
-_PASSWORD = "password"
-_KEYRING = "keyring"
-_KEY_FILE = "key-file"
-_SOURCES = (_PASSWORD, _KEYRING, _KEY_FILE)
-
-_REMEDY = "remove it (or run `mcp-oauth logout`) and sign in again; the file is left as it is"
-
-
-class _NewerFormatError(TokenStorageError):
-    """Data written by a newer version of this library: never decoded, never overwritten."""
-
-
-# -- master key cache (per process) ------------------------------------------------------------------------------
-
-_MASTER_KEYS: dict[tuple[str, ...], bytes] = {}
-_KEY_LOCKS: dict[tuple[str, ...], threading.Lock] = {}
-_CACHE_LOCK = threading.Lock()
-
-
-def _cached_master_key(cache_key: tuple[str, ...], produce: Callable[[], bytes]) -> bytes:
-    """The verified master key for ``cache_key``, produced (derived, read) at most once per process."""
-    with _CACHE_LOCK:
-        known = _MASTER_KEYS.get(cache_key)
-        if known is not None:
-            return known
-        key_lock = _KEY_LOCKS.setdefault(cache_key, threading.Lock())
-    with key_lock:  # two store objects opening one store at once: one derivation, the other waits for it
-        with _CACHE_LOCK:
-            known = _MASTER_KEYS.get(cache_key)
-        if known is None:
-            known = produce()
-            with _CACHE_LOCK:
-                _MASTER_KEYS[cache_key] = known
-        return known
-
-
-def _derive_password_key(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    """scrypt: the only expensive step; the cache above makes it run once per process and store."""
-    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-
-    return Scrypt(salt=salt, length=_KEY_BYTES, n=n, r=r, p=p).derive(password.encode("utf-8"))
-
-
-def _record_key(master: bytes, salt: bytes) -> bytes:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
-    return HKDF(algorithm=hashes.SHA256(), length=_KEY_BYTES, salt=salt, info=_RECORD_INFO).derive(master)
-
-
-def _aad(issuer: str, resource: str) -> bytes:
-    """What each record's ciphertext is bound to: format, issuer and resource, unambiguously encoded."""
-    return json.dumps(["mcp-oauth-auth record", _ENVELOPE_FORMAT, issuer, resource], separators=(",", ":")).encode()
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(value: object, length: int | None = None, minimum: int = 0) -> bytes | None:
-    """Decoded base64, or None when ``value`` is not base64 of the expected size."""
-    if not isinstance(value, str):
-        return None
-    try:
-        data = base64.b64decode(value.encode("ascii"), validate=True)
-    except (ValueError, binascii.Error):
-        return None
-    if (length is not None and len(data) != length) or len(data) < minimum:
-        return None
-    return data
-
-
-def _json_object(data: bytes) -> dict[str, Any] | None:
-    try:
-        document = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return document if isinstance(document, dict) else None
-
-
-def _read_optional(path: Path, action: str) -> bytes | None:
-    """The bytes of ``path``, or None when it does not exist."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise storage_error(action, path, exc) from None
-
-
-def _create_exclusive(path: Path, data: bytes) -> bool:
-    """Create ``path`` (0600) holding ``data`` unless it exists; False when another writer created it first.
-
-    The data goes to a temporary file that is fsynced, then hard-linked to ``path``: the link fails if ``path``
-    exists, so racing processes agree on one file, and nobody ever sees it incomplete. File systems without hard
-    links get an ``O_EXCL`` create instead (the initialisation lock keeps its readers away from a partial file).
-    """
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        try:
-            _write_new(temporary, data)
-            os.link(temporary, path)
-        except FileExistsError:
-            return False
-        except OSError as exc:
-            if exc.errno not in _NO_HARD_LINKS:
-                raise
-            try:
-                _write_new(path, data)
-            except FileExistsError:
-                return False
-    except OSError as exc:
-        raise storage_error("create", path, exc) from None
-    finally:
-        with contextlib.suppress(OSError):
-            temporary.unlink(missing_ok=True)
-    fsync_directory(path.parent)
-    return True
-
-
-def _write_new(path: Path, data: bytes) -> None:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
-    descriptor = os.open(path, flags, 0o600)
-    try:
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(descriptor, view) :]
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
-    except OSError:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        raise
-
-
-# -- the OS keyring, behind a seam the tests replace ------------------------------------------------------------
-
-
-class _KeySlot(Protocol):
-    """Where a keyring-backed store keeps its master key (base64 text)."""
-
-    def get(self, account: str) -> str | None: ...
-
-    def set(self, account: str, secret: str) -> None: ...
-
-
-class _SystemKeyring:
-    def get(self, account: str) -> str | None:
-        import keyring
-
-        return keyring.get_password(KEYRING_SERVICE, account)
-
-    def set(self, account: str, secret: str) -> None:
-        import keyring
-
-        keyring.set_password(KEYRING_SERVICE, account, secret)
-
-
-def _os_keyring() -> tuple[_KeySlot | None, str]:
-    """The OS keyring when it is usable, else None and why not (asks the keyring backend's probe)."""
-    try:
-        module: Any = importlib.import_module("mcp_oauth_auth.storage.keyring_store")
-        status: Any = module.probe_keyring()
-    except ImportError:
-        return None, "the keyring support of mcp-oauth-auth is not installed"
-    except Exception as exc:
-        return None, f"probing the OS keyring failed ({type(exc).__name__})"
-    if not status.usable:
-        return None, str(status.reason)
-    return _SystemKeyring(), ""
-
-
-# -- store.json --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _StoreInfo:
-    """The contents of store.json."""
-
-    key_source: str
-    store_id: str
-    check_nonce: bytes
-    check_ciphertext: bytes
-    salt: bytes = b""
-    n: int = 0
-    r: int = 0
-    p: int = 0
-    key_file: str | None = None  # where a key-file store's key was created: only a hint for error messages
-
-    def to_json(self) -> bytes:
-        document: dict[str, Any] = {
-            "format": _STORE_FORMAT,
-            "key_source": self.key_source,
-            "store_id": self.store_id,
-            "key_check": {"nonce": _b64(self.check_nonce), "ciphertext": _b64(self.check_ciphertext)},
-        }
-        if self.key_source == _PASSWORD:
-            document["kdf"] = {"name": "scrypt", "salt": _b64(self.salt), "n": self.n, "r": self.r, "p": self.p}
-        if self.key_file is not None:
-            document["key_file"] = self.key_file
-        return json.dumps(document, indent=2, sort_keys=True).encode("utf-8") + b"\n"
-
-
-def _parse_store_info(data: bytes, path: Path, directory: Path) -> _StoreInfo:
-    def damaged(what: str) -> TokenStorageError:
-        return TokenStorageError(
-            f"{path} is damaged ({what}); restore it from a backup, or remove {directory} to start over "
-            f"(you will have to sign in again)"
-        )
-
-    document = _json_object(data)
-    if document is None:
-        raise damaged("not a JSON object")
-    version = document.get("format")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise damaged("no format version")
-    if version > _STORE_FORMAT:
-        raise _NewerFormatError(
-            f"the credential store at {directory} was set up by a newer mcp-oauth-auth (store format {version}, "
-            f"this one reads format {_STORE_FORMAT}); upgrade mcp-oauth-auth to use it"
-        )
-    source = document.get("key_source")
-    if source not in _SOURCES:
-        raise damaged(f"unknown key source {source!r}")
-    store_id = document.get("store_id")
-    if not isinstance(store_id, str) or not store_id:
-        raise damaged("no store id")
-    check = document.get("key_check")
-    nonce = _unb64(check.get("nonce"), _NONCE_BYTES) if isinstance(check, dict) else None
-    ciphertext = _unb64(check.get("ciphertext"), minimum=_TAG_BYTES) if isinstance(check, dict) else None
-    if nonce is None or ciphertext is None:
-        raise damaged("no key check value")
-    key_file = document.get("key_file")
-    info = _StoreInfo(
-        key_source=str(source),
-        store_id=store_id,
-        check_nonce=nonce,
-        check_ciphertext=ciphertext,
-        key_file=key_file if isinstance(key_file, str) else None,
-    )
-    if source != _PASSWORD:
-        return info
-    kdf = document.get("kdf")
-    if not isinstance(kdf, dict) or kdf.get("name") != "scrypt":
-        raise damaged("no scrypt parameters")
-    salt = _unb64(kdf.get("salt"), minimum=16)
-    n, r, p = kdf.get("n"), kdf.get("r"), kdf.get("p")
-    if (
-        salt is None
-        or not all(isinstance(value, int) and not isinstance(value, bool) for value in (n, r, p))
-        or not (isinstance(n, int) and n >= 2 and n & (n - 1) == 0)
-        or not (isinstance(r, int) and 1 <= r <= 64)
-        or not (isinstance(p, int) and 1 <= p <= 64)
-        or 128 * n * r > _SCRYPT_MAX_MEMORY
-    ):
-        raise damaged("invalid scrypt parameters")
-    assert isinstance(n, int)  # for mypy; all three checked above
-    assert isinstance(r, int)
-    assert isinstance(p, int)
-    return _StoreInfo(
-        key_source=_PASSWORD,
-        store_id=store_id,
-        check_nonce=nonce,
-        check_ciphertext=ciphertext,
-        salt=salt,
-        n=n,
-        r=r,
-        p=p,
-    )
-
-
-# -- record envelopes --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Envelope:
-    issuer: str
-    resource: str
-    salt: bytes
-    nonce: bytes
-    ciphertext: bytes
-
-    @property
-    def key(self) -> RecordKey:
-        return RecordKey(issuer=self.issuer, resource=self.resource)
-
-
-def _parse_envelope(data: bytes, path: Path) -> _Envelope:
-    """The envelope in ``data`` (not decrypted); a damaged or newer one raises, naming ``path``."""
-
-    def damaged(what: str) -> TokenStorageError:
-        return TokenStorageError(f"the credential record {path} is damaged ({what}); {_REMEDY}")
-
-    document = _json_object(data)
-    if document is None:
-        raise damaged("not a JSON object: truncated or overwritten")
-    version = document.get("format")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise damaged("no format version")
-    if version > _ENVELOPE_FORMAT:
-        raise _NewerFormatError(
-            f"the credential record {path} was written in format {version} by a newer mcp-oauth-auth (this one "
-            f"reads format {_ENVELOPE_FORMAT}); upgrade mcp-oauth-auth to use it"
-        )
-    issuer, resource = document.get("issuer"), document.get("resource")
-    salt = _unb64(document.get("salt"), _SALT_BYTES)
-    nonce = _unb64(document.get("nonce"), _NONCE_BYTES)
-    ciphertext = _unb64(document.get("ciphertext"), minimum=_TAG_BYTES)
-    if not isinstance(issuer, str) or not isinstance(resource, str):
-        raise damaged("no issuer or resource")
-    if salt is None or nonce is None or ciphertext is None:
-        raise damaged("invalid salt, nonce or ciphertext")
-    return _Envelope(issuer=issuer, resource=resource, salt=salt, nonce=nonce, ciphertext=ciphertext)
-
-
-def _listed_key(data: bytes, path: Path) -> RecordKey | None:
-    """The key a record file claims, without decrypting it; None when its envelope cannot be parsed."""
-    try:
-        return _parse_envelope(data, path).key
-    except _NewerFormatError:
-        document = _json_object(data) or {}
-        issuer, resource = document.get("issuer"), document.get("resource")
-        if isinstance(issuer, str) and isinstance(resource, str):
-            return RecordKey(issuer=issuer, resource=resource)  # listed: load() then says "upgrade"
-        return None
-    except TokenStorageError:
-        return None
-
-
-def _newer_record_format(plaintext: bytes) -> bool:
-    document = _json_object(plaintext)
-    version = None if document is None else document.get("format")
-    return isinstance(version, int) and version > RECORD_FORMAT
-
-
-# -- the store ---------------------------------------------------------------------------------------------------
 
 
 class EncryptedFileTokenStore:
@@ -480,23 +104,15 @@ class EncryptedFileTokenStore:
     ) -> None:
         base = default_home() if directory is None else Path(directory)
         self.directory = Path(os.path.abspath(base.expanduser()))
-        if password is None:
-            password = os.environ.get(PASSWORD_ENV) or None
-        elif not password:
-            raise TokenStorageError(
-                f"the password for the credential store at {self.directory} is empty; pass a real password, "
-                f"or password=None to keep the key in the OS keyring or a key file"
-            )
-        # NFC: the same password typed on systems that compose accents differently gives the same key.
-        self._password: str | None = None if password is None else unicodedata.normalize("NFC", password)
-        self._protected = password is not None
-        self._key_file = (
-            self.directory / "store.key" if key_file is None else Path(os.path.abspath(Path(key_file).expanduser()))
+        self._master_key = MasterKey(
+            self.directory,
+            password,
+            key_file=key_file,
+            use_keyring=use_keyring,
+            records_dir=self.records_dir,
+            locks_dir=self.locks_dir,
+            has_records=lambda: bool(self._record_names()),
         )
-        self._use_keyring = use_keyring
-        self._master: bytes | None = None
-        self._source: str | None = None
-        self._mutex = threading.Lock()
         self._swept = False
 
     @property
@@ -507,34 +123,40 @@ class EncryptedFileTokenStore:
     def locks_dir(self) -> Path:
         return self.directory / "locks"
 
-    @property
-    def _info_path(self) -> Path:
-        return self.directory / "store.json"
-
     def _record_path(self, key: RecordKey) -> Path:
         return self.records_dir / f"{record_id(key)}.rec"
+
+    def _record_names(self) -> list[str]:
+        """The names of the record files, sorted (not temporary files, nor copies of unreadable records)."""
+        try:
+            names = sorted(os.listdir(self.records_dir))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise storage_error("list the records in", self.records_dir, exc) from None
+        return [name for name in names if _RECORD_NAME.fullmatch(name)]
 
     # -- TokenStore --------------------------------------------------------------------------------------------
 
     def load(self, key: RecordKey) -> CredentialRecord | None:
         path = self._record_path(key)
-        data = _read_optional(path, "read")
+        data = read_optional(path, "read")
         if data is None:
             return None
         return self._open_record(path, key, data)
 
     def save(self, record: CredentialRecord) -> None:
         key = record.key
-        master = self._master_key()
+        master = self._master_key.get()
         ensure_private_dir(self.records_dir)
         if not self._swept:
             sweep_temporaries(self.records_dir)
             self._swept = True
         path = self._record_path(key)
-        existing = _read_optional(path, "read")
+        existing = read_optional(path, "read")
         if existing is not None:
             self._keep_if_unreadable(path, key, existing)
-        write_atomic(path, self._seal(record, master))
+        write_atomic(path, seal_record(encode_record(record), record.issuer, record.resource, master))
 
     def delete(self, key: RecordKey) -> None:
         path = self._record_path(key)
@@ -547,32 +169,24 @@ class EncryptedFileTokenStore:
         fsync_directory(path.parent)
 
     def list_keys(self) -> list[RecordKey]:
-        try:
-            names = sorted(os.listdir(self.records_dir))
-        except FileNotFoundError:
-            return []
-        except OSError as exc:
-            raise storage_error("list the records in", self.records_dir, exc) from None
         keys: list[RecordKey] = []
-        for name in names:
-            if not _RECORD_NAME.fullmatch(name):
-                continue  # temporary files, copies of unreadable records
+        for name in self._record_names():
             path = self.records_dir / name
             try:
-                data = _read_optional(path, "read")
+                data = read_optional(path, "read")
             except TokenStorageError as exc:
                 _LOG.warning("skipping the credential record %s: %s", path, exc)
                 continue
             if data is None:
                 continue  # deleted meanwhile
-            key = _listed_key(data, path)
+            key = listed_key(data, path)
             if key is None:
-                _LOG.warning("skipping the credential record %s: it cannot be parsed; %s", path, _REMEDY)
+                _LOG.warning("skipping the credential record %s: it cannot be parsed; %s", path, RECORD_REMEDY)
             elif f"{record_id(key)}.rec" != name:
                 _LOG.warning(
                     "skipping the credential record %s: it holds the record of another file (renamed or copied); %s",
                     path,
-                    _REMEDY,
+                    RECORD_REMEDY,
                 )
             else:
                 keys.append(key)
@@ -584,65 +198,30 @@ class EncryptedFileTokenStore:
         return FileRecordLock(self.locks_dir / f"{record_id(key)}.lock")
 
     def __repr__(self) -> str:
-        if self._source is not None:
-            source = self._source
-        elif self._protected:
-            source = _PASSWORD
-        else:
-            source = f"{_KEYRING}-or-{_KEY_FILE}" if self._use_keyring else _KEY_FILE
-        return f"EncryptedFileTokenStore({str(self.directory)!r}, key={source})"
+        return f"EncryptedFileTokenStore({str(self.directory)!r}, key={self._master_key.source})"
 
     # -- records -----------------------------------------------------------------------------------------------
 
-    def _seal(self, record: CredentialRecord, master: bytes) -> bytes:
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        salt, nonce = os.urandom(_SALT_BYTES), os.urandom(_NONCE_BYTES)
-        ciphertext = AESGCM(_record_key(master, salt)).encrypt(
-            nonce, encode_record(record), _aad(record.issuer, record.resource)
-        )
-        envelope = {
-            "format": _ENVELOPE_FORMAT,
-            "issuer": record.issuer,
-            "resource": record.resource,
-            "salt": _b64(salt),
-            "nonce": _b64(nonce),
-            "ciphertext": _b64(ciphertext),
-        }
-        return json.dumps(envelope, separators=(",", ":")).encode("utf-8") + b"\n"
-
     def _open_record(self, path: Path, key: RecordKey, data: bytes) -> CredentialRecord:
-        from cryptography.exceptions import InvalidTag
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        envelope = _parse_envelope(data, path)
+        envelope = parse_envelope(data, path)
         if envelope.key != key:
             raise TokenStorageError(
                 f"the credential record {path} holds the record of {envelope.key}, not of {key}: it was renamed or "
-                f"copied; {_REMEDY}"
+                f"copied; {RECORD_REMEDY}"
             )
-        master = self._master_key()
-        try:
-            plaintext = AESGCM(_record_key(master, envelope.salt)).decrypt(
-                envelope.nonce, envelope.ciphertext, _aad(envelope.issuer, envelope.resource)
-            )
-        except InvalidTag:
-            raise TokenStorageError(
-                f"the credential record {path} cannot be decrypted: it was modified or truncated, or it comes from "
-                f"another credential store; {_REMEDY}"
-            ) from None
+        plaintext = envelope.open(self._master_key.get(), path)
         try:
             return decode_record(plaintext, str(path), expected=key)
         except TokenStorageError as exc:
-            if _newer_record_format(plaintext):
-                raise _NewerFormatError(exc.message) from None
+            if newer_record_format(plaintext):
+                raise NewerFormatError(exc.message) from None
             raise
 
     def _keep_if_unreadable(self, path: Path, key: RecordKey, existing: bytes) -> None:
         """Before ``path`` is replaced: refuse if a newer version wrote it, keep a copy if it is unreadable."""
         try:
             self._open_record(path, key, existing)
-        except _NewerFormatError as exc:
+        except NewerFormatError as exc:
             raise TokenStorageError(
                 f"{exc.message}. Refusing to overwrite it: upgrade mcp-oauth-auth, or remove the file to sign in "
                 f"again with this version"
@@ -652,260 +231,8 @@ class EncryptedFileTokenStore:
             for attempt in range(100):
                 suffix = f".corrupt-{stamp}" if attempt == 0 else f".corrupt-{stamp}-{attempt}"
                 aside = path.with_name(path.name + suffix)
-                if _create_exclusive(aside, existing):
+                if create_exclusive(aside, existing):
                     break
             else:
                 raise TokenStorageError(f"could not keep a copy of the unreadable record {path}") from None
             _LOG.warning("replacing an unreadable credential record, kept as %s: %s", aside, exc.message)
-
-    # -- the master key ----------------------------------------------------------------------------------------
-
-    def _master_key(self) -> bytes:
-        with self._mutex:
-            if self._master is None:
-                ensure_private_dir(self.directory)
-                info = self._store_info()
-                self._master = self._unlock(info)
-                self._source = info.key_source
-                self._password = None  # the master key is all this object needs from now on
-            return self._master
-
-    def _store_info(self) -> _StoreInfo:
-        """store.json, created (once, by one process) when it does not exist yet."""
-        try:
-            info = self._read_store_info()
-        except _NewerFormatError:
-            raise
-        except TokenStorageError:
-            info = None  # maybe being created in place (no hard links): look again under the lock
-        if info is not None:
-            return info
-        with self._init_lock():
-            info = self._read_store_info()
-            if info is None:
-                info = self._create_store()
-        return info
-
-    def _read_store_info(self) -> _StoreInfo | None:
-        data = _read_optional(self._info_path, "read")
-        return None if data is None else _parse_store_info(data, self._info_path, self.directory)
-
-    @contextlib.contextmanager
-    def _init_lock(self) -> Iterator[None]:
-        """Serialise creating store.json and its key (a keyring entry cannot be created exclusively)."""
-        ensure_private_dir(self.locks_dir)
-        lock = FileRecordLock(self.locks_dir / "store.lock")
-        deadline = time.monotonic() + _INIT_LOCK_TIMEOUT
-        while not lock.try_acquire():
-            if time.monotonic() > deadline:
-                raise StoreLockedError(
-                    f"another process ({lock.holder()}) has been setting up the credential store at {self.directory} "
-                    f"for {_INIT_LOCK_TIMEOUT:.0f} s; try again, or end that process"
-                )
-            time.sleep(0.01)
-        try:
-            yield
-        finally:
-            lock.release()
-
-    def _create_store(self) -> _StoreInfo:
-        """Write a new store.json (with its key first); when another process wins the race, use its store.json."""
-        try:
-            names = os.listdir(self.records_dir)
-        except FileNotFoundError:
-            names = []
-        except OSError as exc:
-            raise storage_error("list the records in", self.records_dir, exc) from None
-        if any(_RECORD_NAME.fullmatch(name) for name in names):
-            raise TokenStorageError(
-                f"the credential store at {self.directory} has records but no store.json, so their key cannot be "
-                f"found; restore {self._info_path} from a backup, or remove {self.records_dir} to start over "
-                f"(you will have to sign in again)"
-            )
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        store_id = uuid.uuid4().hex
-        if self._password is not None:
-            salt = os.urandom(_SALT_BYTES)
-            source, key_file = _PASSWORD, None
-            master = _derive_password_key(self._password, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
-        else:
-            salt = b""
-            source, master = self._create_random_key()
-            key_file = str(self._key_file) if source == _KEY_FILE else None
-        nonce = os.urandom(_NONCE_BYTES)
-        candidate = _StoreInfo(
-            key_source=source,
-            store_id=store_id,
-            check_nonce=nonce,
-            check_ciphertext=AESGCM(master).encrypt(nonce, _CHECK_PLAINTEXT, _CHECK_AAD),
-            salt=salt,
-            n=_SCRYPT_N if source == _PASSWORD else 0,
-            r=_SCRYPT_R if source == _PASSWORD else 0,
-            p=_SCRYPT_P if source == _PASSWORD else 0,
-            key_file=key_file,
-        )
-        with _CACHE_LOCK:  # before store.json appears, so that no other thread derives the key again
-            _MASTER_KEYS[self._cache_key(candidate)] = master
-        _create_exclusive(self._info_path, candidate.to_json())
-        info = self._read_store_info()  # ours, or the one of a process that created it first
-        if info is None:
-            raise TokenStorageError(f"{self._info_path} vanished while it was being created; try again")
-        return info
-
-    def _create_random_key(self) -> tuple[str, bytes]:
-        """A random master key in the OS keyring if usable, else in the key file; an existing one is reused."""
-        if self._use_keyring:
-            slot, reason = _os_keyring()
-            if slot is not None:
-                account = self._keyring_account()
-                try:
-                    existing = _unb64(slot.get(account), _KEY_BYTES)
-                    if existing is not None:
-                        return _KEYRING, existing  # left by a setup that stopped before writing store.json
-                    key = os.urandom(_KEY_BYTES)
-                    slot.set(account, _b64(key))
-                    stored = slot.get(account)
-                except Exception as exc:
-                    raise self._keyring_error(account, f"the OS keyring failed ({type(exc).__name__})") from None
-                if stored is not None and hmac.compare_digest(stored.encode(), _b64(key).encode()):
-                    return _KEYRING, key
-                reason = "the OS keyring did not keep the key"
-            _LOG.info("keeping the key of the credential store at %s in %s: %s", self.directory, self._key_file, reason)
-        existing = self._read_key_file()
-        if existing is not None:
-            return _KEY_FILE, existing
-        if not self._key_file.parent.exists():
-            ensure_private_dir(self._key_file.parent)
-        if _create_exclusive(self._key_file, _b64(os.urandom(_KEY_BYTES)).encode("ascii") + b"\n"):
-            _LOG.warning(
-                "the credential store at %s keeps its key in %s: anyone who can read that file can read your "
-                "tokens; set MCP_OAUTH_PASSWORD or use the OS keyring for more protection",
-                self.directory,
-                self._key_file,
-            )
-        created = self._read_key_file()  # ours, or the one of a process that created it first
-        if created is None:
-            raise TokenStorageError(f"the key file {self._key_file} vanished while it was being created; try again")
-        return _KEY_FILE, created
-
-    def _cache_key(self, info: _StoreInfo) -> tuple[str, ...]:
-        directory = str(self.directory.resolve())
-        if info.key_source == _PASSWORD:
-            assert self._password is not None
-            # A digest of the password keeps a wrong password from reusing the key cached for the right one.
-            digest = hashlib.sha256(info.salt + self._password.encode("utf-8")).hexdigest()
-            params = f"scrypt:{info.n}:{info.r}:{info.p}:{_b64(info.salt)}"
-            return (directory, info.store_id, _PASSWORD, params, digest)
-        if info.key_source == _KEYRING:
-            return (directory, info.store_id, _KEYRING, self._keyring_account())
-        return (directory, info.store_id, _KEY_FILE, str(self._key_file))
-
-    def _unlock(self, info: _StoreInfo) -> bytes:
-        """The master key described by store.json, from the source it names, checked against its check value."""
-        if info.key_source == _PASSWORD:
-            if self._password is None:
-                raise TokenStorageError(
-                    f"the credential store at {self.directory} is protected by a password: set {PASSWORD_ENV} "
-                    f"or pass password="
-                )
-        elif self._password is not None:
-            where = "the OS keyring" if info.key_source == _KEYRING else "a key file"
-            raise TokenStorageError(
-                f"the credential store at {self.directory} is not protected by a password (its key is in {where}); "
-                f"unset {PASSWORD_ENV} and pass no password= for it, or choose another directory for a "
-                f"password-protected store"
-            )
-        return _cached_master_key(self._cache_key(info), lambda: self._checked(info, self._produce_key(info)))
-
-    def _produce_key(self, info: _StoreInfo) -> bytes:
-        if info.key_source == _PASSWORD:
-            assert self._password is not None
-            return _derive_password_key(self._password, info.salt, info.n, info.r, info.p)
-        if info.key_source == _KEYRING:
-            return self._keyring_key()
-        return self._existing_key_file(info)
-
-    def _checked(self, info: _StoreInfo, master: bytes) -> bytes:
-        from cryptography.exceptions import InvalidTag
-        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-        try:
-            plaintext = AESGCM(master).decrypt(info.check_nonce, info.check_ciphertext, _CHECK_AAD)
-        except InvalidTag:
-            plaintext = b""
-        if hmac.compare_digest(plaintext, _CHECK_PLAINTEXT):
-            return master
-        if info.key_source == _PASSWORD:
-            raise TokenStorageError(
-                f"wrong password for the credential store at {self.directory}; its records are unchanged: try again "
-                f"with the right password ({PASSWORD_ENV} or password=)"
-            )
-        if info.key_source == _KEYRING:
-            raise self._keyring_error(
-                self._keyring_account(), "the key there is not the one this store was set up with"
-            )
-        raise TokenStorageError(
-            f"the key file {self._key_file} does not open the credential store at {self.directory}: it is not the "
-            f"key the store was set up with{self._key_file_hint(info)}; restore the original key file, or remove "
-            f"{self.directory} to start over (you will have to sign in again)"
-        )
-
-    # -- key sources -------------------------------------------------------------------------------------------
-
-    def _keyring_account(self) -> str:
-        return f"file-store-key:{self.directory.resolve()}"
-
-    def _keyring_error(self, account: str, problem: str) -> TokenStorageError:
-        return TokenStorageError(
-            f"the credential store at {self.directory} keeps its key in the OS keyring (service "
-            f"{KEYRING_SERVICE!r}, user {account!r}), but {problem}. Its records are unchanged and no new key was "
-            f"made: unlock or repair the keyring and try again, or remove {self.directory} to start over (you will "
-            f"have to sign in again)"
-        )
-
-    def _keyring_key(self) -> bytes:
-        account = self._keyring_account()
-        if not self._use_keyring:
-            raise self._keyring_error(account, "use_keyring=False was given")
-        slot, reason = _os_keyring()
-        if slot is None:
-            raise self._keyring_error(account, f"the keyring is not usable now: {reason}")
-        try:
-            stored = slot.get(account)
-        except Exception as exc:
-            raise self._keyring_error(account, f"reading it failed ({type(exc).__name__})") from None
-        if stored is None:
-            raise self._keyring_error(account, "the keyring has no such entry (it was deleted)")
-        key = _unb64(stored, _KEY_BYTES)
-        if key is None:
-            raise self._keyring_error(account, "the keyring entry is not a key of this library")
-        return key
-
-    def _read_key_file(self) -> bytes | None:
-        data = _read_optional(self._key_file, "read the key file")
-        if data is None:
-            return None
-        key = _unb64(data.strip().decode("ascii", errors="replace"), _KEY_BYTES)
-        if key is None:
-            raise TokenStorageError(
-                f"the key file {self._key_file} is damaged; restore it from a backup, or remove {self.directory} "
-                f"to start over (you will have to sign in again)"
-            )
-        return key
-
-    def _existing_key_file(self, info: _StoreInfo) -> bytes:
-        key = self._read_key_file()
-        if key is None:
-            raise TokenStorageError(
-                f"the key file {self._key_file} of the credential store at {self.directory} is missing"
-                f"{self._key_file_hint(info)}; its records cannot be read without it and no new key was made: "
-                f"restore the key file (or pass key_file=), or remove {self.directory} to start over (you will have "
-                f"to sign in again)"
-            )
-        return key
-
-    def _key_file_hint(self, info: _StoreInfo) -> str:
-        if info.key_file is not None and info.key_file != str(self._key_file):
-            return f" (it was set up with the key file {info.key_file})"
-        return ""

@@ -4,12 +4,15 @@
 * :func:`ensure_private_dir` — a 0700 directory (an existing one with wider permissions is narrowed).
 * :func:`write_atomic` — 0600 from creation (``O_CREAT|O_EXCL`` with mode 0600, no chmod-after window), written to
   a temporary file, fsynced, renamed over the target, directory fsynced: a crash leaves the old or the new content.
+* :func:`create_exclusive` — a new 0600 file, created only if it does not exist yet: racing writers agree on one.
+* :func:`read_optional` — a file's bytes, or None when it does not exist.
 * :class:`FileRecordLock` — an OS advisory lock on a lock file (``flock`` on POSIX, ``msvcrt.locking`` on Windows):
   exclusive across processes and across lock objects of one process, released by the kernel when its holder dies.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
@@ -23,15 +26,29 @@ from mcp_oauth_auth.exceptions import TokenStorageError
 
 __all__ = [
     "FileRecordLock",
+    "create_exclusive",
     "default_home",
     "ensure_private_dir",
     "fsync_directory",
+    "read_optional",
     "storage_error",
     "sweep_temporaries",
     "write_atomic",
 ]
 
 _POSIX = os.name == "posix"
+_NO_HARD_LINKS = frozenset(
+    code
+    for code in (
+        errno.EPERM,
+        errno.EXDEV,
+        errno.EMLINK,
+        getattr(errno, "ENOTSUP", None),
+        getattr(errno, "EOPNOTSUPP", None),
+        getattr(errno, "ENOSYS", None),
+    )
+    if code is not None
+)
 
 
 def default_home() -> Path:
@@ -57,6 +74,16 @@ def storage_error(action: str, path: Path, exc: OSError) -> TokenStorageError:
     else:
         remedy = "the previous record, if any, is unchanged"
     return TokenStorageError(f"could not {action} {path}: {reason}; {remedy}")
+
+
+def read_optional(path: Path, action: str) -> bytes | None:
+    """The bytes of ``path``, or None when it does not exist."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise storage_error(action, path, exc) from None
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -104,6 +131,54 @@ def write_atomic(path: Path, data: bytes) -> None:
         temporary.unlink(missing_ok=True)
         raise storage_error("write", path, exc) from None
     fsync_directory(path.parent)
+
+
+def create_exclusive(path: Path, data: bytes) -> bool:
+    """Create ``path`` (0600) holding ``data`` unless it exists; False when another writer created it first.
+
+    The data goes to a temporary file that is fsynced, then hard-linked to ``path``: the link fails if ``path``
+    exists, so racing processes agree on one file, and nobody ever sees it incomplete. File systems without hard
+    links get an ``O_EXCL`` create instead (the caller's lock must keep its readers away from a partial file, as the
+    encrypted file store's initialisation lock does).
+    """
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        try:
+            _write_new(temporary, data)
+            os.link(temporary, path)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            if exc.errno not in _NO_HARD_LINKS:
+                raise
+            try:
+                _write_new(path, data)
+            except FileExistsError:
+                return False
+    except OSError as exc:
+        raise storage_error("create", path, exc) from None
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
+    fsync_directory(path.parent)
+    return True
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    descriptor = os.open(path, flags, 0o600)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view) :]
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+    except OSError:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        raise
 
 
 def sweep_temporaries(directory: Path, older_than: float = 3600.0) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from mcp_oauth_auth.records import CredentialRecord
-from mcp_oauth_auth.storage import encrypted_file
+from mcp_oauth_auth.storage import encrypted_file, master_key
 from tests.storage.contract import make_record
 
 RECORDS = 3
@@ -45,7 +45,7 @@ def main(argv: list[str]) -> None:
     elif mode == "once":
         start, index = float(argv[2]), int(argv[3])
         password = argv[4] if len(argv) > 4 else None
-        encrypted_file._SCRYPT_N = TEST_SCRYPT_N
+        master_key._SCRYPT_N = TEST_SCRYPT_N
         store = encrypted_file.EncryptedFileTokenStore(directory, password, use_keyring=False)
         while time.time() < start:
             time.sleep(0.001)

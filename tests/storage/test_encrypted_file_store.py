@@ -20,7 +20,7 @@ import pytest
 
 from mcp_oauth_auth.exceptions import TokenStorageError
 from mcp_oauth_auth.records import RecordKey
-from mcp_oauth_auth.storage import encrypted_file
+from mcp_oauth_auth.storage import encrypted_file, master_key
 from mcp_oauth_auth.storage.codec import record_id
 from mcp_oauth_auth.storage.encrypted_file import EncryptedFileTokenStore
 from tests.storage import crash_writer
@@ -49,9 +49,9 @@ class FakeKeyring:
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Cheap scrypt, no cached keys from other tests, no password from the environment, never the real keyring."""
-    monkeypatch.setattr(encrypted_file, "_SCRYPT_N", TEST_SCRYPT_N)
+    monkeypatch.setattr(master_key, "_SCRYPT_N", TEST_SCRYPT_N)
     monkeypatch.delenv(encrypted_file.PASSWORD_ENV, raising=False)
-    monkeypatch.setattr(encrypted_file, "_os_keyring", lambda: (None, "the tests do not use the OS keyring"))
+    monkeypatch.setattr(master_key, "_os_keyring", lambda: (None, "the tests do not use the OS keyring"))
     forget_keys()
     yield
     forget_keys()
@@ -59,15 +59,15 @@ def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def forget_keys() -> None:
     """What a new process starts with: no master key in memory."""
-    with encrypted_file._CACHE_LOCK:
-        encrypted_file._MASTER_KEYS.clear()
-        encrypted_file._KEY_LOCKS.clear()
+    with master_key._CACHE_LOCK:
+        master_key._MASTER_KEYS.clear()
+        master_key._KEY_LOCKS.clear()
 
 
 @pytest.fixture
 def fake_keyring(monkeypatch: pytest.MonkeyPatch) -> FakeKeyring:
     keyring = FakeKeyring()
-    monkeypatch.setattr(encrypted_file, "_os_keyring", lambda: (keyring, ""))
+    monkeypatch.setattr(master_key, "_os_keyring", lambda: (keyring, ""))
     return keyring
 
 
@@ -171,8 +171,8 @@ def test_default_directory_and_password_from_the_environment(tmp_path: Path, mon
 
 def test_production_scrypt_parameters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.undo()  # the real cost, once: OpenSSL must accept it
-    assert (encrypted_file._SCRYPT_N, encrypted_file._SCRYPT_R, encrypted_file._SCRYPT_P) == (2**15, 8, 3)
-    monkeypatch.setattr(encrypted_file, "_os_keyring", lambda: (None, "not in tests"))
+    assert (master_key._SCRYPT_N, master_key._SCRYPT_R, master_key._SCRYPT_P) == (2**15, 8, 3)
+    monkeypatch.setattr(master_key, "_os_keyring", lambda: (None, "not in tests"))
     password_store(tmp_path).save(make_record())
     kdf = store_json(tmp_path)["kdf"]
     assert (kdf["n"], kdf["r"], kdf["p"]) == (2**15, 8, 3)
@@ -208,13 +208,13 @@ def test_module_import_does_not_load_cryptography() -> None:
 
 def count_derivations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     calls: list[int] = []
-    derive = encrypted_file._derive_password_key
+    derive = master_key._derive_password_key
 
     def counting(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
         calls.append(n)
         return derive(password, salt, n, r, p)
 
-    monkeypatch.setattr(encrypted_file, "_derive_password_key", counting)
+    monkeypatch.setattr(master_key, "_derive_password_key", counting)
     return calls
 
 
@@ -396,7 +396,7 @@ def test_key_missing_from_keyring(tmp_path: Path, fake_keyring: FakeKeyring) -> 
 def test_keyring_unusable_later(tmp_path: Path, fake_keyring: FakeKeyring, monkeypatch: pytest.MonkeyPatch) -> None:
     EncryptedFileTokenStore(tmp_path).save(make_record())
     forget_keys()
-    monkeypatch.setattr(encrypted_file, "_os_keyring", lambda: (None, "no D-Bus session"))
+    monkeypatch.setattr(master_key, "_os_keyring", lambda: (None, "no D-Bus session"))
     with pytest.raises(TokenStorageError, match="no D-Bus session"):
         EncryptedFileTokenStore(tmp_path).load(KEY)
     with pytest.raises(TokenStorageError, match="use_keyring=False"):
@@ -420,7 +420,7 @@ def test_keyring_failure_while_setting_up(tmp_path: Path, monkeypatch: pytest.Mo
         def set(self, account: str, secret: str) -> None:
             raise RuntimeError(f"backend exploded with {secret}")
 
-    monkeypatch.setattr(encrypted_file, "_os_keyring", lambda: (BrokenKeyring(), ""))
+    monkeypatch.setattr(master_key, "_os_keyring", lambda: (BrokenKeyring(), ""))
     with pytest.raises(TokenStorageError, match="RuntimeError") as caught:
         EncryptedFileTokenStore(tmp_path).save(make_record())
     assert "exploded" not in str(caught.value)  # the exception text could hold the secret
@@ -432,7 +432,7 @@ def test_without_a_usable_keyring_the_key_goes_to_a_key_file(tmp_path: Path, mon
     assert store_json(tmp_path)["key_source"] == "key-file"
     assert (tmp_path / "store.key").is_file()
     keyring = FakeKeyring()
-    monkeypatch.setattr(encrypted_file, "_os_keyring", lambda: (keyring, ""))
+    monkeypatch.setattr(master_key, "_os_keyring", lambda: (keyring, ""))
     forget_keys()
     assert EncryptedFileTokenStore(tmp_path).load(KEY) == make_record()  # the recorded source wins
     assert keyring.entries == {}
@@ -459,16 +459,16 @@ def test_keyring_probe_of_the_keyring_backend(monkeypatch: pytest.MonkeyPatch) -
         return real_import(name, package)
 
     monkeypatch.setattr(importlib, "import_module", fake_import)
-    assert encrypted_file._os_keyring() == (None, "no backend in this test")
+    assert master_key._os_keyring() == (None, "no backend in this test")
     Status.usable = True
-    slot, _ = encrypted_file._os_keyring()
-    assert isinstance(slot, encrypted_file._SystemKeyring)
+    slot, _ = master_key._os_keyring()
+    assert isinstance(slot, master_key._SystemKeyring)
 
     def missing(name: str, package: str | None = None) -> Any:
         raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
     monkeypatch.setattr(importlib, "import_module", missing)
-    slot, reason = encrypted_file._os_keyring()
+    slot, reason = master_key._os_keyring()
     assert slot is None
     assert "not installed" in reason
 
@@ -679,7 +679,7 @@ def test_private_permissions_even_with_umask_0(tmp_path: Path, kind: str, monkey
     directory = tmp_path / "store"
     if kind == "keyring":
         keyring = FakeKeyring()
-        monkeypatch.setattr(encrypted_file, "_os_keyring", lambda: (keyring, ""))
+        monkeypatch.setattr(master_key, "_os_keyring", lambda: (keyring, ""))
     with umask(0):
         store = password_store(directory) if kind == "password" else EncryptedFileTokenStore(directory)
         store.save(make_record())
@@ -832,7 +832,7 @@ def test_threads_racing_to_set_up_the_store_agree_on_one_key(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, with_init_lock: bool
 ) -> None:
     if not with_init_lock:  # the hard-link creation of store.json and store.key alone must pick one winner
-        monkeypatch.setattr(EncryptedFileTokenStore, "_init_lock", lambda self: contextlib.nullcontext())
+        monkeypatch.setattr(master_key.MasterKey, "_init_lock", lambda self: contextlib.nullcontext())
     calls = count_derivations(monkeypatch)
     threads_count = 8
     barrier = threading.Barrier(threads_count)

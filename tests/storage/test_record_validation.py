@@ -17,7 +17,7 @@ import pytest
 from mcp_oauth_auth import EncryptedFileTokenStore, MCPOAuth, RetryPolicy
 from mcp_oauth_auth.exceptions import TokenStorageError
 from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordFormatError, RecordKey, TokenSet
-from mcp_oauth_auth.storage import TokenStore, encrypted_file
+from mcp_oauth_auth.storage import TokenStore, encrypted_file, master_key
 from mcp_oauth_auth.storage.codec import decode_record, encode_record
 from mcp_oauth_auth.storage.keyring_store import KeyringTokenStore
 from mcp_oauth_auth.testing import FakeMCPStack
@@ -310,8 +310,8 @@ def test_hand_edited_keyring_record_is_reported_and_kept(edit: str, tmp_path: Pa
 
 
 def test_damaged_encrypted_file_record_is_reported_and_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(encrypted_file, "_SCRYPT_N", TEST_SCRYPT_N)
-    monkeypatch.setattr(encrypted_file, "_os_keyring", lambda: (None, "the tests do not use the OS keyring"))
+    monkeypatch.setattr(master_key, "_SCRYPT_N", TEST_SCRYPT_N)
+    monkeypatch.setattr(master_key, "_os_keyring", lambda: (None, "the tests do not use the OS keyring"))
     store = EncryptedFileTokenStore(directory=tmp_path, password="pw", use_keyring=False)
     stack = FakeMCPStack()
     assert use(stack, store) == 200
