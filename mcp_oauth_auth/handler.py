@@ -34,12 +34,15 @@ import anyio
 import anyio.to_thread
 import httpx
 
-from mcp_oauth_auth.auth import MCPOAuth, is_transport_error, response_view, scope_tuple
-from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI, Authorizer, AuthorizerLike, as_authorizer
+from mcp_oauth_auth.auth import MCPOAuth, scope_tuple
+from mcp_oauth_auth.authorizers.base import Authorizer, AuthorizerLike, as_authorizer
+from mcp_oauth_auth.driving.http import is_transport_error
+from mcp_oauth_auth.driving.loop import adrive
+from mcp_oauth_auth.driving.perform import Performer, choose_redirect
+from mcp_oauth_auth.driving.session import StoreSession, guarded
 from mcp_oauth_auth.exceptions import (
     ConfigurationError,
     DiscoveryError,
-    OAuthError,
     TemporaryOAuthError,
     TokenRevocationError,
     TokenStorageError,
@@ -51,18 +54,7 @@ from mcp_oauth_auth.flow.discovery import (
     discover_protected_resource,
     legacy_authorization_server,
 )
-from mcp_oauth_auth.flow.effects import (
-    Authorize,
-    ChooseRedirect,
-    DeleteRecord,
-    Effect,
-    Flow,
-    LoadRecord,
-    LockRecord,
-    SaveRecord,
-    SendHttp,
-    Sleep,
-)
+from mcp_oauth_auth.flow.effects import DeleteRecord, Effect, Flow, LoadRecord, LockRecord, SaveRecord
 from mcp_oauth_auth.flow.fetch import RetryPolicy, parse_seconds
 from mcp_oauth_auth.flow.grants import code_grant
 from mcp_oauth_auth.flow.registration import ClientSettings, identify_client
@@ -73,7 +65,6 @@ from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordK
 from mcp_oauth_auth.storage.auto import BackendStatus, get_available_backends
 from mcp_oauth_auth.storage.backends import TokenStoreBackend, create_store
 from mcp_oauth_auth.storage.base import TokenStore
-from mcp_oauth_auth.storage.session import StoreSession
 
 __all__ = [
     "UNBOUND_ISSUER",
@@ -454,7 +445,7 @@ class TokenManager:
     # -- store access --------------------------------------------------------------------------------------------
 
     def _records(self) -> Iterator[CredentialRecord]:
-        for key in _storage_call(self._store.list_keys):
+        for key in guarded(self._store.list_keys):
             try:
                 record = self._load(key)
             except TokenStorageError as exc:
@@ -464,7 +455,7 @@ class TokenManager:
                 yield record
 
     def _load(self, key: RecordKey) -> CredentialRecord | None:
-        record: CredentialRecord | None = _storage_call(lambda: self._store.load(key))
+        record: CredentialRecord | None = guarded(lambda: self._store.load(key))
         return record
 
     @contextmanager
@@ -476,15 +467,6 @@ class TokenManager:
             yield session
         finally:
             session.close()
-
-
-def _storage_call(operation: Callable[[], _T]) -> _T:
-    try:
-        return operation()
-    except OAuthError:
-        raise
-    except Exception as exc:
-        raise TokenStorageError(f"the credential store failed: {type(exc).__name__}: {exc}") from exc
 
 
 class TokenStoreFactory:
@@ -538,12 +520,17 @@ def _network_errors(url: str) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        if not is_transport_error(exc):
-            raise
-        raise TemporaryOAuthError(
-            f"could not reach the server ({type(exc).__name__}: {exc}); credentials were kept, try again later",
-            url=safe_url(_failed_url(exc) or url),
-        ) from exc
+        raise _network_error(exc, url) from exc
+
+
+def _network_error(exc: Exception, url: str) -> Exception:
+    """A connection failure or timeout as a :class:`TemporaryOAuthError`; anything else is re-raised as it is."""
+    if not is_transport_error(exc):
+        raise exc
+    return TemporaryOAuthError(
+        f"could not reach the server ({type(exc).__name__}: {exc}); credentials were kept, try again later",
+        url=safe_url(_failed_url(exc) or url),
+    )
 
 
 def _failed_url(exc: BaseException) -> str | None:
@@ -961,11 +948,7 @@ class MCPOAuthClient:
         server = await self._server()
         if redirect_uris is not None and len(redirect_uris) != 1:
             raise ConfigurationError(f"register_client takes exactly one redirect URI, got {len(redirect_uris)}")
-        redirect_uri = (
-            redirect_uris[0]
-            if redirect_uris
-            else self.redirect_uri or self._authorizer.redirect_uri(()) or DEFAULT_REDIRECT_URI
-        )
+        redirect_uri = redirect_uris[0] if redirect_uris else self.redirect_uri or choose_redirect(self._authorizer, ())
         settings = ClientSettings(client_name=client_name or self._settings.client_name)
         self._registration = await self._run(identify_client(settings, server, None, redirect_uri, (), self._retry))
         self.redirect_uri = redirect_uri
@@ -1051,35 +1034,13 @@ class MCPOAuthClient:
     async def _run(self, flow: Flow) -> Any:
         """Drive a sans-IO flow: its HTTP requests through the client, its sleeps and its authorizer calls."""
         async with _http_client(self._http_source) as client:
-            try:
-                result: Any = None
-                while True:
-                    try:
-                        effect = flow.send(result)
-                    except StopIteration as stop:
-                        return stop.value
-                    result = await self._perform(effect, client)
-            finally:
-                flow.close()
+            return await adrive(flow, client, Performer(authorizer=self._authorizer), _unreachable)
 
-    async def _perform(self, effect: Effect, client: Any) -> Any:
-        if isinstance(effect, SendHttp):
-            request = effect.request
-            outgoing = client.build_request(
-                request.method, request.url, headers=list(request.headers), content=request.body
-            )
-            with _network_errors(request.url):
-                response = await client.send(outgoing, auth=None, follow_redirects=False)
-            return response_view(response, request.url)
-        if isinstance(effect, Sleep):
-            await anyio.sleep(effect.seconds)
-            return None
-        if isinstance(effect, Authorize):
-            return await self._authorizer.authorize_async(effect.url, effect.redirect_uri)
-        if isinstance(effect, ChooseRedirect):
-            registered = effect.registered
-            return self._authorizer.redirect_uri(registered) or (registered[0] if registered else DEFAULT_REDIRECT_URI)
-        raise TypeError(f"MCPOAuthClient cannot perform {effect!r}")
+
+def _unreachable(exc: Exception, request: Any) -> Exception:
+    error = _network_error(exc, str(request.url))
+    error.__cause__ = exc
+    return error
 
 
 def _discover(
