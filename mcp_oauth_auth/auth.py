@@ -16,11 +16,9 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
-import time
 import weakref
 from collections.abc import AsyncGenerator, Generator, Iterable, Iterator, Sequence
 from contextlib import aclosing, asynccontextmanager, closing, contextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
@@ -99,20 +97,6 @@ def _loop_locks() -> anyio.lowlevel.RunVar[weakref.WeakKeyDictionary[_Credential
 
         _LOOP_LOCKS.append(anyio.lowlevel.RunVar("mcp_oauth_auth_loop_locks"))
     return _LOOP_LOCKS[0]
-
-
-@dataclass
-class _Progress:
-    """What has been done for one protected request so far."""
-
-    recoveries: int = 0
-    step_ups: int = 0
-    authorized: bool = False
-    replay: bool = True
-
-    def finished(self, outcome: Any) -> None:
-        """Note what a credential flow returned."""
-        self.authorized = self.authorized or outcome == "authorized"
 
 
 if TYPE_CHECKING:
@@ -289,12 +273,12 @@ class MCPOAuth(_AuthBase):
         The OAuth requests go through ``client`` (an ``httpx.Client`` or ``httpx2.Client``; by default a new
         ``httpx.Client``) with its own auth disabled for them.
         """
-        self._drive(self._engine.authenticate(time.time(), scope_tuple(scopes) or ()), client)
+        self._drive(self._engine.authenticate(scope_tuple(scopes) or ()), client)
         return self._current_tokens()
 
     async def aauthenticate(self, client: Any = None, *, scopes: Sequence[str] | str | None = None) -> TokenSet:
         """Async form of :meth:`authenticate` (an ``httpx.AsyncClient`` or ``httpx2.AsyncClient``)."""
-        await self._adrive(self._engine.authenticate(time.time(), scope_tuple(scopes) or ()), client)
+        await self._adrive(self._engine.authenticate(scope_tuple(scopes) or ()), client)
         return self._current_tokens()
 
     def logout(self, client: Any = None, *, revoke: bool = True) -> list[RevocationOutcome]:
@@ -352,33 +336,35 @@ class MCPOAuth(_AuthBase):
         if not self._covers(request):
             yield request
             return
-        work = self._before_send()
-        progress = _Progress()
+        exchange = self._engine.exchange()
+        work = exchange.before_request()
+        replayable = True
         while True:
             if work is not None:
                 with self._lock.held(), closing(self._performer()) as performer:
-                    progress.finished((yield from run(work, performer, type(request))))
-                if not progress.replay:
+                    yield from run(work, performer, type(request))
+                if not replayable:
                     raise _not_replayable(request)
             sent_token = self._authorize_request(request)
             response = yield request
-            work = self._after_response(request, response, sent_token, progress)
+            work = exchange.after_response(response.status_code, response.headers, sent_token)
             if work is None:
                 return
+            replayable = _is_replayable(request)
 
     async def async_auth_flow(self, request: Any) -> AsyncGenerator[Any, Any]:
         if not self._covers(request):
             yield request
             return
-        work = self._before_send()
-        progress = _Progress()
+        exchange = self._engine.exchange()
+        work = exchange.before_request()
+        replayable = True
         while True:
             if work is not None:
-                finished = Finished()
                 async with (
                     self._lock.held_async(),
                     aclosing(self._performer()) as performer,
-                    aclosing(run_async(work, performer, type(request), finished)) as steps,
+                    aclosing(run_async(work, performer, type(request), Finished())) as steps,
                 ):
                     try:
                         oauth_request = await steps.__anext__()
@@ -386,29 +372,20 @@ class MCPOAuth(_AuthBase):
                             oauth_request = await steps.asend((yield oauth_request))
                     except StopAsyncIteration:
                         pass
-                progress.finished(finished.value)
-                if not progress.replay:
+                if not replayable:
                     raise _not_replayable(request)
             sent_token = self._authorize_request(request)
             response = yield request
-            work = self._after_response(request, response, sent_token, progress)
+            work = exchange.after_response(response.status_code, response.headers, sent_token)
             if work is None:
                 return
+            replayable = _is_replayable(request)
 
-    # -- decisions shared by both drivers ------------------------------------------------------------------
+    # -- bearer scoping ---------------------------------------------------------------------------------------
 
     def _covers(self, request: Any) -> bool:
         url = request.url
         return self._engine.bearer_scope.covers(url.scheme, url.host, url.port, url.path)
-
-    def _before_send(self) -> Flow | None:
-        engine = self._engine
-        now = time.time()
-        if engine.access_token is not None and now < engine.refresh_due_at:
-            return None
-        if engine.loaded and engine.access_token is None:
-            return None
-        return engine.ensure_fresh(now)
 
     def _authorize_request(self, request: Any) -> str | None:
         token = self._engine.access_token
@@ -417,28 +394,6 @@ class MCPOAuth(_AuthBase):
         else:
             request.headers.pop("Authorization", None)
         return token
-
-    def _after_response(self, request: Any, response: Any, sent_token: str | None, progress: _Progress) -> Flow | None:
-        status = response.status_code
-        if status not in (401, 403):
-            return None
-        from mcp_oauth_auth.flow.challenge import BearerChallenge, parse_bearer_challenge
-
-        challenge = parse_bearer_challenge(response.headers.get_list("www-authenticate"))
-        if status == 403:
-            if challenge is None or challenge.error != "insufficient_scope":
-                return None
-            attempt = progress.step_ups
-            progress.step_ups += 1
-        else:
-            if progress.authorized or progress.recoveries >= 2:
-                logger.warning("the server rejected a freshly issued token for %s; giving up", self.server_url)
-                return None
-            attempt = progress.recoveries
-            progress.recoveries += 1
-            challenge = challenge or BearerChallenge()
-        progress.replay = _is_replayable(request)
-        return self._engine.recover(status, challenge, sent_token, attempt)
 
 
 def scope_tuple(scopes: Sequence[str] | str | None) -> tuple[str, ...] | None:

@@ -42,7 +42,6 @@ from mcp_oauth_auth.driving.perform import Performer, choose_redirect
 from mcp_oauth_auth.driving.session import StoreSession, guarded
 from mcp_oauth_auth.exceptions import (
     ConfigurationError,
-    DiscoveryError,
     TemporaryOAuthError,
     TokenRevocationError,
     TokenStorageError,
@@ -50,9 +49,8 @@ from mcp_oauth_auth.exceptions import (
 from mcp_oauth_auth.flow.discovery import (
     AuthorizationServerMetadata,
     ProtectedResourceMetadata,
-    discover_authorization_server,
     discover_protected_resource,
-    legacy_authorization_server,
+    find_authorization_server,
 )
 from mcp_oauth_auth.flow.effects import DeleteRecord, Effect, Flow, LoadRecord, LockRecord, SaveRecord
 from mcp_oauth_auth.flow.fetch import RetryPolicy, parse_seconds
@@ -1048,16 +1046,8 @@ def _discover(
 ) -> Generator[Effect, Any, tuple[ProtectedResourceMetadata | None, AuthorizationServerMetadata]]:
     """Protected resource metadata, then the first listed authorization server that publishes metadata."""
     prm = yield from discover_protected_resource(server_url, None, retry, allow_http=allow_http)
-    if prm is None:
-        server = yield from legacy_authorization_server(server_url, retry, allow_http=allow_http)
-        return prm, server
-    for issuer in prm.authorization_servers:
-        metadata = yield from discover_authorization_server(issuer, retry, allow_http=allow_http)
-        if metadata is not None:
-            return prm, metadata
-    raise DiscoveryError(
-        f"none of the authorization servers {list(prm.authorization_servers)} publishes metadata", url=prm.url
-    )
+    server = yield from find_authorization_server(server_url, prm, retry, allow_http=allow_http)
+    return prm, server
 
 
 def _default_browser_authorizer() -> Authorizer:
