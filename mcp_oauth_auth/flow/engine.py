@@ -229,6 +229,7 @@ class FlowEngine:
                 self.config.retry,
                 assertion_signer=self._signer_for(current.client),
                 issuer=current.issuer,
+                now=self.clock,
             )
         if current is not None:
             yield from delete_record(key)
@@ -285,6 +286,7 @@ class FlowEngine:
             record.requested_scopes,
             resource,
             config.retry,
+            self.clock,
         )
         yield from self._commit(record.with_tokens(tokens))
         yield from unlock_record(key)
@@ -303,6 +305,7 @@ class FlowEngine:
                 self.config.retry,
                 assertion_signer=self._signer_for(record.client),
                 issuer=record.issuer,
+                now=self.clock,
             )
         except InvalidGrantError:
             # Final: this refresh token will never work again. Keep the registration, drop the tokens, and let
@@ -361,6 +364,7 @@ class FlowEngine:
                 scopes,
                 resource_parameter,
                 config.retry,
+                self.clock,
             )
         else:
             if "offline_access" in server.scopes_supported and "offline_access" not in scopes:
@@ -375,6 +379,7 @@ class FlowEngine:
                     config.retry,
                     allow_http=config.allow_http,
                     signer=config.assertion_signer,
+                    now=self.clock,
                 )
             else:
                 client, tokens = yield from code_grant(
@@ -387,6 +392,7 @@ class FlowEngine:
                     config.retry,
                     trust_unadvertised_pkce=config.trust_unadvertised_pkce,
                     signer=config.assertion_signer,
+                    now=self.clock,
                 )
         record = CredentialRecord(
             issuer=server.issuer,
