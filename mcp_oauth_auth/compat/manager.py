@@ -15,14 +15,15 @@ from typing import Any
 from urllib.parse import quote
 
 from mcp_oauth_auth.compat.tokens import OAuthTokens
-from mcp_oauth_auth.driving.session import StoreSession, guarded
-from mcp_oauth_auth.exceptions import ConfigurationError, TokenStorageError
+from mcp_oauth_auth.driving.session import StoreSession
+from mcp_oauth_auth.exceptions import ConfigurationError
 from mcp_oauth_auth.flow.effects import DeleteRecord, LoadRecord, LockRecord, SaveRecord
 from mcp_oauth_auth.flow.urls import canonical_resource, resource_identifies_server
 from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
 from mcp_oauth_auth.storage.backends import TokenStoreBackend
 from mcp_oauth_auth.storage.base import TokenStore
 from mcp_oauth_auth.storage.factory import create_store_with_options
+from mcp_oauth_auth.storage.names import StoredRecord, guarded, labelled, load_all
 
 __all__ = ["UNBOUND_ISSUER", "TokenManager", "is_unbound"]
 
@@ -184,8 +185,8 @@ class TokenManager:
         url = None if server_url is None else canonical_resource(server_url)
         return [
             record
-            for record in self._records()
-            if name in record.names and not is_unbound(record) and (url is None or _serves(record, url))
+            for record in labelled(self._found(), name)
+            if not is_unbound(record) and (url is None or _serves(record, url))
         ]
 
     # -- used by OAuthHandler ------------------------------------------------------------------------------------
@@ -238,15 +239,15 @@ class TokenManager:
 
     # -- store access --------------------------------------------------------------------------------------------
 
-    def _records(self) -> Iterator[CredentialRecord]:
-        for key in guarded(self._store.list_keys):
-            try:
-                record = self._load(key)
-            except TokenStorageError as exc:
-                logger.warning("skipping a credential record that cannot be read: %s", exc)
-                continue
-            if record is not None:
-                yield record
+    def _records(self) -> list[CredentialRecord]:
+        return [item.record for item in self._found() if item.record is not None]
+
+    def _found(self) -> list[StoredRecord]:
+        found = load_all(self._store, guard=True)
+        for item in found:
+            if item.record is None:
+                logger.warning("skipping a credential record that cannot be read: %s", item.problem)
+        return found
 
     def _load(self, key: RecordKey) -> CredentialRecord | None:
         record: CredentialRecord | None = guarded(lambda: self._store.load(key))

@@ -11,9 +11,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from mcp_oauth_auth.exceptions import OAuthError, StoreLockedError, TokenStorageError
+from mcp_oauth_auth.exceptions import StoreLockedError
 from mcp_oauth_auth.flow.effects import (
     DeleteRecord,
     Effect,
@@ -27,10 +27,9 @@ from mcp_oauth_auth.flow.urls import resource_identifies_server
 from mcp_oauth_auth.records import RecordKey
 from mcp_oauth_auth.storage.base import RecordLock, TokenStore
 from mcp_oauth_auth.storage.memory import MutexRecordLock
+from mcp_oauth_auth.storage.names import guarded
 
-__all__ = ["StoreSession", "guarded"]
-
-_T = TypeVar("_T")
+__all__ = ["StoreSession"]
 
 _FIRST_POLL = 0.005
 _MAX_POLL = 0.1
@@ -139,16 +138,6 @@ class StoreSession:
             store.delete(effect.key)
             return None
         raise TypeError(f"not a storage effect: {effect!r}")
-
-
-def guarded(operation: Callable[[], _T]) -> _T:
-    """Run a store call, turning anything but our own errors into a :class:`TokenStorageError`."""
-    try:
-        return operation()
-    except OAuthError:
-        raise
-    except Exception as exc:
-        raise TokenStorageError(f"the credential store failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _new_lock(store: TokenStore, key: RecordKey) -> RecordLock:
