@@ -25,7 +25,7 @@ import httpx
 
 from mcp_oauth_auth.authorizers.base import Authorizer, AuthorizerLike, as_authorizer
 from mcp_oauth_auth.authorizers.environment import browser_unavailable_reason
-from mcp_oauth_auth.driving.loop import Finished, adrive, drive, run, run_async
+from mcp_oauth_auth.driving.loop import adrive, drive, run, run_async
 from mcp_oauth_auth.driving.perform import Performer
 from mcp_oauth_auth.driving.session import StoreSession
 from mcp_oauth_auth.exceptions import ConfigurationError, OAuthError, RequestNotReplayableError
@@ -364,7 +364,7 @@ class MCPOAuth(_AuthBase):
                 async with (
                     self._lock.held_async(),
                     aclosing(self._performer()) as performer,
-                    aclosing(run_async(work, performer, type(request), Finished())) as steps,
+                    aclosing(run_async(work, performer, type(request))) as steps,
                 ):
                     try:
                         oauth_request = await steps.__anext__()

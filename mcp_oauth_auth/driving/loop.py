@@ -85,9 +85,10 @@ def run(flow: Flow, performer: Performer, request_class: type[Any], timeout: Any
 
 
 async def run_async(
-    flow: Flow, performer: Performer, request_class: type[Any], finished: Finished, timeout: Any = None
+    flow: Flow, performer: Performer, request_class: type[Any], finished: Finished | None = None, timeout: Any = None
 ) -> AsyncGenerator[Any, Any]:
     """The async shell of :func:`run`; what the flow returns goes to ``finished``."""
+    finished = Finished() if finished is None else finished
     with closing(effect_loop(flow, request_class, timeout)) as steps:
         step = _next(steps, None, finished)
         while step is not _DONE:
