@@ -25,9 +25,6 @@ import httpx
 
 from mcp_oauth_auth.authorizers.base import Authorizer, AuthorizerLike, as_authorizer
 from mcp_oauth_auth.authorizers.environment import browser_unavailable_reason
-from mcp_oauth_auth.driving.loop import adrive, drive, run, run_async
-from mcp_oauth_auth.driving.perform import Performer
-from mcp_oauth_auth.driving.session import StoreSession
 from mcp_oauth_auth.exceptions import ConfigurationError, OAuthError, RequestNotReplayableError
 from mcp_oauth_auth.flow.effects import Flow
 from mcp_oauth_auth.flow.engine import FlowConfig, FlowEngine
@@ -104,6 +101,7 @@ if TYPE_CHECKING:
     import anyio.lowlevel
     import httpx2
 
+    from mcp_oauth_auth.driving.perform import Performer
     from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
     from mcp_oauth_auth.flow.revocation import RevocationOutcome
 
@@ -302,6 +300,8 @@ class MCPOAuth(_AuthBase):
         return tokens
 
     def _drive(self, flow: Flow, client: Any) -> Any:
+        from mcp_oauth_auth.driving.loop import drive
+
         owned = client is None
         http = httpx.Client() if owned else client
         try:
@@ -312,6 +312,8 @@ class MCPOAuth(_AuthBase):
                 http.close()
 
     async def _adrive(self, flow: Flow, client: Any) -> Any:
+        from mcp_oauth_auth.driving.loop import adrive
+
         owned = client is None
         http = httpx.AsyncClient() if owned else client
         try:
@@ -322,6 +324,10 @@ class MCPOAuth(_AuthBase):
                 await http.aclose()
 
     def _performer(self) -> Performer:
+        """What performs the effects of one credential operation (the driver is imported on first use: start-up)."""
+        from mcp_oauth_auth.driving.perform import Performer
+        from mcp_oauth_auth.driving.session import StoreSession
+
         return Performer(StoreSession(self._store, self._lock_timeout), self._authorizer)
 
     def __repr__(self) -> str:
@@ -341,6 +347,8 @@ class MCPOAuth(_AuthBase):
         replayable = True
         while True:
             if work is not None:
+                from mcp_oauth_auth.driving.loop import run
+
                 with self._lock.held(), closing(self._performer()) as performer:
                     yield from run(work, performer, type(request))
                 if not replayable:
@@ -361,6 +369,8 @@ class MCPOAuth(_AuthBase):
         replayable = True
         while True:
             if work is not None:
+                from mcp_oauth_auth.driving.loop import run_async
+
                 async with (
                     self._lock.held_async(),
                     aclosing(self._performer()) as performer,
