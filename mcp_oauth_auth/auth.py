@@ -14,40 +14,25 @@ The protocol lives in :mod:`mcp_oauth_auth.flow`; this module only drives it:
 from __future__ import annotations
 
 import importlib.util
-import inspect
 import logging
 import threading
-import time
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Generator, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager, closing, contextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Generator, Iterable, Iterator, Sequence
+from contextlib import aclosing, asynccontextmanager, closing, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
-from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI, Authorizer, AuthorizerLike, as_authorizer
+from mcp_oauth_auth.authorizers.base import Authorizer, AuthorizerLike, as_authorizer
 from mcp_oauth_auth.authorizers.environment import browser_unavailable_reason
-from mcp_oauth_auth.exceptions import ConfigurationError, OAuthError, RequestNotReplayableError, TemporaryOAuthError
-from mcp_oauth_auth.flow.effects import (
-    Authorize,
-    ChooseRedirect,
-    Effect,
-    Flow,
-    HttpRequest,
-    HttpResponse,
-    SendHttp,
-    ShowDeviceCode,
-    Sleep,
-    StorageEffect,
-)
+from mcp_oauth_auth.exceptions import ConfigurationError, OAuthError, RequestNotReplayableError
+from mcp_oauth_auth.flow.effects import Flow
 from mcp_oauth_auth.flow.engine import FlowConfig, FlowEngine
 from mcp_oauth_auth.flow.fetch import RetryPolicy, is_duration
 from mcp_oauth_auth.flow.registration import ClientSettings
 from mcp_oauth_auth.records import CredentialRecord, TokenSet
 from mcp_oauth_auth.storage.auto import AutoTokenStore
 from mcp_oauth_auth.storage.base import TokenStore
-from mcp_oauth_auth.storage.session import StoreSession
 
 __all__ = ["MCPOAuth"]
 
@@ -111,23 +96,12 @@ def _loop_locks() -> anyio.lowlevel.RunVar[weakref.WeakKeyDictionary[_Credential
     return _LOOP_LOCKS[0]
 
 
-@dataclass
-class _Progress:
-    """What has been done for one protected request so far."""
-
-    recoveries: int = 0
-    step_ups: int = 0
-    authorized: bool = False
-    replay: bool = True
-    #: What the last credential flow returned.
-    outcome: Any = None
-
-
 if TYPE_CHECKING:
     import anyio
     import anyio.lowlevel
     import httpx2
 
+    from mcp_oauth_auth.driving.perform import Performer
     from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
     from mcp_oauth_auth.flow.revocation import RevocationOutcome
 
@@ -297,12 +271,12 @@ class MCPOAuth(_AuthBase):
         The OAuth requests go through ``client`` (an ``httpx.Client`` or ``httpx2.Client``; by default a new
         ``httpx.Client``) with its own auth disabled for them.
         """
-        self._drive(self._engine.authenticate(time.time(), scope_tuple(scopes) or ()), client)
+        self._drive(self._engine.authenticate(scope_tuple(scopes) or ()), client)
         return self._current_tokens()
 
     async def aauthenticate(self, client: Any = None, *, scopes: Sequence[str] | str | None = None) -> TokenSet:
         """Async form of :meth:`authenticate` (an ``httpx.AsyncClient`` or ``httpx2.AsyncClient``)."""
-        await self._adrive(self._engine.authenticate(time.time(), scope_tuple(scopes) or ()), client)
+        await self._adrive(self._engine.authenticate(scope_tuple(scopes) or ()), client)
         return self._current_tokens()
 
     def logout(self, client: Any = None, *, revoke: bool = True) -> list[RevocationOutcome]:
@@ -326,48 +300,35 @@ class MCPOAuth(_AuthBase):
         return tokens
 
     def _drive(self, flow: Flow, client: Any) -> Any:
+        from mcp_oauth_auth.driving.loop import drive
+
         owned = client is None
         http = httpx.Client() if owned else client
-        progress = _Progress()
-        runner = self._run(flow, _request_class(http), progress)
         try:
-            request = next(runner)
-            while True:
-                try:
-                    response = http.send(request, auth=None, follow_redirects=False)
-                except Exception as exc:
-                    request = runner.throw(_unreachable(exc, request))
-                else:
-                    request = runner.send(response)
-        except StopIteration:
-            pass
+            with self._lock.held(), closing(self._performer()) as performer:
+                return drive(flow, http, performer)
         finally:
-            runner.close()
             if owned:
                 http.close()
-        return progress.outcome
 
     async def _adrive(self, flow: Flow, client: Any) -> Any:
+        from mcp_oauth_auth.driving.loop import adrive
+
         owned = client is None
         http = httpx.AsyncClient() if owned else client
-        progress = _Progress()
-        runner = self._run_async(flow, _request_class(http), progress)
         try:
-            request = await runner.__anext__()
-            while True:
-                try:
-                    response = await http.send(request, auth=None, follow_redirects=False)
-                except Exception as exc:
-                    request = await runner.athrow(_unreachable(exc, request))
-                else:
-                    request = await runner.asend(response)
-        except StopAsyncIteration:
-            pass
+            async with self._lock.held_async(), aclosing(self._performer()) as performer:
+                return await adrive(flow, http, performer)
         finally:
-            await runner.aclose()
             if owned:
                 await http.aclose()
-        return progress.outcome
+
+    def _performer(self) -> Performer:
+        """What performs the effects of one credential operation (the driver is imported on first use: start-up)."""
+        from mcp_oauth_auth.driving.perform import Performer
+        from mcp_oauth_auth.driving.session import StoreSession
+
+        return Performer(StoreSession(self._store, self._lock_timeout), self._authorizer)
 
     def __repr__(self) -> str:
         return (
@@ -381,68 +342,60 @@ class MCPOAuth(_AuthBase):
         if not self._covers(request):
             yield request
             return
-        work = self._before_send()
-        progress = _Progress()
+        exchange = self._engine.exchange()
+        work = exchange.before_request()
+        replayable = True
         while True:
             if work is not None:
-                runner = self._run(work, type(request), progress)
-                try:
-                    oauth_request = next(runner)
-                    while True:
-                        oauth_response = yield oauth_request
-                        oauth_request = runner.send(oauth_response)
-                except StopIteration:
-                    pass
-                finally:
-                    runner.close()
-                if not progress.replay:
+                from mcp_oauth_auth.driving.loop import run
+
+                with self._lock.held(), closing(self._performer()) as performer:
+                    yield from run(work, performer, type(request))
+                if not replayable:
                     raise _not_replayable(request)
             sent_token = self._authorize_request(request)
             response = yield request
-            work = self._after_response(request, response, sent_token, progress)
+            work = exchange.after_response(response.status_code, response.headers, sent_token)
             if work is None:
                 return
+            replayable = _is_replayable(request)
 
     async def async_auth_flow(self, request: Any) -> AsyncGenerator[Any, Any]:
         if not self._covers(request):
             yield request
             return
-        work = self._before_send()
-        progress = _Progress()
+        exchange = self._engine.exchange()
+        work = exchange.before_request()
+        replayable = True
         while True:
             if work is not None:
-                runner = self._run_async(work, type(request), progress)
-                try:
-                    oauth_request = await runner.__anext__()
-                    while True:
-                        oauth_response = yield oauth_request
-                        oauth_request = await runner.asend(oauth_response)
-                except StopAsyncIteration:
-                    pass
-                finally:
-                    await runner.aclose()
-                if not progress.replay:
+                from mcp_oauth_auth.driving.loop import run_async
+
+                async with (
+                    self._lock.held_async(),
+                    aclosing(self._performer()) as performer,
+                    aclosing(run_async(work, performer, type(request))) as steps,
+                ):
+                    try:
+                        oauth_request = await steps.__anext__()
+                        while True:
+                            oauth_request = await steps.asend((yield oauth_request))
+                    except StopAsyncIteration:
+                        pass
+                if not replayable:
                     raise _not_replayable(request)
             sent_token = self._authorize_request(request)
             response = yield request
-            work = self._after_response(request, response, sent_token, progress)
+            work = exchange.after_response(response.status_code, response.headers, sent_token)
             if work is None:
                 return
+            replayable = _is_replayable(request)
 
-    # -- decisions shared by both drivers ------------------------------------------------------------------
+    # -- bearer scoping ---------------------------------------------------------------------------------------
 
     def _covers(self, request: Any) -> bool:
         url = request.url
         return self._engine.bearer_scope.covers(url.scheme, url.host, url.port, url.path)
-
-    def _before_send(self) -> Flow | None:
-        engine = self._engine
-        now = time.time()
-        if engine.access_token is not None and now < engine.refresh_due_at:
-            return None
-        if engine.loaded and engine.access_token is None:
-            return None
-        return engine.ensure_fresh(now)
 
     def _authorize_request(self, request: Any) -> str | None:
         token = self._engine.access_token
@@ -451,156 +404,6 @@ class MCPOAuth(_AuthBase):
         else:
             request.headers.pop("Authorization", None)
         return token
-
-    def _after_response(self, request: Any, response: Any, sent_token: str | None, progress: _Progress) -> Flow | None:
-        status = response.status_code
-        if status not in (401, 403):
-            return None
-        from mcp_oauth_auth.flow.challenge import BearerChallenge, parse_bearer_challenge
-
-        challenge = parse_bearer_challenge(response.headers.get_list("www-authenticate"))
-        if status == 403:
-            if challenge is None or challenge.error != "insufficient_scope":
-                return None
-            attempt = progress.step_ups
-            progress.step_ups += 1
-        else:
-            if progress.authorized or progress.recoveries >= 2:
-                logger.warning("the server rejected a freshly issued token for %s; giving up", self.server_url)
-                return None
-            attempt = progress.recoveries
-            progress.recoveries += 1
-            challenge = challenge or BearerChallenge()
-        progress.replay = _is_replayable(request)
-        return self._engine.recover(status, challenge, sent_token, attempt)
-
-    # -- effect execution --------------------------------------------------------------------------------------
-
-    def _run(self, flow: Flow, request_class: type[Any], progress: _Progress) -> Generator[Any, Any, None]:
-        session = StoreSession(self._store, self._lock_timeout)
-        with self._lock.held(), closing(flow):
-            try:
-                effect = _advance(flow, None, progress)
-                while effect is not None:
-                    if isinstance(effect, SendHttp):
-                        try:
-                            response = yield _library_request(request_class, effect.request)
-                        except TemporaryOAuthError as unreachable:  # thrown in by _drive: the flow decides
-                            result: Any = _Raise(unreachable)
-                        else:
-                            response.read()
-                            result = _response_result(response, effect.request)
-                    elif isinstance(effect, StorageEffect):
-                        result = session.perform(effect)
-                    else:
-                        result = self._interact(effect)
-                    effect = _advance(flow, result, progress)
-            finally:
-                session.close()
-
-    async def _run_async(self, flow: Flow, request_class: type[Any], progress: _Progress) -> AsyncGenerator[Any, Any]:
-        session = StoreSession(self._store, self._lock_timeout)
-        async with self._lock.held_async():
-            with closing(flow):
-                try:
-                    effect = _advance(flow, None, progress)
-                    while effect is not None:
-                        if isinstance(effect, SendHttp):
-                            try:
-                                response = yield _library_request(request_class, effect.request)
-                            except TemporaryOAuthError as unreachable:  # thrown in by _adrive: the flow decides
-                                result: Any = _Raise(unreachable)
-                            else:
-                                await response.aread()
-                                result = _response_result(response, effect.request)
-                        elif isinstance(effect, StorageEffect):
-                            result = await session.perform_async(effect)
-                        else:
-                            result = await self._interact_async(effect)
-                        effect = _advance(flow, result, progress)
-                finally:
-                    await session.aclose()
-
-    def _interact(self, effect: Effect) -> Any:
-        if isinstance(effect, Authorize):
-            return self._authorizer.authorize(effect.url, effect.redirect_uri)
-        if isinstance(effect, ShowDeviceCode):
-            shown = self._authorizer.show_device_code(effect.device)
-            if inspect.isawaitable(shown):
-                # An async prompt hook used from a sync client: run it to completion on a loop of its own.
-                import anyio
-
-                anyio.run(_awaited, shown)
-            return None
-        if isinstance(effect, ChooseRedirect):
-            return self._authorizer.redirect_uri(effect.registered) or DEFAULT_REDIRECT_URI
-        if isinstance(effect, Sleep):
-            time.sleep(effect.seconds)
-            return None
-        raise TypeError(f"unknown effect {effect!r}")
-
-    async def _interact_async(self, effect: Effect) -> Any:
-        if isinstance(effect, Authorize):
-            return await self._authorizer.authorize_async(effect.url, effect.redirect_uri)
-        if isinstance(effect, ShowDeviceCode):
-            shown = self._authorizer.show_device_code(effect.device)
-            if inspect.isawaitable(shown):
-                await shown
-            return None
-        if isinstance(effect, Sleep):
-            import anyio
-
-            await anyio.sleep(effect.seconds)
-            return None
-        return self._interact(effect)
-
-
-async def _awaited(awaitable: Awaitable[None]) -> None:
-    await awaitable
-
-
-@dataclass(frozen=True)
-class _Raise:
-    """A result that is an exception: thrown into the flow instead of sent."""
-
-    error: BaseException
-
-
-def _unreachable(exc: Exception, request: Any) -> Exception:
-    """A transport failure of an OAuth request sent by ``_drive``/``_adrive``, as the flow's temporary error.
-
-    (Inside an httpx auth flow, httpx raises transport errors itself; these drivers send the requests themselves,
-    so the flow can treat an unreachable endpoint like a 5xx: e.g. logout still removes the credential.)
-    Anything that is not a transport error is re-raised as it is.
-    """
-    if not is_transport_error(exc):
-        raise exc
-    url = str(request.url.copy_with(query=None))
-    return TemporaryOAuthError(f"could not reach {url}: {type(exc).__name__}", url=url)
-
-
-def is_transport_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is a connection failure or timeout of httpx or httpx2 (httpx2 is never imported for it)."""
-    if isinstance(exc, httpx.TransportError):
-        return True
-    module = type(exc).__module__.split(".")[0]
-    if module != "httpx2":
-        return False
-    import httpx2
-
-    return isinstance(exc, httpx2.TransportError)
-
-
-def _advance(flow: Flow, result: Any, progress: _Progress) -> Effect | None:
-    """The flow's next effect, or None when it has finished (noting whether it authorized anew)."""
-    try:
-        if isinstance(result, _Raise):
-            return flow.throw(result.error)
-        return flow.send(result)
-    except StopIteration as stop:
-        progress.outcome = stop.value
-        progress.authorized = progress.authorized or stop.value == "authorized"
-        return None
 
 
 def scope_tuple(scopes: Sequence[str] | str | None) -> tuple[str, ...] | None:
@@ -618,49 +421,6 @@ def scope_tuple(scopes: Sequence[str] | str | None) -> tuple[str, ...] | None:
         if not isinstance(scope, str) or not scope or not all(0x21 <= ord(c) <= 0x7E and c not in '"\\' for c in scope):
             raise ConfigurationError(f"each scope must be a non-empty scope token (RFC 6749 §3.3), not {scope!r}")
     return result
-
-
-def _request_class(client: Any) -> type[Any]:
-    """``httpx.Request`` for httpx clients, ``httpx2.Request`` for httpx2 ones."""
-    if isinstance(client, (httpx.Client, httpx.AsyncClient)):
-        return httpx.Request
-    import httpx2
-
-    return httpx2.Request
-
-
-def _library_request(request_class: type[Any], request: HttpRequest) -> Any:
-    """The flow's request as an ``httpx.Request`` or ``httpx2.Request``: the class of the caller's request."""
-    return request_class(request.method, request.url, headers=list(request.headers), content=request.body)
-
-
-def _response_result(response: Any, request: HttpRequest) -> HttpResponse | _Raise:
-    """The flow's view of the response to one of its requests; an error when the caller's client followed a
-    redirect for a request that carries credentials (token, registration, revocation: all POSTs)."""
-    sent = response.request  # after a followed redirect: the last request of the chain
-    if request.method != "GET" and (sent.method != request.method or sent.url != type(sent.url)(request.url)):
-        from mcp_oauth_auth.flow.urls import safe_url
-
-        return _Raise(
-            ConfigurationError(
-                f"{safe_url(request.url)} answered with a redirect, and the HTTP client followed it to "
-                f"{safe_url(str(response.url))} (follow_redirects=True), resending the request with its "
-                "credentials there. OAuth endpoints must answer directly: use a client that does not follow "
-                "redirects, and check the authorization server's configuration",
-                url=safe_url(request.url),
-            )
-        )
-    return response_view(response, request.url)
-
-
-def response_view(response: Any, url: str) -> HttpResponse:
-    """An ``httpx`` / ``httpx2`` response, read, as the flow's :class:`HttpResponse` for ``url``."""
-    return HttpResponse(
-        status=response.status_code,
-        headers=tuple((name.lower(), value) for name, value in response.headers.multi_items()),
-        body=response.content,
-        url=url,
-    )
 
 
 def _is_replayable(request: Any) -> bool:

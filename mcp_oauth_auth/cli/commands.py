@@ -21,6 +21,7 @@ from mcp_oauth_auth.cli.lookup import (
     StoredRecord,
     add_name,
     find_record,
+    labelled,
     load_all,
     open_store,
     store_description,
@@ -229,11 +230,7 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
 
 
 def _note_same_name(terminal: Terminal, store: TokenStore, record: CredentialRecord, name: str) -> None:
-    others = sorted(
-        found.record.server_url
-        for found in load_all(store)
-        if found.record is not None and name in found.record.names and found.record.key != record.key
-    )
+    others = sorted(other.server_url for other in labelled(load_all(store), name) if other.key != record.key)
     if others:
         terminal.note(
             f"note: {name!r} also names {', '.join(others)}; commands use the most recently updated "

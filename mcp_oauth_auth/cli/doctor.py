@@ -9,7 +9,6 @@ every URL tried and what it answered, so the report shows exactly what a client 
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,8 @@ import httpx
 from mcp_oauth_auth.cli.errors import CLIError, ExitCode, explain
 from mcp_oauth_auth.cli.mcp_session import HANDSHAKE_VERSIONS
 from mcp_oauth_auth.cli.output import Terminal
+from mcp_oauth_auth.driving.loop import drive
+from mcp_oauth_auth.driving.perform import Performer
 from mcp_oauth_auth.exceptions import OAuthError, PKCENotSupportedError
 from mcp_oauth_auth.flow.authorization import check_pkce_support
 from mcp_oauth_auth.flow.challenge import BearerChallenge, parse_bearer_challenge
@@ -29,7 +30,7 @@ from mcp_oauth_auth.flow.discovery import (
     discover_protected_resource,
     legacy_authorization_server,
 )
-from mcp_oauth_auth.flow.effects import Effect, HttpResponse, SendHttp, Sleep
+from mcp_oauth_auth.flow.effects import Effect
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.urls import canonical_resource, safe_url
 
@@ -116,36 +117,18 @@ class _Recorder:
         self._http = http
 
     def run(self, flow: Generator[Effect, Any, Any], section: Section) -> Any:
-        result: Any = None
-        try:
-            while True:
-                effect = flow.send(result)
-                if isinstance(effect, SendHttp):
-                    result = self._send(effect, section)
-                elif isinstance(effect, Sleep):
-                    time.sleep(effect.seconds)
-                    result = None
-                else:  # discovery only sends HTTP and sleeps between retries
-                    raise TypeError(f"unexpected effect {effect!r}")
-        except StopIteration as stop:
-            return stop.value
+        def note(request: httpx.Request, outcome: httpx.Response | Exception) -> None:
+            if isinstance(outcome, httpx.Response):
+                section.add("info", f"tried {safe_url(str(request.url))}: HTTP {outcome.status_code}")
+            elif isinstance(outcome, httpx.HTTPError):
+                section.add("info", f"tried {safe_url(str(request.url))}: {type(outcome).__name__}")
 
-    def _send(self, effect: SendHttp, section: Section) -> HttpResponse:
-        request = effect.request
-        try:
-            response = self._http.request(
-                request.method, request.url, headers=list(request.headers), content=request.body or None
-            )
-        except httpx.HTTPError as exc:
-            section.add("info", f"tried {safe_url(request.url)}: {type(exc).__name__}")
-            raise
-        section.add("info", f"tried {safe_url(request.url)}: HTTP {response.status_code}")
-        return HttpResponse(
-            status=response.status_code,
-            headers=tuple((name.lower(), value) for name, value in response.headers.multi_items()),
-            body=response.content,
-            url=request.url,
-        )
+        # Discovery only sends HTTP and sleeps between retries; a transport error is explained by the report.
+        return drive(flow, self._http, Performer(), unreachable=_as_it_is, observe=note)
+
+
+def _as_it_is(exc: Exception, request: httpx.Request) -> Exception:
+    return exc
 
 
 def diagnose(url: str, http: httpx.Client) -> DoctorReport:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from mcp_oauth_auth.cli.errors import CLIError, ExitCode, NotLoggedInError
 from mcp_oauth_auth.cli.output import Terminal
@@ -13,12 +13,14 @@ from mcp_oauth_auth.flow.urls import canonical_resource
 from mcp_oauth_auth.records import CredentialRecord, RecordKey
 from mcp_oauth_auth.storage.base import RecordLock, TokenStore
 from mcp_oauth_auth.storage.memory import MutexRecordLock
+from mcp_oauth_auth.storage.names import StoredRecord, labelled, load_all
 
 __all__ = [
     "RecordView",
     "StoredRecord",
     "add_name",
     "find_record",
+    "labelled",
     "load_all",
     "open_store",
     "store_description",
@@ -63,29 +65,6 @@ def store_description(store: TokenStore) -> str:
     return f"{label} ({directory})" if directory is not None else label
 
 
-@dataclass(frozen=True)
-class StoredRecord:
-    """A record as found in the store, or the reason it could not be read."""
-
-    key: RecordKey
-    record: CredentialRecord | None
-    problem: str | None = None
-
-
-def load_all(store: TokenStore) -> list[StoredRecord]:
-    """Every record in the store; one that cannot be read is reported (``problem``) rather than stopping the rest."""
-    found = []
-    for key in store.list_keys():
-        try:
-            record = store.load(key)
-        except TokenStorageError as exc:
-            found.append(StoredRecord(key, None, str(exc)))
-            continue
-        if record is not None:  # deleted meanwhile
-            found.append(StoredRecord(key, record))
-    return found
-
-
 def _same_server(record: CredentialRecord, url: str) -> bool:
     try:
         wanted = canonical_resource(url)
@@ -104,7 +83,7 @@ def find_record(
     """
     everything = load_all(store)
     records = [found.record for found in everything if found.record is not None]
-    matches = [record for record in records if name in record.names]
+    matches = labelled(everything, name)
     if not matches and "://" in name:
         matches = [record for record in records if _same_server(record, name)]
     if url is not None:

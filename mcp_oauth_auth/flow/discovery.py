@@ -8,7 +8,7 @@ the default endpoints as the last resort.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ __all__ = [
     "ProtectedResourceMetadata",
     "discover_authorization_server",
     "discover_protected_resource",
+    "find_authorization_server",
     "legacy_authorization_server",
 ]
 
@@ -189,4 +190,46 @@ def legacy_authorization_server(
         token_endpoint=f"{origin}/token",
         registration_endpoint=f"{origin}/register",
         assumed_defaults=True,
+    )
+
+
+def find_authorization_server(
+    server_url: str,
+    prm: ProtectedResourceMetadata | None,
+    policy: RetryPolicy,
+    *,
+    allow_http: bool = False,
+    issuer: str | None = None,
+) -> Generator[Effect, Any, AuthorizationServerMetadata]:
+    """The metadata of the first authorization server ``prm`` lists that publishes it; without ``prm``, the
+    2025-03-26 fallback (the MCP server's origin). ``issuer`` pins the choice to that authorization server: one
+    the server does not name is refused (:class:`IssuerMismatchError`)."""
+    if prm is None:
+        server = yield from legacy_authorization_server(server_url, policy, allow_http=allow_http)
+        if issuer is not None and not same_issuer(server.issuer, issuer):
+            raise _not_pinned(server_url, [server.issuer], issuer, server_url)
+        return server
+    issuers = prm.authorization_servers
+    if issuer is not None:
+        issuers = tuple(candidate for candidate in issuers if same_issuer(candidate, issuer))
+        if not issuers:
+            raise _not_pinned(server_url, prm.authorization_servers, issuer, prm.url)
+    for candidate in issuers:
+        metadata = yield from discover_authorization_server(candidate, policy, allow_http=allow_http)
+        if metadata is not None:
+            return metadata
+        logger.debug("no metadata for authorization server %s", candidate)
+    raise DiscoveryError(
+        f"none of the authorization servers {list(prm.authorization_servers)} publishes metadata",
+        url=prm.url,
+    )
+
+
+def _not_pinned(server_url: str, offered: Sequence[str], pinned: str, url: str) -> IssuerMismatchError:
+    return IssuerMismatchError(
+        f"{server_url} names the authorization server(s) {list(offered)}, but the client is pinned to "
+        f"{pinned} (the issuer option); its credentials are never used with another "
+        "authorization server. If the server has really moved, use a client registered at the new one, with "
+        "that server's issuer",
+        url=url,
     )

@@ -2,29 +2,31 @@
 (401) or too narrow (403 ``insufficient_scope``).
 
 :class:`FlowEngine` holds the in-memory credential state; its generator methods are the only code that changes
-it, and a driver runs at most one of them at a time per engine (the credential lock). The driver reads
-:attr:`FlowEngine.access_token` and :attr:`FlowEngine.refresh_due_at` without the lock on the hot path.
+it, and a driver runs at most one of them at a time per engine (the credential lock). What a protected request
+needs, before it is sent and after each response, the engine answers through an
+:class:`~mcp_oauth_auth.flow.exchange.Exchange` (:meth:`FlowEngine.exchange`), lock-free on the hot path.
+Time is read from the engine's ``clock`` only.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Generator, Sequence
-from dataclasses import dataclass, field, replace
+import time
+from collections.abc import Callable, Generator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from mcp_oauth_auth.exceptions import (
     AuthorizationError,
     ClientUnknownError,
-    ConfigurationError,
-    DiscoveryError,
     InsufficientScopeError,
     InvalidGrantError,
     IssuerMismatchError,
     TemporaryOAuthError,
     TokenRefreshError,
 )
+from mcp_oauth_auth.flow.config import FlowConfig
 from mcp_oauth_auth.flow.effects import (
     Effect,
     delete_record,
@@ -34,16 +36,9 @@ from mcp_oauth_auth.flow.effects import (
     save_record,
     unlock_record,
 )
-from mcp_oauth_auth.flow.fetch import RetryPolicy, is_duration
-from mcp_oauth_auth.flow.registration import ClientSettings
+from mcp_oauth_auth.flow.exchange import Exchange, Outcome
 from mcp_oauth_auth.flow.tokens import refresh_tokens
-from mcp_oauth_auth.flow.urls import (
-    BearerScope,
-    canonical_resource,
-    check_redirect_uri,
-    require_secure_url,
-    same_issuer,
-)
+from mcp_oauth_auth.flow.urls import BearerScope, canonical_resource, same_issuer
 from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
 
 if TYPE_CHECKING:
@@ -53,89 +48,20 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata, ProtectedResourceMetadata
     from mcp_oauth_auth.flow.revocation import RevocationOutcome
 
-__all__ = ["FlowConfig", "FlowEngine"]
+__all__ = ["FlowConfig", "FlowEngine", "Outcome"]
 
 logger = logging.getLogger("mcp_oauth_auth")
 
 DEFAULT_REFRESH_SKEW = 60.0
 
 
-@dataclass(frozen=True)
-class FlowConfig:
-    """Everything the flow needs to know from the user, validated once."""
-
-    server_url: str
-    scopes: tuple[str, ...] | None = None
-    client: ClientSettings = field(default_factory=ClientSettings)
-    redirect_uri: str | None = None
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    #: Refresh this many seconds before the access token expires; None: 60 s, at most half the token's lifetime.
-    refresh_skew: float | None = None
-    #: Send the RFC 8707 ``resource`` parameter (some Microsoft Entra ID setups reject it: AADSTS9010010).
-    send_resource: bool = True
-    trust_unadvertised_pkce: bool = False
-    #: An explicit protected resource metadata URL, for servers that publish it where it cannot be derived.
-    resource_metadata_url: str | None = None
-    #: Accept plain-HTTP OAuth endpoints on non-loopback hosts (never do this outside a lab).
-    allow_http: bool = False
-    #: How many times a 403 ``insufficient_scope`` may trigger a new authorization for one request.
-    max_step_up: int = 2
-    #: ``"authorization_code"`` (a person approves) or ``"client_credentials"`` (machine to machine).
-    grant: str = "authorization_code"
-    #: How a person approves: ``"redirect"`` (browser), ``"device"`` (RFC 8628) or ``"auto"`` (redirect when a
-    #: browser can be opened here, else the device flow when the server offers it).
-    interaction: str = "redirect"
-    #: For ``"auto"``: why no browser can be opened here, or None when one can.
-    headless_reason: str | None = None
-    #: Signs ``private_key_jwt`` client assertions for the client credentials grant.
-    assertion_signer: ClientAssertionSigner | None = None
-    #: A label for the credential (e.g. the high-level API's ``server_name``), kept in the record's ``names``.
-    name: str | None = None
-
-    def __post_init__(self) -> None:
-        self.client.validate()
-        if self.grant not in ("authorization_code", "client_credentials"):
-            raise ConfigurationError(
-                f"grant_type must be 'authorization_code' or 'client_credentials', not {self.grant!r}"
-            )
-        if self.grant == "client_credentials" and not (
-            self.client.client_id and (self.client.client_secret or self.assertion_signer)
-        ):
-            raise ConfigurationError(
-                "the client_credentials grant needs client_id= with client_secret= or private_key= "
-                "(a confidential client registered with the authorization server)"
-            )
-        if self.interaction not in ("redirect", "device", "auto"):
-            raise ConfigurationError(f"interaction must be 'redirect', 'device' or 'auto', not {self.interaction!r}")
-        if self.assertion_signer is not None and not self.client.client_id:
-            raise ConfigurationError(
-                "private_key (private_key_jwt client authentication) belongs to a pre-registered client: give its "
-                "client_id= too"
-            )
-        if self.assertion_signer is not None and not callable(getattr(self.assertion_signer, "assertion", None)):
-            raise ConfigurationError("private_key must be a PrivateKeyJWT (or have its assertion() method)")
-        if not isinstance(self.retry, RetryPolicy):
-            raise ConfigurationError(f"retry must be a RetryPolicy, not {type(self.retry).__name__}")
-        if self.refresh_skew is not None and not is_duration(self.refresh_skew):
-            raise ConfigurationError(f"refresh_skew must be a number of seconds (0 or more), not {self.refresh_skew!r}")
-        if isinstance(self.max_step_up, bool) or not isinstance(self.max_step_up, int) or self.max_step_up < 0:
-            raise ConfigurationError(f"max_step_up must be a whole number (0 or more), not {self.max_step_up!r}")
-        for name in ("send_resource", "trust_unadvertised_pkce", "allow_http"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigurationError(f"{name} must be True or False, not {getattr(self, name)!r}")
-        if self.name is not None and (not isinstance(self.name, str) or not self.name.strip()):
-            raise ConfigurationError(f"name must be a non-empty string, not {self.name!r}")
-        if self.resource_metadata_url is not None:
-            require_secure_url(self.resource_metadata_url, "resource_metadata_url", allow_http=self.allow_http)
-        if self.redirect_uri is not None:
-            check_redirect_uri(self.redirect_uri)
-
-
 class FlowEngine:
     """The credential state of one MCP server, and the flows that change it."""
 
-    def __init__(self, config: FlowConfig) -> None:
+    def __init__(self, config: FlowConfig, clock: Callable[[], float] = time.time) -> None:
         self.config = config
+        #: Seconds since the epoch, now: every decision that depends on time reads it here.
+        self.clock = clock
         self.server_url = canonical_resource(config.server_url)
         self.record: CredentialRecord | None = None
         self.loaded = False
@@ -179,8 +105,13 @@ class FlowEngine:
 
     # -- entry points (run under the credential lock) ----------------------------------------------------------
 
-    def ensure_fresh(self, now: float) -> Generator[Effect, Any, None]:
+    def exchange(self) -> Exchange:
+        """What one protected request needs: credential work before it is sent and after each response."""
+        return Exchange(self)
+
+    def ensure_fresh(self, now: float | None = None) -> Generator[Effect, Any, None]:
         """Before sending: load stored credentials and renew an expiring token when a refresh token exists."""
+        now = self.clock() if now is None else now
         yield from self.load()
         tokens = self.record.tokens if self.record else None
         renewable = tokens is not None and (
@@ -199,52 +130,58 @@ class FlowEngine:
 
     def recover(
         self, status: int, challenge: BearerChallenge, rejected_token: str | None, attempt: int
-    ) -> Generator[Effect, Any, str]:
-        """After the server rejected ``rejected_token`` with 401, or with 403 ``insufficient_scope``.
+    ) -> Generator[Effect, Any, Outcome]:
+        """After the server rejected ``rejected_token`` with 401, or with 403 ``insufficient_scope`` (``attempt``
+        counts the earlier recoveries of the same kind for this request).
 
-        Returns what was done: ``"reused"`` (another request or process had already renewed the credential),
-        ``"refreshed"`` or ``"authorized"``.
+        Returns what was done: reused (another request or process had already renewed the credential), refreshed
+        or authorized.
         """
         yield from self.load()
         if self.access_token is not None and self.access_token != rejected_token:
             logger.debug("another request already renewed the credential; reusing it")
-            return "reused"
+            return Outcome.REUSED
         if status == 403:
-            if attempt >= self.config.max_step_up:
-                raise InsufficientScopeError(
-                    f"the server still requires more scope after {attempt} step-up authorizations",
-                    error=challenge.error,
-                    error_description=challenge.error_description,
-                    url=self.server_url,
-                )
-            previous = self.record.requested_scopes if self.record else ()
-            if set(challenge.scopes) <= set(previous):
-                # Asking again for what was already asked for would only repeat the failure (and, with a person,
-                # the consent screen): the authorization server does not grant these scopes to this account.
-                raise InsufficientScopeError(
-                    f"the server requires scopes {list(challenge.scopes) or '(unnamed)'}, but the authorization "
-                    f"already asked for {list(previous)} and was not granted enough: the account may lack the "
-                    "permission, or the consent left a scope out",
-                    error=challenge.error,
-                    error_description=challenge.error_description,
-                    url=self.server_url,
-                )
-            scopes = _union(previous, challenge.scopes)
-            logger.info("step-up: the server asks for scopes %s", list(challenge.scopes))
-            yield from self.authorize_new(challenge, scopes)
-            return "authorized"
+            return (yield from self._step_up(challenge, attempt))
         if attempt == 0 and self.record is not None and self.record.tokens is not None:
             try:
                 outcome = yield from self._renew(rejected_token, None)
             except InvalidGrantError as exc:
                 logger.info("the refresh token was refused for good (%s); authorizing anew", exc.error)
             else:
-                if outcome != "unusable":
+                if outcome is not None:
                     return outcome
         yield from self.authorize_new(challenge, None)
-        return "authorized"
+        return Outcome.AUTHORIZED
 
-    def authenticate(self, now: float, scopes: tuple[str, ...] = ()) -> Generator[Effect, Any, None]:
+    def _step_up(self, challenge: BearerChallenge, attempt: int) -> Generator[Effect, Any, Outcome]:
+        """A new authorization for the scopes asked for before and those the 403 challenge names (the union, in
+        order: RFC 6749 §3.3 scopes are a set), unless that would only repeat a failure."""
+        if attempt >= self.config.max_step_up:
+            raise InsufficientScopeError(
+                f"the server still requires more scope after {attempt} step-up authorizations",
+                error=challenge.error,
+                error_description=challenge.error_description,
+                url=self.server_url,
+            )
+        previous = self.record.requested_scopes if self.record else ()
+        if set(challenge.scopes) <= set(previous):
+            # Asking again for what was already asked for would only repeat the failure (and, with a person,
+            # the consent screen): the authorization server does not grant these scopes to this account.
+            raise InsufficientScopeError(
+                f"the server requires scopes {list(challenge.scopes) or '(unnamed)'}, but the authorization "
+                f"already asked for {list(previous)} and was not granted enough: the account may lack the "
+                "permission, or the consent left a scope out",
+                error=challenge.error,
+                error_description=challenge.error_description,
+                url=self.server_url,
+            )
+        scopes = _union(previous, challenge.scopes)
+        logger.info("step-up: the server asks for scopes %s", list(challenge.scopes))
+        yield from self.authorize_new(challenge, scopes)
+        return Outcome.AUTHORIZED
+
+    def authenticate(self, scopes: tuple[str, ...] = ()) -> Generator[Effect, Any, None]:
         """Make sure a usable token exists without a protected request: stored, refreshed, or newly obtained.
 
         ``scopes`` this credential was never requested with cause one new authorization for the union of the old
@@ -253,6 +190,7 @@ class FlowEngine:
         """
         from mcp_oauth_auth.flow.challenge import BearerChallenge
 
+        now = self.clock()
         yield from self.ensure_fresh(now)
         tokens = self.record.tokens if self.record else None
         if tokens is None or tokens.expires_within(0, now):
@@ -291,6 +229,7 @@ class FlowEngine:
                 self.config.retry,
                 assertion_signer=self._signer_for(current.client),
                 issuer=current.issuer,
+                now=self.clock,
             )
         if current is not None:
             yield from delete_record(key)
@@ -301,13 +240,13 @@ class FlowEngine:
 
     # -- the flows ---------------------------------------------------------------------------------------------
 
-    def _renew(self, stale_token: str | None, now: float | None) -> Generator[Effect, Any, str]:
+    def _renew(self, stale_token: str | None, now: float | None) -> Generator[Effect, Any, Outcome | None]:
         """Replace ``stale_token``: adopt what another process stored meanwhile, else refresh.
 
         Runs under the store's lock for the record, after re-reading it, so that processes sharing a store never
         spend the same (single-use, rotated) refresh token twice: the second one finds the first one's result.
         The rotated record is saved before the lock is released and before its access token is used.
-        Returns ``"reused"``, ``"refreshed"`` or ``"unusable"`` (no refresh token, or the record is gone).
+        Returns reused or refreshed; None when the record cannot be renewed (no refresh token, or it is gone).
         """
         assert self.record is not None
         key = self.record.key
@@ -317,21 +256,21 @@ class FlowEngine:
             # Logged out, or a peer's refresh was refused: nothing to refresh with. Keep our registration.
             self._adopt(current or self.record.with_tokens(None))
             yield from unlock_record(key)
-            return "unusable"
+            return None
         self._adopt(current)
         peer_renewed = current.tokens.access_token != stale_token
         if peer_renewed and (now is None or now < self.refresh_due_at):
             logger.debug("another process already renewed the credential for %s; using its token", key)
             yield from unlock_record(key)
-            return "reused"
+            return Outcome.REUSED
         if current.tokens.refresh_token is not None:
             yield from self._refresh(current, key)
-            return "refreshed"
+            return Outcome.REFRESHED
         if self.config.grant == "client_credentials":
             yield from self._reissue(current, key)
-            return "refreshed"
+            return Outcome.REFRESHED
         yield from unlock_record(key)
-        return "unusable"
+        return None
 
     def _reissue(self, record: CredentialRecord, key: RecordKey) -> Generator[Effect, Any, None]:
         """A new client credentials token with the stored endpoint: no discovery, no refresh token needed."""
@@ -347,6 +286,7 @@ class FlowEngine:
             record.requested_scopes,
             resource,
             config.retry,
+            self.clock,
         )
         yield from self._commit(record.with_tokens(tokens))
         yield from unlock_record(key)
@@ -365,6 +305,7 @@ class FlowEngine:
                 self.config.retry,
                 assertion_signer=self._signer_for(record.client),
                 issuer=record.issuer,
+                now=self.clock,
             )
         except InvalidGrantError:
             # Final: this refresh token will never work again. Keep the registration, drop the tokens, and let
@@ -396,7 +337,7 @@ class FlowEngine:
     ) -> Generator[Effect, Any, None]:
         """Discovery, client identity, then a first token by the configured grant (code, device or client
         credentials)."""
-        from mcp_oauth_auth.flow.discovery import discover_protected_resource
+        from mcp_oauth_auth.flow.discovery import discover_protected_resource, find_authorization_server
         from mcp_oauth_auth.flow.grants import client_credentials_grant, code_grant, device_grant, machine_client
 
         config = self.config
@@ -404,7 +345,9 @@ class FlowEngine:
         prm = yield from discover_protected_resource(
             self.server_url, metadata_url, config.retry, allow_http=config.allow_http
         )
-        server = yield from self._authorization_server(prm)
+        server = yield from find_authorization_server(
+            self.server_url, prm, config.retry, allow_http=config.allow_http, issuer=config.client.issuer
+        )
         self._check_client_stays_with(server.issuer)
         resource = prm.resource if prm else self.server_url
         resource_parameter = resource if config.send_resource else None
@@ -421,6 +364,7 @@ class FlowEngine:
                 scopes,
                 resource_parameter,
                 config.retry,
+                self.clock,
             )
         else:
             if "offline_access" in server.scopes_supported and "offline_access" not in scopes:
@@ -435,6 +379,7 @@ class FlowEngine:
                     config.retry,
                     allow_http=config.allow_http,
                     signer=config.assertion_signer,
+                    now=self.clock,
                 )
             else:
                 client, tokens = yield from code_grant(
@@ -447,6 +392,7 @@ class FlowEngine:
                     config.retry,
                     trust_unadvertised_pkce=config.trust_unadvertised_pkce,
                     signer=config.assertion_signer,
+                    now=self.clock,
                 )
         record = CredentialRecord(
             issuer=server.issuer,
@@ -491,42 +437,6 @@ class FlowEngine:
             "authorizer=PasteBackAuthorizer() to open the URL on another machine and paste the redirected URL back; "
             "or, for a machine identity, grant_type='client_credentials' with client_id= and client_secret=",
             url=server.issuer,
-        )
-
-    def _authorization_server(
-        self, prm: ProtectedResourceMetadata | None
-    ) -> Generator[Effect, Any, AuthorizationServerMetadata]:
-        from mcp_oauth_auth.flow.discovery import discover_authorization_server, legacy_authorization_server
-
-        allow_http = self.config.allow_http
-        pinned = self.config.client.issuer
-        if prm is None:
-            server = yield from legacy_authorization_server(self.server_url, self.config.retry, allow_http=allow_http)
-            if pinned is not None and not same_issuer(server.issuer, pinned):
-                raise self._not_pinned([server.issuer], self.server_url)
-            return server
-        issuers = prm.authorization_servers
-        if pinned is not None:
-            issuers = tuple(issuer for issuer in issuers if same_issuer(issuer, pinned))
-            if not issuers:
-                raise self._not_pinned(prm.authorization_servers, prm.url)
-        for issuer in issuers:
-            metadata = yield from discover_authorization_server(issuer, self.config.retry, allow_http=allow_http)
-            if metadata is not None:
-                return metadata
-            logger.debug("no metadata for authorization server %s", issuer)
-        raise DiscoveryError(
-            f"none of the authorization servers {list(prm.authorization_servers)} publishes metadata",
-            url=prm.url,
-        )
-
-    def _not_pinned(self, offered: Sequence[str], url: str) -> IssuerMismatchError:
-        return IssuerMismatchError(
-            f"{self.server_url} names the authorization server(s) {list(offered)}, but the client is pinned to "
-            f"{self.config.client.issuer} (the issuer option); its credentials are never used with another "
-            "authorization server. If the server has really moved, use a client registered at the new one, with "
-            "that server's issuer",
-            url=url,
         )
 
     def _check_client_stays_with(self, issuer: str) -> None:

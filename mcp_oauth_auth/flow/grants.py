@@ -14,7 +14,8 @@ Each returns the client registration it used and the tokens.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+import time
+from collections.abc import Callable, Generator
 from typing import Any
 
 from mcp_oauth_auth.flow.authorization import check_pkce_support, start_authorization, validate_callback
@@ -50,12 +51,13 @@ def code_grant(
     *,
     trust_unadvertised_pkce: bool,
     signer: ClientAssertionSigner | None = None,
+    now: Callable[[], float] = time.time,
 ) -> Grant:
     check_pkce_support(server, trust_unadvertised=trust_unadvertised_pkce)
     redirect_uri = fixed_redirect_uri or (yield from choose_redirect(existing.redirect_uris if existing else ()))
     check_redirect_uri(redirect_uri)
     client = yield from identify_client(
-        settings, server, existing, redirect_uri, scopes, retry, private_key=signer is not None
+        settings, server, existing, redirect_uri, scopes, retry, private_key=signer is not None, now=now
     )
     pending = start_authorization(server, client, redirect_uri, scopes, resource)
     callback_url = yield from authorize(pending.url, redirect_uri)
@@ -70,6 +72,7 @@ def code_grant(
         retry,
         assertion_signer=signer,
         issuer=server.issuer,
+        now=now,
     )
     return client, tokens
 
@@ -84,6 +87,7 @@ def device_grant(
     *,
     allow_http: bool,
     signer: ClientAssertionSigner | None = None,
+    now: Callable[[], float] = time.time,
 ) -> Grant:
     client = yield from identify_client(
         settings,
@@ -94,13 +98,14 @@ def device_grant(
         retry,
         grant_types=(DEVICE_CODE_GRANT, "refresh_token"),
         private_key=signer is not None,
+        now=now,
     )
     device = yield from start_device_authorization(
-        server, client, scopes, resource, retry, assertion_signer=signer, allow_http=allow_http
+        server, client, scopes, resource, retry, assertion_signer=signer, allow_http=allow_http, now=now
     )
     yield from show_device_code(device)
     tokens = yield from poll_device_token(
-        server.token_endpoint, client, device, resource, retry, assertion_signer=signer, issuer=server.issuer
+        server.token_endpoint, client, device, resource, retry, now, assertion_signer=signer, issuer=server.issuer
     )
     return client, tokens
 
@@ -131,8 +136,9 @@ def client_credentials_grant(
     scopes: tuple[str, ...],
     resource: str | None,
     retry: RetryPolicy,
+    now: Callable[[], float] = time.time,
 ) -> Grant:
     tokens = yield from request_client_credentials(
-        token_endpoint, client, scopes, resource, retry, assertion_signer=signer, issuer=issuer
+        token_endpoint, client, scopes, resource, retry, assertion_signer=signer, issuer=issuer, now=now
     )
     return client, tokens

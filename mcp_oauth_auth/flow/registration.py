@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -151,6 +151,7 @@ def identify_client(
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
     *,
     private_key: bool = False,
+    now: Callable[[], float] = time.time,
 ) -> Generator[Effect, Any, ClientRegistration]:
     """The registration to use with this authorization server. ``existing`` belongs to the same issuer.
 
@@ -179,7 +180,7 @@ def identify_client(
         return ClientRegistration(
             client_id=settings.client_metadata_url, kind="client-metadata-document", redirect_uris=redirect_uris
         )
-    if _still_usable(existing, redirect_uri, grant_types, scopes):
+    if _still_usable(existing, redirect_uri, grant_types, scopes, now()):
         assert existing is not None
         logger.debug("client identity: reusing the dynamic registration with %s", metadata.issuer)
         return existing
@@ -201,7 +202,11 @@ def identify_client(
 
 
 def _still_usable(
-    existing: ClientRegistration | None, redirect_uri: str | None, grant_types: tuple[str, ...], scopes: tuple[str, ...]
+    existing: ClientRegistration | None,
+    redirect_uri: str | None,
+    grant_types: tuple[str, ...],
+    scopes: tuple[str, ...],
+    now: float,
 ) -> bool:
     if existing is None or existing.kind != "dynamic":
         return False
@@ -216,7 +221,7 @@ def _still_usable(
     if not set(grant_types) - {"refresh_token"} <= set(granted):
         return False
     expires_at = existing.client_secret_expires_at
-    return expires_at is None or expires_at > time.time() + 60
+    return expires_at is None or expires_at > now + 60
 
 
 def register_client(

@@ -7,7 +7,8 @@ well (RFC 7009 §2.1) — and then the access token, so that a server that does 
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
+import time
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,7 @@ def revoke_token(
     *,
     assertion_signer: ClientAssertionSigner | None = None,
     issuer: str | None = None,
+    now: Callable[[], float] = time.time,
 ) -> Generator[Any, Any, None]:
     """Revoke ``token`` at ``endpoint`` (RFC 7009 §2.1), authenticated as the client is registered.
 
@@ -51,7 +53,14 @@ def revoke_token(
     if token_type_hint:
         fields["token_type_hint"] = token_type_hint
     response = yield from authenticated_fetch(
-        endpoint, client, fields, retry, "token revocation", assertion_signer=assertion_signer, issuer=issuer
+        endpoint,
+        client,
+        fields,
+        retry,
+        "token revocation",
+        assertion_signer=assertion_signer,
+        issuer=issuer,
+        now=now,
     )
     if response.status != 200:
         raise token_error(
@@ -67,6 +76,7 @@ def revoke_tokens(
     *,
     assertion_signer: ClientAssertionSigner | None = None,
     issuer: str | None = None,
+    now: Callable[[], float] = time.time,
 ) -> Generator[Any, Any, list[RevocationOutcome]]:
     """Revoke the refresh token, then the access token; report each outcome instead of raising.
 
@@ -85,7 +95,7 @@ def revoke_tokens(
             continue
         try:
             yield from revoke_token(
-                endpoint, client, token, hint, retry, assertion_signer=assertion_signer, issuer=issuer
+                endpoint, client, token, hint, retry, assertion_signer=assertion_signer, issuer=issuer, now=now
             )
         except (TokenRevocationError, TemporaryOAuthError) as exc:
             failure = _not_revoked(exc, retry) if isinstance(exc, TemporaryOAuthError) else exc

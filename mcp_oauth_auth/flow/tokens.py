@@ -10,7 +10,7 @@ import base64
 import logging
 import re
 import time
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -55,6 +55,7 @@ def exchange_code(
     *,
     assertion_signer: ClientAssertionSigner | None = None,
     issuer: str | None = None,
+    now: Callable[[], float] = time.time,
 ) -> Generator[Effect, Any, TokenSet]:
     """Exchange an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5). ``assertion_signer`` and ``issuer`` (the
     assertion's audience) are for a client that authenticates with ``private_key_jwt``."""
@@ -75,10 +76,11 @@ def exchange_code(
         "authorization code exchange",
         assertion_signer=assertion_signer,
         issuer=issuer,
+        now=now,
     )
     if response.status != 200:
         raise token_error(TokenExchangeError, "the token endpoint refused the authorization code", response, endpoint)
-    return parse_token_response(response, endpoint, TokenExchangeError, previous_refresh_token=None)
+    return parse_token_response(response, endpoint, TokenExchangeError, previous_refresh_token=None, now=now)
 
 
 def refresh_tokens(
@@ -90,6 +92,7 @@ def refresh_tokens(
     *,
     assertion_signer: ClientAssertionSigner | None = None,
     issuer: str | None = None,
+    now: Callable[[], float] = time.time,
 ) -> Generator[Effect, Any, TokenSet]:
     """Refresh (RFC 6749 §6). A final refusal (``invalid_grant``, ``unauthorized_client``,
     ``unsupported_grant_type``, ``invalid_scope``) raises :class:`InvalidGrantError`: this refresh token will not
@@ -100,12 +103,12 @@ def refresh_tokens(
         fields["resource"] = resource
     logger.debug("refreshing the access token at %s", endpoint)
     response = yield from authenticated_fetch(
-        endpoint, client, fields, policy, "token refresh", assertion_signer=assertion_signer, issuer=issuer
+        endpoint, client, fields, policy, "token refresh", assertion_signer=assertion_signer, issuer=issuer, now=now
     )
     if response.status != 200:
         error_class = InvalidGrantError if _error_code(response) in _FINAL_REFRESH_ERRORS else TokenRefreshError
         raise token_error(error_class, "the token endpoint refused the refresh", response, endpoint)
-    return parse_token_response(response, endpoint, TokenRefreshError, previous_refresh_token=refresh_token)
+    return parse_token_response(response, endpoint, TokenRefreshError, previous_refresh_token=refresh_token, now=now)
 
 
 def _error_code(response: HttpResponse) -> str | None:
@@ -160,8 +163,9 @@ def parse_token_response(
     endpoint: str,
     error_class: type[OAuthError],
     previous_refresh_token: str | None,
+    now: Callable[[], float] = time.time,
 ) -> TokenSet:
-    """A :class:`TokenSet` from a successful token response (RFC 6749 §5.1)."""
+    """A :class:`TokenSet` from a successful token response (RFC 6749 §5.1), issued at ``now()``."""
     document = response.json_object() or {}
     access_token = document.get("access_token")
     if not isinstance(access_token, str) or not access_token:
@@ -177,12 +181,12 @@ def parse_token_response(
     if not isinstance(token_type, str) or token_type.lower() != "bearer":
         shown = repr(token_type)[:40]
         raise error_class(f"the token response has token_type {shown}; only Bearer is supported", url=endpoint)
-    now = time.time()
+    issued_at = now()
     expires_at = None
     if "expires_in" in document:
         expires_in = parse_seconds(document["expires_in"])
         if expires_in is not None and expires_in <= _MAX_LIFETIME:
-            expires_at = now + expires_in
+            expires_at = issued_at + expires_in
         else:
             logger.debug("the token response's expires_in is not a usable lifetime; treating it as unknown")
     refresh_token = document.get("refresh_token")
@@ -195,5 +199,5 @@ def parse_token_response(
         refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else previous_refresh_token,
         scope=scope if isinstance(scope, str) else None,
         id_token=id_token if isinstance(id_token, str) else None,
-        issued_at=now,
+        issued_at=issued_at,
     )

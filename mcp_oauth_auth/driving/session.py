@@ -1,4 +1,5 @@
-"""Performing the flow's storage effects against a :class:`~mcp_oauth_auth.storage.TokenStore`.
+"""Performing the flow's storage effects against a :class:`~mcp_oauth_auth.storage.TokenStore` (the store session
+of :class:`~mcp_oauth_auth.driving.perform.Performer`, also used on its own by ``TokenManager``).
 
 One :class:`StoreSession` serves one run of a flow (a refresh, an authorization): it loads, saves and deletes
 records, takes and releases the store's record locks (polling, so that neither a thread nor an event loop blocks
@@ -12,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mcp_oauth_auth.exceptions import OAuthError, StoreLockedError, TokenStorageError
+from mcp_oauth_auth.exceptions import StoreLockedError
 from mcp_oauth_auth.flow.effects import (
     DeleteRecord,
     Effect,
@@ -26,6 +27,7 @@ from mcp_oauth_auth.flow.urls import resource_identifies_server
 from mcp_oauth_auth.records import RecordKey
 from mcp_oauth_auth.storage.base import RecordLock, TokenStore
 from mcp_oauth_auth.storage.memory import MutexRecordLock
+from mcp_oauth_auth.storage.names import guarded
 
 __all__ = ["StoreSession"]
 
@@ -45,20 +47,20 @@ class StoreSession:
     def perform(self, effect: Effect) -> Any:
         if isinstance(effect, LockRecord):
             lock = self._lock_for(effect.key)
-            self._wait(effect.key, lock, lambda: _guarded(lock.try_acquire), time.sleep)
+            self._wait(effect.key, lock, lambda: guarded(lock.try_acquire), time.sleep)
             return None
         if isinstance(effect, UnlockRecord):
             unlocked = self._locks.pop(effect.key, None)
             if unlocked is not None:
-                _guarded(unlocked.release)
+                guarded(unlocked.release)
             return None
-        return _guarded(lambda: self._access(effect))
+        return guarded(lambda: self._access(effect))
 
     def close(self) -> None:
         """Release every lock still held (the flow failed or was abandoned between lock and unlock)."""
         locks, self._locks = list(self._locks.values()), {}
         for lock in locks:
-            _guarded(lock.release)
+            guarded(lock.release)
 
     # -- async ---------------------------------------------------------------------------------------------
 
@@ -74,7 +76,7 @@ class StoreSession:
             lock = self._lock_for(effect.key)
             start = time.monotonic()
             delay = _FIRST_POLL
-            while not await anyio.to_thread.run_sync(_guarded, lock.try_acquire):
+            while not await anyio.to_thread.run_sync(guarded, lock.try_acquire):
                 self._check_deadline(effect.key, lock, start)
                 await anyio.sleep(delay)
                 delay = min(delay * 2, _MAX_POLL)
@@ -136,16 +138,6 @@ class StoreSession:
             store.delete(effect.key)
             return None
         raise TypeError(f"not a storage effect: {effect!r}")
-
-
-def _guarded(operation: Callable[[], Any]) -> Any:
-    """Run a store call, turning anything but our own errors into a :class:`TokenStorageError`."""
-    try:
-        return operation()
-    except OAuthError:
-        raise
-    except Exception as exc:
-        raise TokenStorageError(f"the credential store failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _new_lock(store: TokenStore, key: RecordKey) -> RecordLock:

@@ -1,0 +1,88 @@
+"""Performing the flow's effects other than HTTP: the store session, the authorizer, sleep.
+
+A :class:`Performer` blocks (sync clients); :meth:`Performer.perform_async` waits without blocking the event loop
+(async clients, asyncio or trio). HTTP goes through the caller's client: see :mod:`~mcp_oauth_auth.driving.loop`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Awaitable
+from typing import Any
+
+from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI, Authorizer
+from mcp_oauth_auth.driving.session import StoreSession
+from mcp_oauth_auth.flow.effects import Authorize, ChooseRedirect, Effect, ShowDeviceCode, Sleep, StorageEffect
+
+__all__ = ["Performer"]
+
+
+class Performer:
+    """Performs one run's effects: storage through ``session``, approval through ``authorizer`` (either may be
+    None for flows that never ask for it: discovery, say), sleeps on the clock."""
+
+    def __init__(self, session: StoreSession | None = None, authorizer: Authorizer | None = None) -> None:
+        self.session = session
+        self.authorizer = authorizer
+
+    def perform(self, effect: Effect) -> Any:
+        if isinstance(effect, StorageEffect) and self.session is not None:
+            return self.session.perform(effect)
+        if isinstance(effect, Sleep):
+            time.sleep(effect.seconds)
+            return None
+        authorizer = self.authorizer
+        if authorizer is None:
+            raise TypeError(f"cannot perform {effect!r} here")
+        if isinstance(effect, ChooseRedirect):
+            return choose_redirect(authorizer, effect.registered)
+        if isinstance(effect, Authorize):
+            return authorizer.authorize(effect.url, effect.redirect_uri)
+        if isinstance(effect, ShowDeviceCode):
+            shown = authorizer.show_device_code(effect.device)
+            if inspect.isawaitable(shown):
+                # An async prompt hook used from a sync client: run it to completion on a loop of its own.
+                import anyio
+
+                anyio.run(_awaited, shown)
+            return None
+        raise TypeError(f"cannot perform {effect!r} here")
+
+    async def perform_async(self, effect: Effect) -> Any:
+        if isinstance(effect, StorageEffect) and self.session is not None:
+            return await self.session.perform_async(effect)
+        if isinstance(effect, Sleep):
+            import anyio
+
+            await anyio.sleep(effect.seconds)
+            return None
+        if isinstance(effect, Authorize) and self.authorizer is not None:
+            return await self.authorizer.authorize_async(effect.url, effect.redirect_uri)
+        if isinstance(effect, ShowDeviceCode) and self.authorizer is not None:
+            shown = self.authorizer.show_device_code(effect.device)
+            if inspect.isawaitable(shown):
+                await shown
+            return None
+        return self.perform(effect)
+
+    def close(self) -> None:
+        """Release what the run still holds (the store's record locks)."""
+        if self.session is not None:
+            self.session.close()
+
+    async def aclose(self) -> None:
+        if self.session is not None:
+            await self.session.aclose()
+
+
+def choose_redirect(authorizer: Authorizer, registered: tuple[str, ...]) -> str:
+    """The authorizer's redirect URI; when it leaves the choice to the caller, :data:`DEFAULT_REDIRECT_URI`.
+
+    (An authorizer that prefers one of the ``registered`` URIs says so itself: see ``Authorizer.redirect_uri``.)
+    """
+    return authorizer.redirect_uri(registered) or DEFAULT_REDIRECT_URI
+
+
+async def _awaited(awaitable: Awaitable[None]) -> None:
+    await awaitable

@@ -1,0 +1,98 @@
+"""One protected request as the engine sees it: what it needs before it is sent, and after each response.
+
+The rules of MCP authorization for a request, in one place for every driver:
+
+* before sending: nothing while the token is valid and not due for refresh (the hot path: no lock, no I/O); else
+  load the stored credential and refresh an expiring token first;
+* a 401 calls for recovery (reuse a token renewed meanwhile, refresh, or authorize anew), at most
+  :data:`MAX_RECOVERIES` times per request, and never again once a token authorized for this very request was
+  rejected too (that would only repeat the person's approval);
+* a 403 calls for a step-up only with ``error="insufficient_scope"`` (RFC 6750 §3.1, MCP "Scope Selection
+  Strategy"), counted separately (the engine refuses beyond ``max_step_up``); any other 403 is the caller's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Protocol
+
+from mcp_oauth_auth.flow.effects import Effect, Flow
+
+if TYPE_CHECKING:
+    from mcp_oauth_auth.flow.challenge import BearerChallenge
+    from mcp_oauth_auth.flow.engine import FlowEngine
+
+__all__ = ["MAX_RECOVERIES", "Exchange", "Headers", "Outcome"]
+
+logger = logging.getLogger("mcp_oauth_auth")
+
+#: How many times one request may recover from a 401 before its response is handed to the caller.
+MAX_RECOVERIES = 2
+
+
+class Outcome(str, Enum):
+    """What a credential flow did (a ``str``: it compares equal to its value)."""
+
+    #: Another request or process had already renewed the credential; its token is used.
+    REUSED = "reused"
+    REFRESHED = "refreshed"
+    AUTHORIZED = "authorized"
+
+
+class Headers(Protocol):
+    """A response's headers, read only when the status calls for it (``httpx.Headers``, ``httpx2.Headers``)."""
+
+    def get_list(self, key: str) -> list[str]: ...
+
+
+class Exchange:
+    """The credential work one protected request needs, decided by the engine; the driver runs it (under its
+    credential lock) and sends the request again."""
+
+    __slots__ = ("_engine", "authorized", "recoveries", "step_ups")
+
+    def __init__(self, engine: FlowEngine) -> None:
+        self._engine = engine
+        self.recoveries = 0
+        self.step_ups = 0
+        #: Whether credential work for this request authorized anew.
+        self.authorized = False
+
+    def before_request(self) -> Flow | None:
+        """None to send the request with the current token (or none), else the flow to run first."""
+        engine = self._engine
+        if engine.access_token is not None and engine.clock() < engine.refresh_due_at:
+            return None
+        if engine.loaded and engine.access_token is None:
+            return None  # nothing stored: the server's 401 will say what to ask for
+        return engine.ensure_fresh()
+
+    def after_response(self, status: int, headers: Headers, sent_token: str | None) -> Flow | None:
+        """None to hand the response to the caller, else the flow to run before sending the request again."""
+        if status not in (401, 403):
+            return None
+        from mcp_oauth_auth.flow.challenge import BearerChallenge, parse_bearer_challenge
+
+        challenge = parse_bearer_challenge(headers.get_list("www-authenticate"))
+        if status == 403:
+            if challenge is None or challenge.error != "insufficient_scope":
+                return None
+            attempt = self.step_ups
+            self.step_ups += 1
+        else:
+            if self.authorized or self.recoveries >= MAX_RECOVERIES:
+                logger.warning("the server rejected a freshly issued token for %s; giving up", self._engine.server_url)
+                return None
+            attempt = self.recoveries
+            self.recoveries += 1
+            challenge = challenge or BearerChallenge()
+        return self._recover(status, challenge, sent_token, attempt)
+
+    def _recover(
+        self, status: int, challenge: BearerChallenge, sent_token: str | None, attempt: int
+    ) -> Generator[Effect, Any, Outcome]:
+        outcome = yield from self._engine.recover(status, challenge, sent_token, attempt)
+        self.authorized = self.authorized or outcome is Outcome.AUTHORIZED
+        return outcome
