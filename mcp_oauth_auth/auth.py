@@ -355,7 +355,9 @@ class MCPOAuth(_AuthBase):
                     raise _not_replayable(request)
             sent_token = self._authorize_request(request)
             response = yield request
-            work = exchange.after_response(response.status_code, response.headers, sent_token)
+            status, headers = response.status_code, response.headers
+            body = response.read() if status == 500 and exchange.needs_body(status, headers, sent_token) else None
+            work = exchange.after_response(status, headers, sent_token, body)
             if work is None:
                 return
             replayable = _is_replayable(request)
@@ -386,7 +388,11 @@ class MCPOAuth(_AuthBase):
                     raise _not_replayable(request)
             sent_token = self._authorize_request(request)
             response = yield request
-            work = exchange.after_response(response.status_code, response.headers, sent_token)
+            status, headers = response.status_code, response.headers
+            body = (
+                await response.aread() if status == 500 and exchange.needs_body(status, headers, sent_token) else None
+            )
+            work = exchange.after_response(status, headers, sent_token, body)
             if work is None:
                 return
             replayable = _is_replayable(request)

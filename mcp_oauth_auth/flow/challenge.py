@@ -6,11 +6,22 @@ parameter values. Only the ``Bearer`` challenge matters here.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-__all__ = ["BearerChallenge", "Challenge", "parse_bearer_challenge", "parse_www_authenticate"]
+__all__ = [
+    "MAX_ERROR_DOCUMENT",
+    "BearerChallenge",
+    "Challenge",
+    "is_unverified_token_answer",
+    "parse_bearer_challenge",
+    "parse_www_authenticate",
+]
+
+#: The most bytes of a ``500`` answer read to tell an authentication layer's error document from anything else.
+MAX_ERROR_DOCUMENT = 4096
 
 _TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _SCHEME = re.compile(rf"\s*({_TOKEN})")
@@ -98,3 +109,23 @@ def _skip_separators(value: str, position: int) -> int:
     while (separator := _SEPARATOR.match(value, position)) is not None:
         position = separator.end()
     return position
+
+
+def is_unverified_token_answer(status: int, content_type: str | None, body: bytes) -> bool:
+    """Whether a ``500`` answer to a request that carried a bearer token came from the server's authentication layer
+    failing to verify the token, rather than from the MCP server behind it.
+
+    The MCP TypeScript SDK's ``requireBearerAuth`` answers ``500 {"error": "server_error", ...}``, without a
+    challenge, when its verifier fails with anything but an OAuth error — which its own demo provider does for every
+    unknown, expired or revoked token. That shape is an OAuth error document (RFC 6749 §5.2): a JSON object whose
+    ``error`` is ``server_error``, not a JSON-RPC message. The caller may then treat the token as rejected, once.
+    """
+    if status != 500 or len(body) > MAX_ERROR_DOCUMENT:
+        return False
+    if (content_type or "").split(";")[0].strip().lower() != "application/json":
+        return False
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False
+    return isinstance(document, dict) and document.get("error") == "server_error" and "jsonrpc" not in document

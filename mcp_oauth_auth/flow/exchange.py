@@ -8,7 +8,11 @@ The rules of MCP authorization for a request, in one place for every driver:
   :data:`MAX_RECOVERIES` times per request, and never again once a token authorized for this very request was
   rejected too (that would only repeat the person's approval);
 * a 403 calls for a step-up only with ``error="insufficient_scope"`` (RFC 6750 §3.1, MCP "Scope Selection
-  Strategy"), counted separately (the engine refuses beyond ``max_step_up``); any other 403 is the caller's.
+  Strategy"), counted separately (the engine refuses beyond ``max_step_up``); any other 403 is the caller's;
+* a 500 whose body is an authentication layer's ``server_error`` document, to a request that carried a token,
+  counts as a 401 once, as the first recovery of the request (the MCP TypeScript SDK answers so for a token its
+  verifier does not know: :func:`~mcp_oauth_auth.flow.challenge.is_unverified_token_answer`); the driver reads
+  that body only when :meth:`Exchange.needs_body` says so.
 """
 
 from __future__ import annotations
@@ -69,8 +73,24 @@ class Exchange:
             return None  # nothing stored: the server's 401 will say what to ask for
         return engine.ensure_fresh()
 
-    def after_response(self, status: int, headers: Headers, sent_token: str | None) -> Flow | None:
-        """None to hand the response to the caller, else the flow to run before sending the request again."""
+    def needs_body(self, status: int, headers: Headers, sent_token: str | None) -> bool:
+        """Whether :meth:`after_response` must see this response's body: a small JSON answer ``500`` to a request
+        that carried a token, before any recovery (the body is read whole, so its length must be declared)."""
+        if status != 500 or sent_token is None or self.recoveries:
+            return False
+        from mcp_oauth_auth.flow.challenge import MAX_ERROR_DOCUMENT
+
+        lengths = headers.get_list("content-length")
+        return len(lengths) == 1 and lengths[0].strip().isdigit() and int(lengths[0]) <= MAX_ERROR_DOCUMENT
+
+    def after_response(
+        self, status: int, headers: Headers, sent_token: str | None, body: bytes | None = None
+    ) -> Flow | None:
+        """None to hand the response to the caller, else the flow to run before sending the request again.
+
+        ``body``: the response's body where :meth:`needs_body` asked for it."""
+        if status == 500:
+            return self._after_server_error(headers, sent_token, body)
         if status not in (401, 403):
             return None
         from mcp_oauth_auth.flow.challenge import BearerChallenge, parse_bearer_challenge
@@ -89,6 +109,23 @@ class Exchange:
             self.recoveries += 1
             challenge = challenge or BearerChallenge()
         return self._recover(status, challenge, sent_token, attempt)
+
+    def _after_server_error(self, headers: Headers, sent_token: str | None, body: bytes | None) -> Flow | None:
+        from mcp_oauth_auth.flow.challenge import BearerChallenge, is_unverified_token_answer
+
+        if body is None or sent_token is None or self.recoveries:
+            return None
+        content_types = headers.get_list("content-type")
+        content_type = content_types[0] if len(content_types) == 1 else None
+        if not is_unverified_token_answer(500, content_type, body):
+            return None
+        logger.warning(
+            "%s answered 500 server_error, without a challenge, to the bearer token: taking the token as rejected "
+            "(the MCP TypeScript SDK answers so for a token it does not know); recovering once",
+            self._engine.server_url,
+        )
+        self.recoveries += 1
+        return self._recover(401, BearerChallenge(), sent_token, 0)
 
     def _recover(
         self, status: int, challenge: BearerChallenge, sent_token: str | None, attempt: int

@@ -234,3 +234,20 @@ def test_pre_registered_confidential_client(start: Start, client: str, method: s
         ("access_token", revoked),
     ]
     assert auth.tokens is None  # forgotten locally either way
+
+
+def test_the_typescript_demo_providers_500_for_a_dead_token(
+    ts_sdk_server_factory: TSServerFactory, client: str
+) -> None:
+    """The TypeScript SDK's demo provider as it ships reports a token it does not know (revoked, or lost in a
+    restart: it keeps tokens in memory) with a plain error, which ``requireBearerAuth`` answers ``500 server_error``
+    without a challenge. The library takes that as a rejected token, once: exactly one new authorization."""
+    server = ts_sdk_server_factory(stock_demo_errors=True)
+    auth = login(server, client, MemoryTokenStore())
+    server.revoke_grants()
+
+    assert mcp_session(auth, server.url, client, 5, 6) == ([ADD_TOOL], "11")
+
+    state = server.state()
+    assert (state.registrations, state.authorizations) == (1, 2)
+    assert state.token_grants == ["authorization_code", "authorization_code"]

@@ -2,7 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_oauth_auth.flow.challenge import parse_bearer_challenge, parse_www_authenticate
+from mcp_oauth_auth.flow.challenge import (
+    MAX_ERROR_DOCUMENT,
+    is_unverified_token_answer,
+    parse_bearer_challenge,
+    parse_www_authenticate,
+)
 
 
 @pytest.mark.parametrize(
@@ -67,3 +72,32 @@ def test_garbage_does_not_raise() -> None:
     challenge = parse_bearer_challenge(['Bearer scope="unterminated'])
     assert challenge is not None
     assert challenge.scope is None
+
+
+# -- a 500 from the authentication layer (the MCP TypeScript SDK's requireBearerAuth)
+
+TS_SDK_500 = b'{"error":"server_error","error_description":"Internal Server Error"}'
+
+
+def test_the_typescript_sdks_500_for_an_unverifiable_token_is_recognised() -> None:
+    assert is_unverified_token_answer(500, "application/json; charset=utf-8", TS_SDK_500)
+
+
+@pytest.mark.parametrize(
+    ("status", "content_type", "body"),
+    [
+        (502, "application/json", TS_SDK_500),  # a gateway, not the authentication layer
+        (500, "text/html", TS_SDK_500),
+        (500, None, TS_SDK_500),
+        (500, "application/json", b'{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"server_error"}}'),
+        (500, "application/json", b'{"jsonrpc":"2.0","error":"server_error"}'),
+        (500, "application/json", b'{"error":"temporarily_unavailable"}'),
+        (500, "application/json", b'["server_error"]'),
+        (500, "application/json", b"Internal Server Error"),
+        (500, "application/json", b"\xff\xfe"),
+        (500, "application/json", b"[" * 100_000),
+        (500, "application/json", b'{"error":"server_error","pad":"' + b"x" * MAX_ERROR_DOCUMENT + b'"}'),
+    ],
+)
+def test_other_server_errors_are_left_alone(status: int, content_type: str | None, body: bytes) -> None:
+    assert not is_unverified_token_answer(status, content_type, body)

@@ -189,6 +189,68 @@ def test_a_second_recovery_authorizes_instead_of_refreshing_again() -> None:
     assert len(harness.authorization_urls) == 1
 
 
+# -- a 500 from the authentication layer (the MCP TypeScript SDK's requireBearerAuth with its demo provider)
+
+SERVER_ERROR = b'{"error":"server_error","error_description":"Internal Server Error"}'
+
+
+def json_headers(body: bytes, **extra: str) -> httpx.Headers:
+    return httpx.Headers({"Content-Type": "application/json; charset=utf-8", "Content-Length": str(len(body)), **extra})
+
+
+def test_a_500_server_error_document_to_a_token_counts_as_one_401() -> None:
+    harness = stack(stored())
+    engine = engine_for(harness)
+    exchange = engine.exchange()
+    headers = json_headers(SERVER_ERROR)
+    assert exchange.needs_body(500, headers, "at-1")
+    work = exchange.after_response(500, headers, "at-1", SERVER_ERROR)
+    assert work is not None
+    assert harness.run(work) is Outcome.REFRESHED
+    # The new token meets the same answer: a real server error, handed to the caller.
+    assert not exchange.needs_body(500, headers, "at-2")
+    assert exchange.after_response(500, headers, "at-2", SERVER_ERROR) is None
+    assert harness.authorization_urls == []
+
+
+@pytest.mark.parametrize(
+    ("headers", "sent_token"),
+    [
+        (json_headers(SERVER_ERROR), None),  # no token was sent: nothing of ours was refused
+        (httpx.Headers({"Content-Type": "application/json"}), "at-1"),  # length not declared
+        (json_headers(SERVER_ERROR, **{"Content-Length": "999999"}), "at-1"),
+    ],
+    ids=["without a token", "no length", "too long"],
+)
+def test_the_body_of_other_500s_is_not_read(headers: httpx.Headers, sent_token: str | None) -> None:
+    assert not engine_for(stack(stored())).exchange().needs_body(500, headers, sent_token)
+
+
+@pytest.mark.parametrize("status", [200, 401, 403, 502])
+def test_only_a_500_body_is_read(status: int) -> None:
+    assert not engine_for(stack(stored())).exchange().needs_body(status, json_headers(SERVER_ERROR), "at-1")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"jsonrpc":"2.0","id":1,"error":{"code":-32603,"message":"boom"}}', b'{"error":"temporarily_unavailable"}'],
+    ids=["JSON-RPC error", "another OAuth error"],
+)
+def test_other_500_answers_go_to_the_caller(body: bytes) -> None:
+    engine = engine_for(stack(stored()))
+    assert engine.exchange().after_response(500, json_headers(body), "at-1", body) is None
+
+
+def test_a_500_after_a_401_recovery_goes_to_the_caller() -> None:
+    harness = stack(stored())
+    engine = engine_for(harness)
+    exchange = engine.exchange()
+    first = exchange.after_response(401, NO_CHALLENGE, "at-1")
+    assert first is not None
+    harness.run(first)
+    assert exchange.after_response(500, json_headers(SERVER_ERROR), "at-2", SERVER_ERROR) is None
+
+
 def test_step_ups_are_counted_apart_from_recoveries_and_limited() -> None:
     harness = stack(stored(scopes=("read",)))
     engine = engine_for(harness, max_step_up=2)
