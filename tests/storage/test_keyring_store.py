@@ -23,13 +23,14 @@ from mcp_oauth_auth.storage.files import FileRecordLock
 from mcp_oauth_auth.storage.keyring_store import KeyringStatus, KeyringTokenStore, probe_keyring
 from tests.storage.contract import ISSUER, RESOURCE, MakeStore, StoreContract, make_record
 from tests.storage.secret_service import (
-    SecretService as PrivateSecretService,
-)
-from tests.storage.secret_service import (
+    DAEMON_CRASHES,
     private_secret_service,
     require_binaries,
     secret_service_daemon_fixture,  # noqa: F401 - the fixture secret_service_daemon
     secret_service_fixture,  # noqa: F401 - the fixture secret_service
+)
+from tests.storage.secret_service import (
+    SecretService as PrivateSecretService,
 )
 
 KEY = RecordKey(ISSUER, RESOURCE)
@@ -627,6 +628,7 @@ def unique_service(request: pytest.FixtureRequest) -> str:
     return f"mcp-oauth-auth-test-{abs(hash(request.node.nodeid)):x}-{os.getpid()}"
 
 
+@pytest.mark.flaky(reruns=1, only_rerun=DAEMON_CRASHES)
 class TestSecretServiceStore(StoreContract):
     @pytest.fixture
     def make_store(
@@ -651,6 +653,7 @@ class TestSecretServiceStore(StoreContract):
         assert len(names) > 10  # chunked
 
 
+@pytest.mark.flaky(reruns=1, only_rerun=DAEMON_CRASHES)
 @pytest.mark.usefixtures("clean_probe_cache")
 def test_probe_real_secret_service_is_usable(
     secret_service: PrivateSecretService, monkeypatch: pytest.MonkeyPatch
