@@ -4,7 +4,10 @@ Kept apart from the flow so that ``cryptography`` is imported only by programs t
 (RFC 7515) and JWK (RFC 7517) work is joserfc's, imported on the first assertion or JWK rather than when the key is
 loaded. joserfc, not ``authlib.jose``: it is the JOSE library of Authlib's authors, Authlib itself depends on it,
 and Authlib 1.9 deprecates ``authlib.jose`` in its favour ("authlib.jose module is deprecated, please use joserfc
-instead").
+instead"). Its import (some 80 modules, 25 ms on a quiet machine) is paid once per process, before the first
+request that carries an assertion; an assertion then takes about 1.2x (ES256) and 1.06x (RS256) the time of the
+former hand-written signing, tens of microseconds next to a request to the authorization server
+(benchmarks/authlib_helpers.py).
 """
 
 from __future__ import annotations
