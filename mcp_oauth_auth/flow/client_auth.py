@@ -89,6 +89,12 @@ def authenticated_fetch(
     return response
 
 
+# The encodings below stay hand-written rather than Authlib's (authlib.oauth2.auth: encode_client_secret_basic,
+# encode_client_secret_post, encode_none). Those rewrite a urlencoded body string and a headers dict, requests-style,
+# where this library builds a form dict for a sans-IO HttpRequest; and encode_client_secret_basic Base64-encodes
+# "client_id:client_secret" as Latin-1 without the form encoding RFC 6749 §2.3.1 requires: Authlib 1.9 sends the
+# ID "svc:1" with the secret "s" as "svc:1:s", which a server splits as ID "svc", and fails outright on a secret
+# with a character outside Latin-1 (tests/unit/test_tokens.py, test_client_secret_basic_is_form_encoded_before_base64).
 def _form_encode(value: str) -> str:
     """application/x-www-form-urlencoded encoding of one value (RFC 6749 §2.3.1, Appendix B)."""
     return quote(value, safe="").replace("%20", "+")

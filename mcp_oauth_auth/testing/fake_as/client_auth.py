@@ -1,26 +1,27 @@
 """Client authentication at the token, device authorization and revocation endpoints (RFC 6749 §2.3): which
 client a request names and by which method (HTTP Basic, form secret, ``private_key_jwt`` assertion or none), and
 the checks of that method against the registration, ``private_key_jwt`` assertions included (RFC 7523 §3:
-signature, claims, lifetime, single-use ``jti``)."""
+signature, claims, lifetime, single-use ``jti``). The JWS parsing and signature check are joserfc's (see
+:mod:`mcp_oauth_auth.flow.private_key_jwt` for why joserfc), imported on the first assertion; the claims checks
+are RFC 7523's, here."""
 
 from __future__ import annotations
 
 import base64
 import hmac
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from mcp_oauth_auth.testing.fake_as.keys import b64url_decode
 from mcp_oauth_auth.testing.fake_as.oauth_http import invalid_client, token_error
 from mcp_oauth_auth.testing.fake_as.records import CONFIDENTIAL_METHODS, JWT_METHOD, FakeClient
 from mcp_oauth_auth.testing.fake_as.state import AuthorizationServerState
 from mcp_oauth_auth.testing.fake_http import FakeRequest
+
+if TYPE_CHECKING:
+    from joserfc.jws import CompactSignature
 
 __all__ = ["CLIENT_ASSERTION_TYPE", "ClientAuthentication", "identify_client"]
 
@@ -54,7 +55,8 @@ class ClientAuthentication(AuthorizationServerState):
     def _verify_client_assertion(self, client: FakeClient, assertion: str, request: FakeRequest) -> None:
         """RFC 7523 §3 checks of a private_key_jwt assertion; the ``jti`` is remembered once all pass."""
         now = self._context.now()
-        header, claims, signing_input, signature = _split_jws(assertion)
+        signed, claims = _split_jws(assertion)
+        header = signed.headers()
         key = client.public_key
         assert key is not None
         expected_alg = "ES256" if isinstance(key, ec.EllipticCurvePublicKey) else "RS256"
@@ -65,8 +67,7 @@ class ClientAuthentication(AuthorizationServerState):
         kid = header.get("kid")
         if kid is not None and client.key_id is not None and kid != client.key_id:
             raise invalid_client(f"client_assertion kid {kid!r} is not the registered key's", False)
-        if not _signature_verifies(key, signing_input, signature):
-            raise invalid_client("client_assertion signature does not verify with the registered key", False)
+        _verify_signature(signed, key, expected_alg)
         for claim in ("iss", "sub"):
             if claims.get(claim) != client.client_id:
                 raise invalid_client(f"client_assertion {claim} must be the client_id", False)
@@ -145,33 +146,43 @@ def identify_client(request: FakeRequest, form: dict[str, str]) -> tuple[str, st
     return form_id, "none", None
 
 
-def _split_jws(token: str) -> tuple[dict[str, Any], dict[str, Any], bytes, bytes]:
-    """(header, claims, signing input, signature) of a compact JWS; raises invalid_client when malformed."""
-    parts = token.split(".")
-    if len(parts) != 3:
+def _split_jws(token: str) -> tuple[CompactSignature, dict[str, Any]]:
+    """The compact JWS, its signature not yet checked, and its claims; raises invalid_client when malformed."""
+    from joserfc import jws
+    from joserfc.errors import JoseError, MissingAlgorithmError
+
+    if token.count(".") != 2:
         raise invalid_client("client_assertion is not a compact JWS (three segments)", False)
     try:
-        header = json.loads(b64url_decode(parts[0]))
-        claims = json.loads(b64url_decode(parts[1]))
-        signature = b64url_decode(parts[2])
-    except ValueError:
+        signed = jws.extract_compact(token.encode("utf-8"))
+        header, claims = signed.headers(), json.loads(signed.payload)
+    except MissingAlgorithmError:
+        raise invalid_client("client_assertion header has no alg", False) from None
+    except (JoseError, ValueError):
         raise invalid_client("client_assertion is not valid base64url JSON", False) from None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise invalid_client("client_assertion header and claims must be JSON objects", False)
-    return header, claims, f"{parts[0]}.{parts[1]}".encode("ascii"), signature
+    if header.get("b64", True) is not True:
+        # RFC 7797 §7: a JWT's payload is always base64url-encoded.
+        raise invalid_client("client_assertion must not use an unencoded payload (b64)", False)
+    return signed, claims
 
 
-def _signature_verifies(
-    key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey, signing_input: bytes, signature: bytes
-) -> bool:
+def _verify_signature(
+    signed: CompactSignature, key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey, algorithm: str
+) -> None:
+    """Raises invalid_client unless ``signed`` is signed by ``key`` with ``algorithm``."""
+    from joserfc import jws
+    from joserfc.errors import JoseError
+    from joserfc.jwk import ECKey, RSAKey
+
+    jose_key = ECKey.import_key(key) if isinstance(key, ec.EllipticCurvePublicKey) else RSAKey.import_key(key)
+    # Header parameters the server does not know are ignored, as RFC 7515 §4 asks and real servers do; unknown
+    # ``crit`` ones are refused (§4.1.11).
+    registry = jws.JWSRegistry(algorithms=[algorithm], strict_check_header=False)
     try:
-        if isinstance(key, ec.EllipticCurvePublicKey):
-            if len(signature) != 64:  # JWS ES256: raw r || s, 32 bytes each (RFC 7518 §3.4)
-                return False
-            der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
-            key.verify(der, signing_input, ec.ECDSA(hashes.SHA256()))
-        else:
-            key.verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
-    except InvalidSignature:
-        return False
-    return True
+        verified = jws.validate_compact(signed, jose_key, registry=registry)
+    except JoseError as exc:
+        raise invalid_client(f"client_assertion header refused: {exc.description}", False) from None
+    if not verified:
+        raise invalid_client("client_assertion signature does not verify with the registered key", False)

@@ -1,25 +1,20 @@
-"""The public keys of ``private_key_jwt`` clients: PEM, JWK, JWK Set or key object to a ``cryptography`` key."""
+"""The public keys of ``private_key_jwt`` clients: PEM, JWK, JWK Set or key object to a ``cryptography`` key.
+
+JWKs are read by joserfc (RFC 7517), imported on the first JWK.
+"""
 
 from __future__ import annotations
 
-import base64
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-__all__ = ["PublicKeyInput", "b64url_decode", "load_public_key"]
+__all__ = ["PublicKeyInput", "load_public_key"]
 
 #: A public key for private_key_jwt: PEM (SubjectPublicKeyInfo), a JWK, a JWK Set, or a cryptography key.
 PublicKeyInput = str | bytes | Mapping[str, Any] | ec.EllipticCurvePublicKey | rsa.RSAPublicKey
-
-
-def b64url_decode(segment: str) -> bytes:
-    if not re.fullmatch(r"[A-Za-z0-9_-]*", segment):
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
 
 
 def load_public_key(value: PublicKeyInput) -> tuple[ec.EllipticCurvePublicKey | rsa.RSAPublicKey, str | None]:
@@ -51,16 +46,17 @@ def load_public_key(value: PublicKeyInput) -> tuple[ec.EllipticCurvePublicKey | 
 
 
 def _key_from_jwk(jwk: Mapping[str, Any]) -> ec.EllipticCurvePublicKey | rsa.RSAPublicKey:
-    def number(name: str) -> int:
-        raw = jwk.get(name)
-        if not isinstance(raw, str):
-            raise ValueError(f"the JWK lacks {name!r}")
-        return int.from_bytes(b64url_decode(raw), "big")
+    from joserfc.errors import JoseError
+    from joserfc.jwk import ECKey, RSAKey
 
-    if jwk.get("kty") == "EC":
-        if jwk.get("crv") != "P-256":
-            raise ValueError("EC JWKs must use crv P-256")
-        return ec.EllipticCurvePublicNumbers(number("x"), number("y"), ec.SECP256R1()).public_key()
-    if jwk.get("kty") == "RSA":
-        return rsa.RSAPublicNumbers(number("e"), number("n")).public_key()
-    raise ValueError(f"unsupported JWK kty {jwk.get('kty')!r}")
+    kty = jwk.get("kty")
+    if kty == "EC" and jwk.get("crv") != "P-256":
+        raise ValueError("EC JWKs must use crv P-256")
+    if kty not in ("EC", "RSA"):
+        raise ValueError(f"unsupported JWK kty {kty!r}")
+    try:
+        key = ECKey.import_key(dict(jwk)) if kty == "EC" else RSAKey.import_key(dict(jwk))
+    except (JoseError, ValueError, TypeError) as exc:
+        raise ValueError(f"unusable {kty} JWK: {exc}") from None
+    public: ec.EllipticCurvePublicKey | rsa.RSAPublicKey = key.public_key
+    return public
