@@ -14,10 +14,8 @@ Both requests carry the client's authentication as registered (a public client s
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +27,7 @@ from mcp_oauth_auth.exceptions import (
     TokenExchangeError,
 )
 from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner, authenticated_fetch
+from mcp_oauth_auth.flow.device_authorization import DEFAULT_INTERVAL, DeviceAuthorization
 from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata
 from mcp_oauth_auth.flow.effects import Effect, HttpResponse, sleep
 from mcp_oauth_auth.flow.fetch import RetryPolicy, parse_seconds
@@ -51,48 +50,12 @@ logger = logging.getLogger("mcp_oauth_auth")
 
 #: The ``grant_type`` of device access token requests (RFC 8628 §3.4).
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-#: Seconds between polls when the server names no ``interval`` (RFC 8628 §3.2).
-DEFAULT_INTERVAL = 5.0
 #: Seconds added to the interval on each ``slow_down`` (RFC 8628 §3.5).
 SLOW_DOWN_INCREMENT = 5.0
 #: The longest wait between polls, whatever the server asks for.
 MAX_INTERVAL = 60.0
 #: The longest a device code is polled for, whatever the server's ``expires_in``.
 MAX_LIFETIME = 86400.0
-
-_SEPARATOR = re.compile(r"[^0-9A-Za-z]")
-
-
-@dataclass(frozen=True)
-class DeviceAuthorization:
-    """A device authorization response (RFC 8628 §3.2), with the expiry made absolute (seconds since the epoch).
-
-    ``device_code`` is a credential: it never appears in the ``repr``.
-    """
-
-    device_code: str = field(repr=False)
-    user_code: str
-    verification_uri: str
-    verification_uri_complete: str | None
-    expires_at: float
-    interval: float = DEFAULT_INTERVAL
-
-    @property
-    def display_user_code(self) -> str:
-        """The user code grouped for reading aloud and typing (RFC 8628 §6.1): ``WDJBMJHT`` -> ``WDJB-MJHT``.
-
-        A code the server already punctuated, or one of 5 characters or fewer, is returned as issued. Only for
-        display: servers ignore the hyphen (RFC 8628 §6.1 recommends it), and :attr:`user_code` stays as issued.
-        """
-        code = self.user_code
-        if len(code) <= 5 or _SEPARATOR.search(code):
-            return code
-        size = next((size for size in (4, 3, 5) if len(code) % size == 0), 4)
-        return "-".join(code[start : start + size] for start in range(0, len(code), size))
-
-    def seconds_left(self, now: float | None = None) -> float:
-        """Seconds until the codes expire (0 when they have)."""
-        return max(0.0, self.expires_at - (time.time() if now is None else now))
 
 
 def _user_facing_uri(value: Any, name: str, endpoint: str, *, required: bool, allow_http: bool) -> str | None:
