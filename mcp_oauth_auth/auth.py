@@ -28,8 +28,9 @@ from mcp_oauth_auth.authorizers.environment import browser_unavailable_reason
 from mcp_oauth_auth.exceptions import ConfigurationError, OAuthError, RequestNotReplayableError
 from mcp_oauth_auth.flow.effects import Flow
 from mcp_oauth_auth.flow.engine import FlowConfig, FlowEngine
-from mcp_oauth_auth.flow.fetch import RetryPolicy, is_duration
+from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.registration import ClientSettings
+from mcp_oauth_auth.flow.values import is_duration
 from mcp_oauth_auth.records import CredentialRecord, TokenSet
 from mcp_oauth_auth.storage.auto import AutoTokenStore
 from mcp_oauth_auth.storage.base import TokenStore

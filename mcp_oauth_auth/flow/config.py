@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mcp_oauth_auth.exceptions import ConfigurationError
-from mcp_oauth_auth.flow.fetch import RetryPolicy, is_duration
+from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.registration import ClientSettings
 from mcp_oauth_auth.flow.urls import check_redirect_uri, require_secure_url
+from mcp_oauth_auth.flow.values import is_duration, is_whole_number
 
 if TYPE_CHECKING:
     from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
@@ -74,7 +75,7 @@ class FlowConfig:
             raise ConfigurationError(f"retry must be a RetryPolicy, not {type(self.retry).__name__}")
         if self.refresh_skew is not None and not is_duration(self.refresh_skew):
             raise ConfigurationError(f"refresh_skew must be a number of seconds (0 or more), not {self.refresh_skew!r}")
-        if isinstance(self.max_step_up, bool) or not isinstance(self.max_step_up, int) or self.max_step_up < 0:
+        if not is_whole_number(self.max_step_up, 0):
             raise ConfigurationError(f"max_step_up must be a whole number (0 or more), not {self.max_step_up!r}")
         for name in ("send_resource", "trust_unadvertised_pkce", "allow_http"):
             if not isinstance(getattr(self, name), bool):

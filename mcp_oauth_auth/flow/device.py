@@ -30,9 +30,10 @@ from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner, authenticated
 from mcp_oauth_auth.flow.device_authorization import DEFAULT_INTERVAL, DeviceAuthorization
 from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata
 from mcp_oauth_auth.flow.effects import Effect, HttpResponse, sleep
-from mcp_oauth_auth.flow.fetch import RetryPolicy, parse_seconds
+from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.tokens import parse_token_response, token_error
 from mcp_oauth_auth.flow.urls import is_loopback_host, safe_url
+from mcp_oauth_auth.flow.values import parse_seconds
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
 
 __all__ = [

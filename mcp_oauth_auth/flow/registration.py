@@ -20,6 +20,7 @@ from mcp_oauth_auth.flow.client_auth import PRIVATE_KEY_JWT
 from mcp_oauth_auth.flow.effects import Effect, HttpRequest
 from mcp_oauth_auth.flow.fetch import RetryPolicy, fetch
 from mcp_oauth_auth.flow.urls import is_loopback_host, shown_url
+from mcp_oauth_auth.flow.values import is_whole_number
 from mcp_oauth_auth.records import ClientRegistration
 
 if TYPE_CHECKING:
@@ -305,7 +306,7 @@ def _parse_registration(
     if method in _SECRET_METHODS and not (isinstance(secret, str) and secret):
         raise RegistrationError(f"the server assigned {method} but issued no client_secret", url=endpoint)
     expires_at = document.get("client_secret_expires_at")
-    if isinstance(expires_at, bool) or not isinstance(expires_at, int) or expires_at <= 0:
+    if not is_whole_number(expires_at, 1):
         expires_at = None  # 0: the secret does not expire (RFC 7591 §3.2.1)
     return ClientRegistration(
         client_id=client_id,

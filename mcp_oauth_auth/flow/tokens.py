@@ -22,7 +22,8 @@ from mcp_oauth_auth.exceptions import (
 )
 from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner, authenticated_fetch, client_authentication
 from mcp_oauth_auth.flow.effects import Effect, HttpRequest, HttpResponse
-from mcp_oauth_auth.flow.fetch import RetryPolicy, parse_seconds
+from mcp_oauth_auth.flow.fetch import RetryPolicy
+from mcp_oauth_auth.flow.values import parse_seconds
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
 
 __all__ = ["client_authentication", "exchange_code", "parse_token_response", "refresh_tokens", "token_error"]
