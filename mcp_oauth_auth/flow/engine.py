@@ -303,6 +303,7 @@ class FlowEngine:
                 record.tokens.refresh_token,
                 resource,
                 self.config.retry,
+                previous_scope=record.tokens.scope,
                 assertion_signer=self._signer_for(record.client),
                 issuer=record.issuer,
                 now=self.clock,
@@ -328,7 +329,7 @@ class FlowEngine:
                 error_description=exc.error_description,
                 status_code=exc.status_code,
             ) from exc
-        yield from self._commit(record.with_tokens(_keep_scope(tokens, record.tokens)))
+        yield from self._commit(record.with_tokens(tokens))
         yield from unlock_record(key)
         logger.debug("refreshed the access token for %s", key)
 
@@ -486,11 +487,6 @@ class FlowEngine:
 def _union(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
     """The scopes of ``first``, then those of ``second`` not among them."""
     return tuple(dict.fromkeys((*first, *second)))
-
-
-def _keep_scope(new: TokenSet, old: TokenSet) -> TokenSet:
-    """A refresh response without ``scope`` grants the same scope as before (RFC 6749 §5.1)."""
-    return new if new.scope is not None or old.scope is None else replace(new, scope=old.scope)
 
 
 def _refresh_due_at(tokens: TokenSet | None, skew: float | None) -> float:
