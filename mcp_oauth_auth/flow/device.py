@@ -59,7 +59,7 @@ MAX_INTERVAL = 60.0
 MAX_LIFETIME = 86400.0
 
 
-def _user_facing_uri(value: Any, name: str, endpoint: str, *, required: bool, allow_http: bool) -> str | None:
+def _user_facing_uri(value: Any, name: str, endpoint: str, *, required: bool, allow_insecure_http: bool) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value:
@@ -72,7 +72,7 @@ def _user_facing_uri(value: Any, name: str, endpoint: str, *, required: bool, al
         scheme, host = "", None
     if not host or scheme not in ("https", "http"):
         raise AuthorizationError(f"the device authorization response's {name} is not an absolute URL", url=endpoint)
-    if scheme == "http" and not allow_http and not is_loopback_host(host):
+    if scheme == "http" and not allow_insecure_http and not is_loopback_host(host):
         # The person would type their user code into a page anyone on the path can read or replace.
         raise AuthorizationError(
             f"the device authorization response's {name} does not use https: {safe_url(value)}", url=endpoint
@@ -87,15 +87,15 @@ def start_device_authorization(
     resource: str | None,
     retry: RetryPolicy,
     *,
-    assertion_signer: ClientAssertionSigner | None = None,
-    allow_http: bool = False,
+    private_key: ClientAssertionSigner | None = None,
+    allow_insecure_http: bool = False,
     now: Callable[[], float] = time.time,
 ) -> Generator[Effect, Any, DeviceAuthorization]:
     """Request a device code and a user code (RFC 8628 §3.1) at the server's ``device_authorization_endpoint``.
 
     Raises :class:`DiscoveryError` when the server publishes no such endpoint, and :class:`AuthorizationError`
     (with the server's ``error`` and ``error_description``) when it refuses or answers with something unusable,
-    including a ``verification_uri`` that is neither https nor loopback http (unless ``allow_http``).
+    including a ``verification_uri`` that is neither https nor loopback http (unless ``allow_insecure_http``).
     """
     endpoint = metadata.device_authorization_endpoint
     if not endpoint:
@@ -116,7 +116,7 @@ def start_device_authorization(
         fields,
         retry,
         "device authorization request",
-        assertion_signer=assertion_signer,
+        assertion_signer=private_key,
         issuer=metadata.issuer,
         now=now,
     )
@@ -124,11 +124,11 @@ def start_device_authorization(
         raise token_error(
             AuthorizationError, "the authorization server refused the device authorization request", response, endpoint
         )
-    return _parse_device_authorization(response, endpoint, now(), allow_http=allow_http)
+    return _parse_device_authorization(response, endpoint, now(), allow_insecure_http=allow_insecure_http)
 
 
 def _parse_device_authorization(
-    response: HttpResponse, endpoint: str, received_at: float, *, allow_http: bool
+    response: HttpResponse, endpoint: str, received_at: float, *, allow_insecure_http: bool
 ) -> DeviceAuthorization:
     document = response.json_object()
     if document is None:
@@ -142,14 +142,16 @@ def _parse_device_authorization(
     assert isinstance(user_code, str)
     # "verification_url" is what some servers (Google) sent before RFC 8628 was final.
     raw_uri = document.get("verification_uri", document.get("verification_url"))
-    verification_uri = _user_facing_uri(raw_uri, "verification_uri", endpoint, required=True, allow_http=allow_http)
+    verification_uri = _user_facing_uri(
+        raw_uri, "verification_uri", endpoint, required=True, allow_insecure_http=allow_insecure_http
+    )
     assert verification_uri is not None
     verification_uri_complete = _user_facing_uri(
         document.get("verification_uri_complete"),
         "verification_uri_complete",
         endpoint,
         required=False,
-        allow_http=allow_http,
+        allow_insecure_http=allow_insecure_http,
     )
     expires_in = parse_seconds(document.get("expires_in"))
     if not expires_in:
@@ -179,7 +181,7 @@ def poll_device_token(
     retry: RetryPolicy,
     now: Callable[[], float] = time.time,
     *,
-    assertion_signer: ClientAssertionSigner | None = None,
+    private_key: ClientAssertionSigner | None = None,
     issuer: str | None = None,
 ) -> Generator[Effect, Any, TokenSet]:
     """Poll the token endpoint (RFC 8628 §3.4, §3.5) until the person decides or the codes expire.
@@ -210,7 +212,7 @@ def poll_device_token(
             fields,
             retry,
             "device access token request",
-            assertion_signer=assertion_signer,
+            assertion_signer=private_key,
             issuer=issuer,
             now=now,
         )

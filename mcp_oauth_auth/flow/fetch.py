@@ -49,7 +49,7 @@ def is_temporary(status: int) -> bool:
 
 
 def fetch(
-    request: HttpRequest | Callable[[], HttpRequest], policy: RetryPolicy, what: str
+    request: HttpRequest | Callable[[], HttpRequest], retry: RetryPolicy, what: str
 ) -> Generator[Effect, Any, HttpResponse]:
     """Send ``request``; retry temporary failures; return the first non-temporary response.
 
@@ -59,17 +59,17 @@ def fetch(
     build = request if callable(request) else lambda: request
     sent = build()
     response = yield from send(sent)
-    for attempt in range(1, policy.attempts):
+    for attempt in range(1, retry.attempts):
         if not is_temporary(response.status):
             return response
-        delay = policy.delay(attempt - 1, response)
+        delay = retry.delay(attempt - 1, response)
         logger.debug("%s: %s answered %s, retrying in %.1fs", what, safe_url(sent.url), response.status, delay)
         yield from sleep(delay)
         sent = build()
         response = yield from send(sent)
     if is_temporary(response.status):
         raise TemporaryOAuthError(
-            f"{what} failed temporarily {policy.attempts} times; credentials were kept, try again later",
+            f"{what} failed temporarily {retry.attempts} times; credentials were kept, try again later",
             url=safe_url(sent.url),
             status_code=response.status,
         )

@@ -61,13 +61,13 @@ def exchange_code(
     code_verifier: str,
     redirect_uri: str,
     resource: str | None,
-    policy: RetryPolicy,
+    retry: RetryPolicy,
     *,
-    assertion_signer: ClientAssertionSigner | None = None,
+    private_key: ClientAssertionSigner | None = None,
     issuer: str | None = None,
     now: Callable[[], float] = time.time,
 ) -> Generator[Effect, Any, TokenSet]:
-    """Exchange an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5). ``assertion_signer`` and ``issuer`` (the
+    """Exchange an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5). ``private_key`` and ``issuer`` (the
     assertion's audience) are for a client that authenticates with ``private_key_jwt``."""
     fields = {
         "grant_type": "authorization_code",
@@ -82,9 +82,9 @@ def exchange_code(
         endpoint,
         client,
         fields,
-        policy,
+        retry,
         "authorization code exchange",
-        assertion_signer=assertion_signer,
+        assertion_signer=private_key,
         issuer=issuer,
         now=now,
     )
@@ -98,10 +98,10 @@ def refresh_tokens(
     client: ClientRegistration,
     refresh_token: str,
     resource: str | None,
-    policy: RetryPolicy,
+    retry: RetryPolicy,
     *,
     previous_scope: str | None = None,
-    assertion_signer: ClientAssertionSigner | None = None,
+    private_key: ClientAssertionSigner | None = None,
     issuer: str | None = None,
     now: Callable[[], float] = time.time,
 ) -> Generator[Effect, Any, TokenSet]:
@@ -110,13 +110,13 @@ def refresh_tokens(
     work for this client again, and the caller re-authorizes.
     A response without a refresh token keeps ``refresh_token``, one without ``scope`` keeps ``previous_scope`` (the
     scope of the tokens being refreshed, when known): :func:`keep_omitted`.
-    ``assertion_signer`` and ``issuer`` are for a client that authenticates with ``private_key_jwt``."""
+    ``private_key`` and ``issuer`` are for a client that authenticates with ``private_key_jwt``."""
     fields = {"grant_type": "refresh_token", "refresh_token": refresh_token}
     if resource:
         fields["resource"] = resource
     logger.debug("refreshing the access token at %s", endpoint)
     response = yield from authenticated_fetch(
-        endpoint, client, fields, policy, "token refresh", assertion_signer=assertion_signer, issuer=issuer, now=now
+        endpoint, client, fields, retry, "token refresh", assertion_signer=private_key, issuer=issuer, now=now
     )
     if response.status != 200:
         error_class = InvalidGrantError if _error_code(response) in _FINAL_REFRESH_ERRORS else TokenRefreshError

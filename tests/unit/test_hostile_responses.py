@@ -252,7 +252,7 @@ FLOWS: dict[str, tuple[Callable[[], Generator[Effect, Any, Any]], type[OAuthErro
             (),
             None,
             POLICY,
-            assertion_signer=FixedSigner(),
+            private_key=FixedSigner(),
             issuer="https://as.example",
         ),
         TokenExchangeError,
