@@ -28,8 +28,9 @@ from mcp_oauth_auth.authorizers.environment import browser_unavailable_reason
 from mcp_oauth_auth.exceptions import ConfigurationError, OAuthError, RequestNotReplayableError
 from mcp_oauth_auth.flow.effects import Flow
 from mcp_oauth_auth.flow.engine import FlowConfig, FlowEngine
-from mcp_oauth_auth.flow.fetch import RetryPolicy, is_duration
+from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.registration import ClientSettings
+from mcp_oauth_auth.flow.values import is_duration
 from mcp_oauth_auth.records import CredentialRecord, TokenSet
 from mcp_oauth_auth.storage.auto import AutoTokenStore
 from mcp_oauth_auth.storage.base import TokenStore
@@ -220,15 +221,15 @@ class MCPOAuth(_AuthBase):
             redirect_uri=redirect_uri,
             retry=retry or RetryPolicy(),
             refresh_skew=refresh_skew,
-            send_resource=send_resource_indicator,
+            send_resource_indicator=send_resource_indicator,
             trust_unadvertised_pkce=trust_unadvertised_pkce,
             resource_metadata_url=resource_metadata_url,
-            allow_http=allow_insecure_http,
+            allow_insecure_http=allow_insecure_http,
             max_step_up=max_step_up,
-            grant=grant_type,
+            grant_type=grant_type,
             interaction=interaction,
             headless_reason=headless_reason,
-            assertion_signer=private_key,
+            private_key=private_key,
             name=name,
         )
         self._engine = FlowEngine(config)

@@ -11,11 +11,12 @@ Records are frozen dataclasses with ``to_dict``/``from_dict`` for JSON, and a ``
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
+
+from mcp_oauth_auth.flow.values import finite_number
 
 __all__ = ["ClientRegistration", "CredentialRecord", "RecordFormatError", "RecordKey", "TokenSet", "redact"]
 
@@ -46,17 +47,6 @@ class RecordFormatError(ValueError):
         return type(self), (self.field, self.expected, self.found)
 
 
-def _finite(value: object) -> float | None:
-    """``value`` as a float when it is a finite JSON number (a bool is not one), else None."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        try:
-            number = float(value)
-        except OverflowError:  # an integer beyond the float range
-            return None
-        return number if math.isfinite(number) else None
-    return None
-
-
 def _found(value: object) -> str:
     """What a wrong value is, in JSON terms, without the value itself."""
     if value is _MISSING:
@@ -66,7 +56,7 @@ def _found(value: object) -> str:
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, (int, float)):
-        return "a number" if _finite(value) is not None else "NaN, an infinity or an out-of-range number"
+        return "a number" if finite_number(value) is not None else "NaN, an infinity or an out-of-range number"
     if isinstance(value, str):
         return "a string"
     if isinstance(value, (list, tuple)):
@@ -98,7 +88,7 @@ def _float(data: dict[str, Any], name: str, default: float) -> float:
     value = data.get(name, _MISSING)
     if value is _MISSING:
         return default
-    number = _finite(value)
+    number = finite_number(value)
     if number is None:
         raise RecordFormatError(name, "a finite number", _found(value))
     return number
@@ -106,7 +96,7 @@ def _float(data: dict[str, Any], name: str, default: float) -> float:
 
 def _opt_float(data: dict[str, Any], name: str) -> float | None:
     value = data.get(name)
-    number = _finite(value)
+    number = finite_number(value)
     if number is None and value is not None:
         raise RecordFormatError(name, "a finite number or null", _found(value))
     return number

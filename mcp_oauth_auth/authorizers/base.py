@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
-    from mcp_oauth_auth.flow.device import DeviceAuthorization
+    from mcp_oauth_auth.flow.device_authorization import DeviceAuthorization
 
 __all__ = [
     "DEFAULT_REDIRECT_URI",

@@ -14,7 +14,7 @@ from mcp_oauth_auth.authorizers.base import Authorizer, device_prompt
 from mcp_oauth_auth.exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from mcp_oauth_auth.flow.device import DeviceAuthorization
+    from mcp_oauth_auth.flow.device_authorization import DeviceAuthorization
 
 __all__ = ["DeviceAuthorizer", "DevicePromptHook"]
 
@@ -25,10 +25,10 @@ class DeviceAuthorizer(Authorizer):
     """Authorize with the device flow.
 
     Args:
-        on_prompt: receives the :class:`~mcp_oauth_auth.flow.device.DeviceAuthorization` (``verification_uri``,
-            ``verification_uri_complete``, ``user_code``, ``display_user_code``, ``expires_at``,
-            ``seconds_left()``) to show it in your own UI; sync or async. By default the instructions are written
-            to ``stream``.
+        on_prompt: receives the :class:`~mcp_oauth_auth.flow.device_authorization.DeviceAuthorization`
+            (``verification_uri``, ``verification_uri_complete``, ``user_code``, ``display_user_code``,
+            ``expires_at``, ``seconds_left()``) to show it in your own UI; sync or async. By default the
+            instructions are written to ``stream``.
         stream: where the default prompt goes (default: stderr).
 
     The client registers for the ``urn:ietf:params:oauth:grant-type:device_code`` grant, and the authorization

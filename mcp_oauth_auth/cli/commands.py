@@ -32,7 +32,7 @@ from mcp_oauth_auth.records import CredentialRecord
 
 if TYPE_CHECKING:
     from mcp_oauth_auth.auth import MCPOAuth
-    from mcp_oauth_auth.flow.device import DeviceAuthorization
+    from mcp_oauth_auth.flow.device_authorization import DeviceAuthorization
     from mcp_oauth_auth.flow.revocation import RevocationOutcome
     from mcp_oauth_auth.storage.base import TokenStore
 

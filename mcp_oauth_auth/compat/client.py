@@ -71,9 +71,9 @@ class MCPOAuthClient:
         self._settings = ClientSettings(client_id=client_id, client_secret=client_secret, client_name=client_name)
         self._settings.validate()
         self._retry = retry or RetryPolicy()
-        self._send_resource = send_resource_indicator
+        self._send_resource_indicator = send_resource_indicator
         self._trust_unadvertised_pkce = trust_unadvertised_pkce
-        self._allow_http = allow_insecure_http
+        self._allow_insecure_http = allow_insecure_http
         self._resource_metadata: ProtectedResourceMetadata | None = None
         self._metadata: AuthorizationServerMetadata | None = None
         self._registration: ClientRegistration | None = None
@@ -147,7 +147,7 @@ class MCPOAuthClient:
         """Find the server's authorization server (RFC 9728, then RFC 8414 / OpenID discovery; the 2025-03-26
         fallbacks for servers without resource metadata). Returns its metadata document."""
         self._resource_metadata, self._metadata = await self._run(
-            _discover(self.server_url, self._retry, self._allow_http)
+            _discover(self.server_url, self._retry, self._allow_insecure_http)
         )
         metadata = self._metadata
         if metadata.extra:
@@ -237,7 +237,7 @@ class MCPOAuthClient:
         return self._metadata
 
     def _resource_parameter(self) -> str | None:
-        return self.resource if self._send_resource else None
+        return self.resource if self._send_resource_indicator else None
 
     async def _client_registration(self, server: AuthorizationServerMetadata) -> ClientRegistration:
         if self._registration is None:
@@ -263,11 +263,11 @@ def _unreachable(exc: Exception, request: Any) -> Exception:
 
 
 def _discover(
-    server_url: str, retry: RetryPolicy, allow_http: bool
+    server_url: str, retry: RetryPolicy, allow_insecure_http: bool
 ) -> Generator[Effect, Any, tuple[ProtectedResourceMetadata | None, AuthorizationServerMetadata]]:
     """Protected resource metadata, then the first listed authorization server that publishes metadata."""
-    prm = yield from discover_protected_resource(server_url, None, retry, allow_http=allow_http)
-    server = yield from find_authorization_server(server_url, prm, retry, allow_http=allow_http)
+    prm = yield from discover_protected_resource(server_url, None, retry, allow_insecure_http=allow_insecure_http)
+    server = yield from find_authorization_server(server_url, prm, retry, allow_insecure_http=allow_insecure_http)
     return prm, server
 
 

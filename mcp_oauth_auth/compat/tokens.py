@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcp_oauth_auth.exceptions import ConfigurationError
-from mcp_oauth_auth.flow.fetch import parse_seconds
+from mcp_oauth_auth.flow.values import is_number, parse_seconds
 from mcp_oauth_auth.records import TokenSet, redact
 
 __all__ = ["OAuthTokens"]
@@ -47,7 +47,7 @@ class OAuthTokens:
             value = getattr(self, name)
             if value is None and name != "issued_at":
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if not is_number(value) or not math.isfinite(value):
                 raise ConfigurationError(f"OAuthTokens.{name} must be a finite number of seconds")
         if self.expires_at is None and self.expires_in is not None:
             object.__setattr__(self, "expires_at", self.issued_at + float(self.expires_in))

@@ -35,14 +35,14 @@ def request_client_credentials(
     resource: str | None,
     retry: RetryPolicy,
     *,
-    assertion_signer: ClientAssertionSigner | None = None,
+    private_key: ClientAssertionSigner | None = None,
     issuer: str | None = None,
     now: Callable[[], float] = time.time,
 ) -> Generator[Effect, Any, TokenSet]:
     """Obtain tokens with the ``client_credentials`` grant (RFC 6749 §4.4).
 
     ``client.token_endpoint_auth_method`` selects the authentication: ``client_secret_basic``,
-    ``client_secret_post`` or ``private_key_jwt`` (then ``assertion_signer`` and ``issuer``, the authorization
+    ``client_secret_post`` or ``private_key_jwt`` (then ``private_key`` and ``issuer``, the authorization
     server's issuer identifier used as the assertion's audience, are required). ``scope`` is sent when ``scopes``
     is not empty, ``resource`` (RFC 8707) when given. No refresh token is expected; one that is returned is kept in
     the :class:`TokenSet` as is. A refusal raises :class:`TokenExchangeError` with the server's ``error``.
@@ -67,7 +67,7 @@ def request_client_credentials(
         fields,
         retry,
         "client credentials grant",
-        assertion_signer=assertion_signer,
+        assertion_signer=private_key,
         issuer=issuer,
         now=now,
     )
@@ -75,4 +75,4 @@ def request_client_credentials(
         raise token_error(
             TokenExchangeError, "the token endpoint refused the client credentials grant", response, token_endpoint
         )
-    return parse_token_response(response, token_endpoint, TokenExchangeError, previous_refresh_token=None)
+    return parse_token_response(response, token_endpoint, TokenExchangeError)

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mcp_oauth_auth.exceptions import ConfigurationError
-from mcp_oauth_auth.flow.fetch import RetryPolicy, is_duration
+from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.registration import ClientSettings
 from mcp_oauth_auth.flow.urls import check_redirect_uri, require_secure_url
+from mcp_oauth_auth.flow.values import is_duration, is_whole_number
 
 if TYPE_CHECKING:
     from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
@@ -28,34 +29,34 @@ class FlowConfig:
     #: Refresh this many seconds before the access token expires; None: 60 s, at most half the token's lifetime.
     refresh_skew: float | None = None
     #: Send the RFC 8707 ``resource`` parameter (some Microsoft Entra ID setups reject it: AADSTS9010010).
-    send_resource: bool = True
+    send_resource_indicator: bool = True
     trust_unadvertised_pkce: bool = False
     #: An explicit protected resource metadata URL, for servers that publish it where it cannot be derived.
     resource_metadata_url: str | None = None
     #: Accept plain-HTTP OAuth endpoints on non-loopback hosts (never do this outside a lab).
-    allow_http: bool = False
+    allow_insecure_http: bool = False
     #: How many times a 403 ``insufficient_scope`` may trigger a new authorization for one request.
     max_step_up: int = 2
     #: ``"authorization_code"`` (a person approves) or ``"client_credentials"`` (machine to machine).
-    grant: str = "authorization_code"
+    grant_type: str = "authorization_code"
     #: How a person approves: ``"redirect"`` (browser), ``"device"`` (RFC 8628) or ``"auto"`` (redirect when a
     #: browser can be opened here, else the device flow when the server offers it).
     interaction: str = "redirect"
     #: For ``"auto"``: why no browser can be opened here, or None when one can.
     headless_reason: str | None = None
     #: Signs ``private_key_jwt`` client assertions for the client credentials grant.
-    assertion_signer: ClientAssertionSigner | None = None
+    private_key: ClientAssertionSigner | None = None
     #: A label for the credential (e.g. the high-level API's ``server_name``), kept in the record's ``names``.
     name: str | None = None
 
     def __post_init__(self) -> None:
         self.client.validate()
-        if self.grant not in ("authorization_code", "client_credentials"):
+        if self.grant_type not in ("authorization_code", "client_credentials"):
             raise ConfigurationError(
-                f"grant_type must be 'authorization_code' or 'client_credentials', not {self.grant!r}"
+                f"grant_type must be 'authorization_code' or 'client_credentials', not {self.grant_type!r}"
             )
-        if self.grant == "client_credentials" and not (
-            self.client.client_id and (self.client.client_secret or self.assertion_signer)
+        if self.grant_type == "client_credentials" and not (
+            self.client.client_id and (self.client.client_secret or self.private_key)
         ):
             raise ConfigurationError(
                 "the client_credentials grant needs client_id= with client_secret= or private_key= "
@@ -63,25 +64,27 @@ class FlowConfig:
             )
         if self.interaction not in ("redirect", "device", "auto"):
             raise ConfigurationError(f"interaction must be 'redirect', 'device' or 'auto', not {self.interaction!r}")
-        if self.assertion_signer is not None and not self.client.client_id:
+        if self.private_key is not None and not self.client.client_id:
             raise ConfigurationError(
                 "private_key (private_key_jwt client authentication) belongs to a pre-registered client: give its "
                 "client_id= too"
             )
-        if self.assertion_signer is not None and not callable(getattr(self.assertion_signer, "assertion", None)):
+        if self.private_key is not None and not callable(getattr(self.private_key, "assertion", None)):
             raise ConfigurationError("private_key must be a PrivateKeyJWT (or have its assertion() method)")
         if not isinstance(self.retry, RetryPolicy):
             raise ConfigurationError(f"retry must be a RetryPolicy, not {type(self.retry).__name__}")
         if self.refresh_skew is not None and not is_duration(self.refresh_skew):
             raise ConfigurationError(f"refresh_skew must be a number of seconds (0 or more), not {self.refresh_skew!r}")
-        if isinstance(self.max_step_up, bool) or not isinstance(self.max_step_up, int) or self.max_step_up < 0:
+        if not is_whole_number(self.max_step_up, 0):
             raise ConfigurationError(f"max_step_up must be a whole number (0 or more), not {self.max_step_up!r}")
-        for name in ("send_resource", "trust_unadvertised_pkce", "allow_http"):
+        for name in ("send_resource_indicator", "trust_unadvertised_pkce", "allow_insecure_http"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigurationError(f"{name} must be True or False, not {getattr(self, name)!r}")
         if self.name is not None and (not isinstance(self.name, str) or not self.name.strip()):
             raise ConfigurationError(f"name must be a non-empty string, not {self.name!r}")
         if self.resource_metadata_url is not None:
-            require_secure_url(self.resource_metadata_url, "resource_metadata_url", allow_http=self.allow_http)
+            require_secure_url(
+                self.resource_metadata_url, "resource_metadata_url", allow_insecure_http=self.allow_insecure_http
+            )
         if self.redirect_uri is not None:
             check_redirect_uri(self.redirect_uri)

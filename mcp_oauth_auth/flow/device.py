@@ -14,10 +14,8 @@ Both requests carry the client's authentication as registered (a public client s
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,11 +27,13 @@ from mcp_oauth_auth.exceptions import (
     TokenExchangeError,
 )
 from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner, authenticated_fetch
+from mcp_oauth_auth.flow.device_authorization import DEFAULT_INTERVAL, DeviceAuthorization
 from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata
 from mcp_oauth_auth.flow.effects import Effect, HttpResponse, sleep
-from mcp_oauth_auth.flow.fetch import RetryPolicy, parse_seconds
+from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.tokens import parse_token_response, token_error
 from mcp_oauth_auth.flow.urls import is_loopback_host, safe_url
+from mcp_oauth_auth.flow.values import parse_seconds
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
 
 __all__ = [
@@ -51,8 +51,6 @@ logger = logging.getLogger("mcp_oauth_auth")
 
 #: The ``grant_type`` of device access token requests (RFC 8628 §3.4).
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
-#: Seconds between polls when the server names no ``interval`` (RFC 8628 §3.2).
-DEFAULT_INTERVAL = 5.0
 #: Seconds added to the interval on each ``slow_down`` (RFC 8628 §3.5).
 SLOW_DOWN_INCREMENT = 5.0
 #: The longest wait between polls, whatever the server asks for.
@@ -60,42 +58,8 @@ MAX_INTERVAL = 60.0
 #: The longest a device code is polled for, whatever the server's ``expires_in``.
 MAX_LIFETIME = 86400.0
 
-_SEPARATOR = re.compile(r"[^0-9A-Za-z]")
 
-
-@dataclass(frozen=True)
-class DeviceAuthorization:
-    """A device authorization response (RFC 8628 §3.2), with the expiry made absolute (seconds since the epoch).
-
-    ``device_code`` is a credential: it never appears in the ``repr``.
-    """
-
-    device_code: str = field(repr=False)
-    user_code: str
-    verification_uri: str
-    verification_uri_complete: str | None
-    expires_at: float
-    interval: float = DEFAULT_INTERVAL
-
-    @property
-    def display_user_code(self) -> str:
-        """The user code grouped for reading aloud and typing (RFC 8628 §6.1): ``WDJBMJHT`` -> ``WDJB-MJHT``.
-
-        A code the server already punctuated, or one of 5 characters or fewer, is returned as issued. Only for
-        display: servers ignore the hyphen (RFC 8628 §6.1 recommends it), and :attr:`user_code` stays as issued.
-        """
-        code = self.user_code
-        if len(code) <= 5 or _SEPARATOR.search(code):
-            return code
-        size = next((size for size in (4, 3, 5) if len(code) % size == 0), 4)
-        return "-".join(code[start : start + size] for start in range(0, len(code), size))
-
-    def seconds_left(self, now: float | None = None) -> float:
-        """Seconds until the codes expire (0 when they have)."""
-        return max(0.0, self.expires_at - (time.time() if now is None else now))
-
-
-def _user_facing_uri(value: Any, name: str, endpoint: str, *, required: bool, allow_http: bool) -> str | None:
+def _user_facing_uri(value: Any, name: str, endpoint: str, *, required: bool, allow_insecure_http: bool) -> str | None:
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value:
@@ -108,7 +72,7 @@ def _user_facing_uri(value: Any, name: str, endpoint: str, *, required: bool, al
         scheme, host = "", None
     if not host or scheme not in ("https", "http"):
         raise AuthorizationError(f"the device authorization response's {name} is not an absolute URL", url=endpoint)
-    if scheme == "http" and not allow_http and not is_loopback_host(host):
+    if scheme == "http" and not allow_insecure_http and not is_loopback_host(host):
         # The person would type their user code into a page anyone on the path can read or replace.
         raise AuthorizationError(
             f"the device authorization response's {name} does not use https: {safe_url(value)}", url=endpoint
@@ -123,15 +87,15 @@ def start_device_authorization(
     resource: str | None,
     retry: RetryPolicy,
     *,
-    assertion_signer: ClientAssertionSigner | None = None,
-    allow_http: bool = False,
+    private_key: ClientAssertionSigner | None = None,
+    allow_insecure_http: bool = False,
     now: Callable[[], float] = time.time,
 ) -> Generator[Effect, Any, DeviceAuthorization]:
     """Request a device code and a user code (RFC 8628 §3.1) at the server's ``device_authorization_endpoint``.
 
     Raises :class:`DiscoveryError` when the server publishes no such endpoint, and :class:`AuthorizationError`
     (with the server's ``error`` and ``error_description``) when it refuses or answers with something unusable,
-    including a ``verification_uri`` that is neither https nor loopback http (unless ``allow_http``).
+    including a ``verification_uri`` that is neither https nor loopback http (unless ``allow_insecure_http``).
     """
     endpoint = metadata.device_authorization_endpoint
     if not endpoint:
@@ -152,7 +116,7 @@ def start_device_authorization(
         fields,
         retry,
         "device authorization request",
-        assertion_signer=assertion_signer,
+        assertion_signer=private_key,
         issuer=metadata.issuer,
         now=now,
     )
@@ -160,11 +124,11 @@ def start_device_authorization(
         raise token_error(
             AuthorizationError, "the authorization server refused the device authorization request", response, endpoint
         )
-    return _parse_device_authorization(response, endpoint, now(), allow_http=allow_http)
+    return _parse_device_authorization(response, endpoint, now(), allow_insecure_http=allow_insecure_http)
 
 
 def _parse_device_authorization(
-    response: HttpResponse, endpoint: str, received_at: float, *, allow_http: bool
+    response: HttpResponse, endpoint: str, received_at: float, *, allow_insecure_http: bool
 ) -> DeviceAuthorization:
     document = response.json_object()
     if document is None:
@@ -178,14 +142,16 @@ def _parse_device_authorization(
     assert isinstance(user_code, str)
     # "verification_url" is what some servers (Google) sent before RFC 8628 was final.
     raw_uri = document.get("verification_uri", document.get("verification_url"))
-    verification_uri = _user_facing_uri(raw_uri, "verification_uri", endpoint, required=True, allow_http=allow_http)
+    verification_uri = _user_facing_uri(
+        raw_uri, "verification_uri", endpoint, required=True, allow_insecure_http=allow_insecure_http
+    )
     assert verification_uri is not None
     verification_uri_complete = _user_facing_uri(
         document.get("verification_uri_complete"),
         "verification_uri_complete",
         endpoint,
         required=False,
-        allow_http=allow_http,
+        allow_insecure_http=allow_insecure_http,
     )
     expires_in = parse_seconds(document.get("expires_in"))
     if not expires_in:
@@ -215,7 +181,7 @@ def poll_device_token(
     retry: RetryPolicy,
     now: Callable[[], float] = time.time,
     *,
-    assertion_signer: ClientAssertionSigner | None = None,
+    private_key: ClientAssertionSigner | None = None,
     issuer: str | None = None,
 ) -> Generator[Effect, Any, TokenSet]:
     """Poll the token endpoint (RFC 8628 §3.4, §3.5) until the person decides or the codes expire.
@@ -246,7 +212,7 @@ def poll_device_token(
             fields,
             retry,
             "device access token request",
-            assertion_signer=assertion_signer,
+            assertion_signer=private_key,
             issuer=issuer,
             now=now,
         )
@@ -255,7 +221,7 @@ def poll_device_token(
         # GitHub answers pending polls with 200 and an error document: the error decides, not the status.
         if response.status == 200 and not isinstance(error, str):
             logger.debug("device authorization approved after %d polls", polls)
-            return parse_token_response(response, token_endpoint, TokenExchangeError, previous_refresh_token=None)
+            return parse_token_response(response, token_endpoint, TokenExchangeError)
         if error == "authorization_pending":
             continue
         if error == "slow_down":

@@ -79,12 +79,12 @@ def _string_tuple(document: dict[str, Any], name: str) -> tuple[str, ...] | None
 
 
 def discover_protected_resource(
-    server_url: str, from_challenge: str | None, policy: RetryPolicy, *, allow_http: bool = False
+    server_url: str, from_challenge: str | None, retry: RetryPolicy, *, allow_insecure_http: bool = False
 ) -> Generator[Effect, Any, ProtectedResourceMetadata | None]:
     """Fetch and validate the server's protected resource metadata; None when it publishes none."""
     for url in protected_resource_metadata_urls(server_url, from_challenge):
-        require_secure_url(url, "protected resource metadata URL", allow_http=allow_http)
-        response = yield from fetch(HttpRequest.get(url), policy, "protected resource metadata")
+        require_secure_url(url, "protected resource metadata URL", allow_insecure_http=allow_insecure_http)
+        response = yield from fetch(HttpRequest.get(url), retry, "protected resource metadata")
         document = response.json_object() if response.status == 200 else None
         if document is None:
             logger.debug("protected resource metadata: %s answered %s, trying next", url, response.status)
@@ -116,12 +116,12 @@ def _parse_protected_resource(document: dict[str, Any], url: str) -> ProtectedRe
 
 
 def discover_authorization_server(
-    issuer: str, policy: RetryPolicy, *, allow_http: bool = False
+    issuer: str, retry: RetryPolicy, *, allow_insecure_http: bool = False
 ) -> Generator[Effect, Any, AuthorizationServerMetadata | None]:
     """Fetch metadata for ``issuer`` in the spec's order; refuse a document whose ``issuer`` differs."""
     for url, is_openid in authorization_server_metadata_urls(issuer):
-        require_secure_url(url, "authorization server metadata URL", allow_http=allow_http)
-        response = yield from fetch(HttpRequest.get(url), policy, "authorization server metadata")
+        require_secure_url(url, "authorization server metadata URL", allow_insecure_http=allow_insecure_http)
+        response = yield from fetch(HttpRequest.get(url), retry, "authorization server metadata")
         document = response.json_object() if response.status == 200 else None
         if document is None:
             logger.debug("authorization server metadata: %s answered %s, trying next", url, response.status)
@@ -132,14 +132,14 @@ def discover_authorization_server(
                 f"exactly {issuer!r} (RFC 8414 §3.3)",
                 url=url,
             )
-        metadata = _parse_authorization_server(document, url, is_openid, allow_http=allow_http)
+        metadata = _parse_authorization_server(document, url, is_openid, allow_insecure_http=allow_insecure_http)
         logger.debug("authorization server metadata for %s from %s", issuer, url)
         return metadata
     return None
 
 
 def _parse_authorization_server(
-    document: dict[str, Any], url: str, from_openid_url: bool, *, allow_http: bool
+    document: dict[str, Any], url: str, from_openid_url: bool, *, allow_insecure_http: bool
 ) -> AuthorizationServerMetadata:
     def endpoint(name: str, required: bool = False) -> str | None:
         value = document.get(name)
@@ -147,7 +147,7 @@ def _parse_authorization_server(
             return None
         if not isinstance(value, str) or not value:
             raise DiscoveryError(f"authorization server metadata lacks a valid {name!r}", url=url)
-        require_secure_url(value, name, allow_http=allow_http)
+        require_secure_url(value, name, allow_insecure_http=allow_insecure_http)
         return value
 
     authorization_endpoint = endpoint("authorization_endpoint", required=True)
@@ -175,12 +175,12 @@ def _parse_authorization_server(
 
 
 def legacy_authorization_server(
-    server_url: str, policy: RetryPolicy, *, allow_http: bool = False
+    server_url: str, retry: RetryPolicy, *, allow_insecure_http: bool = False
 ) -> Generator[Effect, Any, AuthorizationServerMetadata]:
     """The authorization server of a server without protected resource metadata (MCP 2025-03-26): metadata at the
     server's origin, else the default ``/authorize``, ``/token`` and ``/register`` endpoints there."""
     origin = origin_of(server_url)
-    metadata = yield from discover_authorization_server(origin, policy, allow_http=allow_http)
+    metadata = yield from discover_authorization_server(origin, retry, allow_insecure_http=allow_insecure_http)
     if metadata is not None:
         return metadata
     logger.debug("no authorization server metadata at %s: using the default endpoints", origin)
@@ -196,16 +196,16 @@ def legacy_authorization_server(
 def find_authorization_server(
     server_url: str,
     prm: ProtectedResourceMetadata | None,
-    policy: RetryPolicy,
+    retry: RetryPolicy,
     *,
-    allow_http: bool = False,
+    allow_insecure_http: bool = False,
     issuer: str | None = None,
 ) -> Generator[Effect, Any, AuthorizationServerMetadata]:
     """The metadata of the first authorization server ``prm`` lists that publishes it; without ``prm``, the
     2025-03-26 fallback (the MCP server's origin). ``issuer`` pins the choice to that authorization server: one
     the server does not name is refused (:class:`IssuerMismatchError`)."""
     if prm is None:
-        server = yield from legacy_authorization_server(server_url, policy, allow_http=allow_http)
+        server = yield from legacy_authorization_server(server_url, retry, allow_insecure_http=allow_insecure_http)
         if issuer is not None and not same_issuer(server.issuer, issuer):
             raise _not_pinned(server_url, [server.issuer], issuer, server_url)
         return server
@@ -215,7 +215,7 @@ def find_authorization_server(
         if not issuers:
             raise _not_pinned(server_url, prm.authorization_servers, issuer, prm.url)
     for candidate in issuers:
-        metadata = yield from discover_authorization_server(candidate, policy, allow_http=allow_http)
+        metadata = yield from discover_authorization_server(candidate, retry, allow_insecure_http=allow_insecure_http)
         if metadata is not None:
             return metadata
         logger.debug("no metadata for authorization server %s", candidate)

@@ -32,7 +32,7 @@ from urllib.parse import urlencode
 from mcp_oauth_auth.records import CredentialRecord, RecordKey
 
 if TYPE_CHECKING:
-    from mcp_oauth_auth.flow.device import DeviceAuthorization
+    from mcp_oauth_auth.flow.device_authorization import DeviceAuthorization
 
 __all__ = [
     "Authorize",

@@ -115,7 +115,7 @@ class FlowEngine:
         yield from self.load()
         tokens = self.record.tokens if self.record else None
         renewable = tokens is not None and (
-            tokens.refresh_token is not None or self.config.grant == "client_credentials"
+            tokens.refresh_token is not None or self.config.grant_type == "client_credentials"
         )
         if tokens is None or not renewable or now < self.refresh_due_at:
             return
@@ -227,7 +227,7 @@ class FlowEngine:
                 current.client,
                 current.tokens,
                 self.config.retry,
-                assertion_signer=self._signer_for(current.client),
+                private_key=self._private_key_for(current.client),
                 issuer=current.issuer,
                 now=self.clock,
             )
@@ -266,7 +266,7 @@ class FlowEngine:
         if current.tokens.refresh_token is not None:
             yield from self._refresh(current, key)
             return Outcome.REFRESHED
-        if self.config.grant == "client_credentials":
+        if self.config.grant_type == "client_credentials":
             yield from self._reissue(current, key)
             return Outcome.REFRESHED
         yield from unlock_record(key)
@@ -277,12 +277,12 @@ class FlowEngine:
         from mcp_oauth_auth.flow.grants import client_credentials_grant
 
         config = self.config
-        resource = record.resource if config.send_resource else None
+        resource = record.resource if config.send_resource_indicator else None
         _, tokens = yield from client_credentials_grant(
             record.token_endpoint,
             record.issuer,
             record.client,
-            self._signer_for(record.client),
+            self._private_key_for(record.client),
             record.requested_scopes,
             resource,
             config.retry,
@@ -295,7 +295,7 @@ class FlowEngine:
     def _refresh(self, record: CredentialRecord, key: RecordKey) -> Generator[Effect, Any, None]:
         assert record.tokens is not None
         assert record.tokens.refresh_token is not None
-        resource = record.resource if self.config.send_resource else None
+        resource = record.resource if self.config.send_resource_indicator else None
         try:
             tokens = yield from refresh_tokens(
                 record.token_endpoint,
@@ -303,7 +303,8 @@ class FlowEngine:
                 record.tokens.refresh_token,
                 resource,
                 self.config.retry,
-                assertion_signer=self._signer_for(record.client),
+                previous_scope=record.tokens.scope,
+                private_key=self._private_key_for(record.client),
                 issuer=record.issuer,
                 now=self.clock,
             )
@@ -328,7 +329,7 @@ class FlowEngine:
                 error_description=exc.error_description,
                 status_code=exc.status_code,
             ) from exc
-        yield from self._commit(record.with_tokens(_keep_scope(tokens, record.tokens)))
+        yield from self._commit(record.with_tokens(tokens))
         yield from unlock_record(key)
         logger.debug("refreshed the access token for %s", key)
 
@@ -343,24 +344,28 @@ class FlowEngine:
         config = self.config
         metadata_url = challenge.resource_metadata or config.resource_metadata_url
         prm = yield from discover_protected_resource(
-            self.server_url, metadata_url, config.retry, allow_http=config.allow_http
+            self.server_url, metadata_url, config.retry, allow_insecure_http=config.allow_insecure_http
         )
         server = yield from find_authorization_server(
-            self.server_url, prm, config.retry, allow_http=config.allow_http, issuer=config.client.issuer
+            self.server_url,
+            prm,
+            config.retry,
+            allow_insecure_http=config.allow_insecure_http,
+            issuer=config.client.issuer,
         )
         self._check_client_stays_with(server.issuer)
         resource = prm.resource if prm else self.server_url
-        resource_parameter = resource if config.send_resource else None
+        resource_parameter = resource if config.send_resource_indicator else None
         scopes = step_up_scopes or self._with_earlier_scopes(self._choose_scopes(challenge, prm))
         existing = self.record.client if self.record and self.record.issuer == server.issuer else None
         grant = self._grant(server)
         if grant == "client_credentials":
-            machine = machine_client(server, config.client, config.assertion_signer)
+            machine = machine_client(server, config.client, config.private_key)
             client, tokens = yield from client_credentials_grant(
                 server.token_endpoint,
                 server.issuer,
                 machine,
-                config.assertion_signer,
+                config.private_key,
                 scopes,
                 resource_parameter,
                 config.retry,
@@ -377,8 +382,8 @@ class FlowEngine:
                     scopes,
                     resource_parameter,
                     config.retry,
-                    allow_http=config.allow_http,
-                    signer=config.assertion_signer,
+                    allow_insecure_http=config.allow_insecure_http,
+                    private_key=config.private_key,
                     now=self.clock,
                 )
             else:
@@ -391,7 +396,7 @@ class FlowEngine:
                     resource_parameter,
                     config.retry,
                     trust_unadvertised_pkce=config.trust_unadvertised_pkce,
-                    signer=config.assertion_signer,
+                    private_key=config.private_key,
                     now=self.clock,
                 )
         record = CredentialRecord(
@@ -417,7 +422,7 @@ class FlowEngine:
     def _grant(self, server: AuthorizationServerMetadata) -> str:
         """``"client_credentials"``, ``"device"`` or ``"code"``: configured, or chosen for this machine."""
         config = self.config
-        if config.grant == "client_credentials":
+        if config.grant_type == "client_credentials":
             return "client_credentials"
         if config.interaction != "auto":
             return "device" if config.interaction == "device" else "code"
@@ -460,9 +465,9 @@ class FlowEngine:
                 url=issuer,
             )
 
-    def _signer_for(self, client: ClientRegistration) -> ClientAssertionSigner | None:
+    def _private_key_for(self, client: ClientRegistration) -> ClientAssertionSigner | None:
         """The signing key for ``client``'s requests: only a client that authenticates with private_key_jwt."""
-        return self.config.assertion_signer if client.token_endpoint_auth_method == "private_key_jwt" else None
+        return self.config.private_key if client.token_endpoint_auth_method == "private_key_jwt" else None
 
     def _choose_scopes(self, challenge: BearerChallenge, prm: ProtectedResourceMetadata | None) -> tuple[str, ...]:
         """The caller's scopes with the challenge's ``scope`` (authoritative for the operation at hand, so never
@@ -486,11 +491,6 @@ class FlowEngine:
 def _union(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
     """The scopes of ``first``, then those of ``second`` not among them."""
     return tuple(dict.fromkeys((*first, *second)))
-
-
-def _keep_scope(new: TokenSet, old: TokenSet) -> TokenSet:
-    """A refresh response without ``scope`` grants the same scope as before (RFC 6749 §5.1)."""
-    return new if new.scope is not None or old.scope is None else replace(new, scope=old.scope)
 
 
 def _refresh_due_at(tokens: TokenSet | None, skew: float | None) -> float:

@@ -18,7 +18,7 @@ The rules of MCP authorization for a request, in one place for every driver:
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -26,7 +26,6 @@ from mcp_oauth_auth.flow.effects import Effect, Flow
 
 if TYPE_CHECKING:
     from mcp_oauth_auth.flow.challenge import BearerChallenge
-    from mcp_oauth_auth.flow.engine import FlowEngine
 
 __all__ = ["MAX_RECOVERIES", "Exchange", "Headers", "Outcome"]
 
@@ -51,13 +50,30 @@ class Headers(Protocol):
     def get_list(self, key: str) -> list[str]: ...
 
 
+class Engine(Protocol):
+    """What an :class:`Exchange` reads from and asks of its :class:`~mcp_oauth_auth.flow.engine.FlowEngine` (a
+    protocol: the engine imports this module, not the other way round)."""
+
+    server_url: str
+    access_token: str | None
+    refresh_due_at: float
+    loaded: bool
+    clock: Callable[[], float]
+
+    def ensure_fresh(self, now: float | None = None) -> Generator[Effect, Any, None]: ...
+
+    def recover(
+        self, status: int, challenge: BearerChallenge, rejected_token: str | None, attempt: int
+    ) -> Generator[Effect, Any, Outcome]: ...
+
+
 class Exchange:
     """The credential work one protected request needs, decided by the engine; the driver runs it (under its
     credential lock) and sends the request again."""
 
     __slots__ = ("_engine", "authorized", "recoveries", "step_ups")
 
-    def __init__(self, engine: FlowEngine) -> None:
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self.recoveries = 0
         self.step_ups = 0

@@ -8,7 +8,6 @@ credentials, so a temporary failure can never cost the user their tokens.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
@@ -16,8 +15,9 @@ from typing import Any
 from mcp_oauth_auth.exceptions import ConfigurationError, TemporaryOAuthError
 from mcp_oauth_auth.flow.effects import Effect, HttpRequest, HttpResponse, send, sleep
 from mcp_oauth_auth.flow.urls import safe_url
+from mcp_oauth_auth.flow.values import is_duration, is_whole_number, parse_seconds
 
-__all__ = ["RetryPolicy", "fetch", "is_temporary", "parse_seconds"]
+__all__ = ["RetryPolicy", "fetch", "is_temporary"]
 
 logger = logging.getLogger("mcp_oauth_auth")
 
@@ -31,7 +31,7 @@ class RetryPolicy:
     max_delay: float = 10.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.attempts, bool) or not isinstance(self.attempts, int) or self.attempts < 1:
+        if not is_whole_number(self.attempts, 1):
             raise ConfigurationError(f"RetryPolicy.attempts must be a whole number, 1 or more, not {self.attempts!r}")
         for name in ("base_delay", "max_delay"):
             if not is_duration(getattr(self, name)):
@@ -44,31 +44,12 @@ class RetryPolicy:
         return min(self.base_delay * 2.0 ** min(attempt, 64), self.max_delay)
 
 
-def is_duration(value: object) -> bool:
-    """Whether ``value``, given by a caller, is a finite, non-negative number of seconds (a bool is not a number)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
-
-
-def parse_seconds(value: Any) -> float | None:
-    """A finite number of seconds, 0 or more: a JSON number (not a bool) or a string of ASCII digits; else None."""
-    if isinstance(value, str):
-        text = value.strip()
-        value = float(text) if text.isascii() and text.isdigit() else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        seconds = float(value)
-    except OverflowError:  # an integer beyond the range of floats
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
 def is_temporary(status: int) -> bool:
     return status == 429 or 500 <= status <= 599
 
 
 def fetch(
-    request: HttpRequest | Callable[[], HttpRequest], policy: RetryPolicy, what: str
+    request: HttpRequest | Callable[[], HttpRequest], retry: RetryPolicy, what: str
 ) -> Generator[Effect, Any, HttpResponse]:
     """Send ``request``; retry temporary failures; return the first non-temporary response.
 
@@ -78,17 +59,17 @@ def fetch(
     build = request if callable(request) else lambda: request
     sent = build()
     response = yield from send(sent)
-    for attempt in range(1, policy.attempts):
+    for attempt in range(1, retry.attempts):
         if not is_temporary(response.status):
             return response
-        delay = policy.delay(attempt - 1, response)
+        delay = retry.delay(attempt - 1, response)
         logger.debug("%s: %s answered %s, retrying in %.1fs", what, safe_url(sent.url), response.status, delay)
         yield from sleep(delay)
         sent = build()
         response = yield from send(sent)
     if is_temporary(response.status):
         raise TemporaryOAuthError(
-            f"{what} failed temporarily {policy.attempts} times; credentials were kept, try again later",
+            f"{what} failed temporarily {retry.attempts} times; credentials were kept, try again later",
             url=safe_url(sent.url),
             status_code=response.status,
         )

@@ -50,14 +50,14 @@ def code_grant(
     retry: RetryPolicy,
     *,
     trust_unadvertised_pkce: bool,
-    signer: ClientAssertionSigner | None = None,
+    private_key: ClientAssertionSigner | None = None,
     now: Callable[[], float] = time.time,
 ) -> Grant:
     check_pkce_support(server, trust_unadvertised=trust_unadvertised_pkce)
     redirect_uri = fixed_redirect_uri or (yield from choose_redirect(existing.redirect_uris if existing else ()))
     check_redirect_uri(redirect_uri)
     client = yield from identify_client(
-        settings, server, existing, redirect_uri, scopes, retry, private_key=signer is not None, now=now
+        settings, server, existing, redirect_uri, scopes, retry, has_private_key=private_key is not None, now=now
     )
     pending = start_authorization(server, client, redirect_uri, scopes, resource)
     callback_url = yield from authorize(pending.url, redirect_uri)
@@ -70,7 +70,7 @@ def code_grant(
         redirect_uri,
         resource,
         retry,
-        assertion_signer=signer,
+        private_key=private_key,
         issuer=server.issuer,
         now=now,
     )
@@ -85,8 +85,8 @@ def device_grant(
     resource: str | None,
     retry: RetryPolicy,
     *,
-    allow_http: bool,
-    signer: ClientAssertionSigner | None = None,
+    allow_insecure_http: bool,
+    private_key: ClientAssertionSigner | None = None,
     now: Callable[[], float] = time.time,
 ) -> Grant:
     client = yield from identify_client(
@@ -97,25 +97,32 @@ def device_grant(
         scopes,
         retry,
         grant_types=(DEVICE_CODE_GRANT, "refresh_token"),
-        private_key=signer is not None,
+        has_private_key=private_key is not None,
         now=now,
     )
     device = yield from start_device_authorization(
-        server, client, scopes, resource, retry, assertion_signer=signer, allow_http=allow_http, now=now
+        server,
+        client,
+        scopes,
+        resource,
+        retry,
+        private_key=private_key,
+        allow_insecure_http=allow_insecure_http,
+        now=now,
     )
     yield from show_device_code(device)
     tokens = yield from poll_device_token(
-        server.token_endpoint, client, device, resource, retry, now, assertion_signer=signer, issuer=server.issuer
+        server.token_endpoint, client, device, resource, retry, now, private_key=private_key, issuer=server.issuer
     )
     return client, tokens
 
 
 def machine_client(
-    server: AuthorizationServerMetadata, settings: ClientSettings, signer: ClientAssertionSigner | None
+    server: AuthorizationServerMetadata, settings: ClientSettings, private_key: ClientAssertionSigner | None
 ) -> ClientRegistration:
     """The pre-registered confidential client of the client credentials grant, with an agreed authentication."""
     assert settings.client_id is not None
-    if signer is not None:
+    if private_key is not None:
         method = private_key_jwt_method(server)
     else:
         method = choose_secret_auth_method(server, settings.token_endpoint_auth_method)
@@ -132,13 +139,13 @@ def client_credentials_grant(
     token_endpoint: str,
     issuer: str,
     client: ClientRegistration,
-    signer: ClientAssertionSigner | None,
+    private_key: ClientAssertionSigner | None,
     scopes: tuple[str, ...],
     resource: str | None,
     retry: RetryPolicy,
     now: Callable[[], float] = time.time,
 ) -> Grant:
     tokens = yield from request_client_credentials(
-        token_endpoint, client, scopes, resource, retry, assertion_signer=signer, issuer=issuer, now=now
+        token_endpoint, client, scopes, resource, retry, private_key=private_key, issuer=issuer, now=now
     )
     return client, tokens

@@ -20,6 +20,7 @@ from mcp_oauth_auth.flow.client_auth import PRIVATE_KEY_JWT
 from mcp_oauth_auth.flow.effects import Effect, HttpRequest
 from mcp_oauth_auth.flow.fetch import RetryPolicy, fetch
 from mcp_oauth_auth.flow.urls import is_loopback_host, shown_url
+from mcp_oauth_auth.flow.values import is_whole_number
 from mcp_oauth_auth.records import ClientRegistration
 
 if TYPE_CHECKING:
@@ -147,21 +148,21 @@ def identify_client(
     existing: ClientRegistration | None,
     redirect_uri: str | None,
     scopes: tuple[str, ...],
-    policy: RetryPolicy,
+    retry: RetryPolicy,
     grant_types: tuple[str, ...] = ("authorization_code", "refresh_token"),
     *,
-    private_key: bool = False,
+    has_private_key: bool = False,
     now: Callable[[], float] = time.time,
 ) -> Generator[Effect, Any, ClientRegistration]:
     """The registration to use with this authorization server. ``existing`` belongs to the same issuer.
 
     ``redirect_uri`` is None for grants without a redirect (the device flow); ``grant_types`` are what a new
-    dynamic registration asks for, and what an existing one must include to be reused. ``private_key``: the
+    dynamic registration asks for, and what an existing one must include to be reused. ``has_private_key``: the
     pre-registered client authenticates with ``private_key_jwt`` (a signing key was given).
     """
     redirect_uris = (redirect_uri,) if redirect_uri else ()
     if settings.client_id:
-        if private_key:
+        if has_private_key:
             method = private_key_jwt_method(metadata)
         elif settings.client_secret:
             method = choose_secret_auth_method(metadata, settings.token_endpoint_auth_method)
@@ -185,7 +186,7 @@ def identify_client(
         logger.debug("client identity: reusing the dynamic registration with %s", metadata.issuer)
         return existing
     if metadata.registration_endpoint:
-        registration = yield from register_client(settings, metadata, redirect_uri, scopes, policy, grant_types)
+        registration = yield from register_client(settings, metadata, redirect_uri, scopes, retry, grant_types)
         return registration
     hint = (
         " The server does not accept Client ID Metadata Documents."
@@ -229,7 +230,7 @@ def register_client(
     metadata: AuthorizationServerMetadata,
     redirect_uri: str | None,
     scopes: tuple[str, ...],
-    policy: RetryPolicy,
+    retry: RetryPolicy,
     grant_types: tuple[str, ...],
 ) -> Generator[Effect, Any, ClientRegistration]:
     """Dynamic client registration (RFC 7591 §3); without ``redirect_uri``, a client with no redirect (device)."""
@@ -257,14 +258,14 @@ def register_client(
         request_body["scope"] = " ".join(registered_scopes)
     endpoint = metadata.registration_endpoint
     logger.debug("dynamic client registration at %s (token endpoint auth %s)", endpoint, requested_method)
-    response = yield from fetch(HttpRequest.json(endpoint, request_body), policy, "client registration")
+    response = yield from fetch(HttpRequest.json(endpoint, request_body), retry, "client registration")
     document = response.json_object() or {}
     if response.status == 400 and "scope" in request_body and document.get("error") in _SCOPE_REFUSALS:
         # RFC 7591 §3.2.2 lets a server refuse scope values it does not know (MCP scopes may belong to the resource
         # server only): register without a scope restriction instead.
         logger.debug("the registration's scope was refused (%s); registering without scope", document.get("error"))
         del request_body["scope"]
-        response = yield from fetch(HttpRequest.json(endpoint, request_body), policy, "client registration")
+        response = yield from fetch(HttpRequest.json(endpoint, request_body), retry, "client registration")
         document = response.json_object() or {}
     if response.status not in (200, 201):
         raise RegistrationError(
@@ -305,7 +306,7 @@ def _parse_registration(
     if method in _SECRET_METHODS and not (isinstance(secret, str) and secret):
         raise RegistrationError(f"the server assigned {method} but issued no client_secret", url=endpoint)
     expires_at = document.get("client_secret_expires_at")
-    if isinstance(expires_at, bool) or not isinstance(expires_at, int) or expires_at <= 0:
+    if not is_whole_number(expires_at, 1):
         expires_at = None  # 0: the secret does not expire (RFC 7591 §3.2.1)
     return ClientRegistration(
         client_id=client_id,

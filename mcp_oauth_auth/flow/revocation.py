@@ -40,7 +40,7 @@ def revoke_token(
     token_type_hint: str | None,
     retry: RetryPolicy,
     *,
-    assertion_signer: ClientAssertionSigner | None = None,
+    private_key: ClientAssertionSigner | None = None,
     issuer: str | None = None,
     now: Callable[[], float] = time.time,
 ) -> Generator[Any, Any, None]:
@@ -58,7 +58,7 @@ def revoke_token(
         fields,
         retry,
         "token revocation",
-        assertion_signer=assertion_signer,
+        assertion_signer=private_key,
         issuer=issuer,
         now=now,
     )
@@ -74,7 +74,7 @@ def revoke_tokens(
     tokens: TokenSet,
     retry: RetryPolicy,
     *,
-    assertion_signer: ClientAssertionSigner | None = None,
+    private_key: ClientAssertionSigner | None = None,
     issuer: str | None = None,
     now: Callable[[], float] = time.time,
 ) -> Generator[Any, Any, list[RevocationOutcome]]:
@@ -95,7 +95,7 @@ def revoke_tokens(
             continue
         try:
             yield from revoke_token(
-                endpoint, client, token, hint, retry, assertion_signer=assertion_signer, issuer=issuer, now=now
+                endpoint, client, token, hint, retry, private_key=private_key, issuer=issuer, now=now
             )
         except (TokenRevocationError, TemporaryOAuthError) as exc:
             failure = _not_revoked(exc, retry) if isinstance(exc, TemporaryOAuthError) else exc

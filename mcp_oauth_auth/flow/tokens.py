@@ -1,7 +1,8 @@
 """Token endpoint requests: code exchange and refresh.
 
 Every token request carries the ``resource`` indicator (RFC 8707) when one is in use. Responses get an absolute
-``expires_at``; a refresh that returns no new refresh token keeps the old one; a refresh token is never assumed.
+``expires_at``; what a refresh response leaves out did not change (:func:`keep_omitted`); a refresh token is never
+assumed.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Generator
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -22,10 +24,18 @@ from mcp_oauth_auth.exceptions import (
 )
 from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner, authenticated_fetch, client_authentication
 from mcp_oauth_auth.flow.effects import Effect, HttpRequest, HttpResponse
-from mcp_oauth_auth.flow.fetch import RetryPolicy, parse_seconds
+from mcp_oauth_auth.flow.fetch import RetryPolicy
+from mcp_oauth_auth.flow.values import parse_seconds
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
 
-__all__ = ["client_authentication", "exchange_code", "parse_token_response", "refresh_tokens", "token_error"]
+__all__ = [
+    "client_authentication",
+    "exchange_code",
+    "keep_omitted",
+    "parse_token_response",
+    "refresh_tokens",
+    "token_error",
+]
 
 logger = logging.getLogger("mcp_oauth_auth")
 
@@ -51,13 +61,13 @@ def exchange_code(
     code_verifier: str,
     redirect_uri: str,
     resource: str | None,
-    policy: RetryPolicy,
+    retry: RetryPolicy,
     *,
-    assertion_signer: ClientAssertionSigner | None = None,
+    private_key: ClientAssertionSigner | None = None,
     issuer: str | None = None,
     now: Callable[[], float] = time.time,
 ) -> Generator[Effect, Any, TokenSet]:
-    """Exchange an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5). ``assertion_signer`` and ``issuer`` (the
+    """Exchange an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5). ``private_key`` and ``issuer`` (the
     assertion's audience) are for a client that authenticates with ``private_key_jwt``."""
     fields = {
         "grant_type": "authorization_code",
@@ -72,15 +82,15 @@ def exchange_code(
         endpoint,
         client,
         fields,
-        policy,
+        retry,
         "authorization code exchange",
-        assertion_signer=assertion_signer,
+        assertion_signer=private_key,
         issuer=issuer,
         now=now,
     )
     if response.status != 200:
         raise token_error(TokenExchangeError, "the token endpoint refused the authorization code", response, endpoint)
-    return parse_token_response(response, endpoint, TokenExchangeError, previous_refresh_token=None, now=now)
+    return parse_token_response(response, endpoint, TokenExchangeError, now=now)
 
 
 def refresh_tokens(
@@ -88,27 +98,42 @@ def refresh_tokens(
     client: ClientRegistration,
     refresh_token: str,
     resource: str | None,
-    policy: RetryPolicy,
+    retry: RetryPolicy,
     *,
-    assertion_signer: ClientAssertionSigner | None = None,
+    previous_scope: str | None = None,
+    private_key: ClientAssertionSigner | None = None,
     issuer: str | None = None,
     now: Callable[[], float] = time.time,
 ) -> Generator[Effect, Any, TokenSet]:
     """Refresh (RFC 6749 §6). A final refusal (``invalid_grant``, ``unauthorized_client``,
     ``unsupported_grant_type``, ``invalid_scope``) raises :class:`InvalidGrantError`: this refresh token will not
     work for this client again, and the caller re-authorizes.
-    ``assertion_signer`` and ``issuer`` are for a client that authenticates with ``private_key_jwt``."""
+    A response without a refresh token keeps ``refresh_token``, one without ``scope`` keeps ``previous_scope`` (the
+    scope of the tokens being refreshed, when known): :func:`keep_omitted`.
+    ``private_key`` and ``issuer`` are for a client that authenticates with ``private_key_jwt``."""
     fields = {"grant_type": "refresh_token", "refresh_token": refresh_token}
     if resource:
         fields["resource"] = resource
     logger.debug("refreshing the access token at %s", endpoint)
     response = yield from authenticated_fetch(
-        endpoint, client, fields, policy, "token refresh", assertion_signer=assertion_signer, issuer=issuer, now=now
+        endpoint, client, fields, retry, "token refresh", assertion_signer=private_key, issuer=issuer, now=now
     )
     if response.status != 200:
         error_class = InvalidGrantError if _error_code(response) in _FINAL_REFRESH_ERRORS else TokenRefreshError
         raise token_error(error_class, "the token endpoint refused the refresh", response, endpoint)
-    return parse_token_response(response, endpoint, TokenRefreshError, previous_refresh_token=refresh_token, now=now)
+    tokens = parse_token_response(response, endpoint, TokenRefreshError, now=now)
+    return keep_omitted(tokens, refresh_token=refresh_token, scope=previous_scope)
+
+
+def keep_omitted(tokens: TokenSet, *, refresh_token: str | None, scope: str | None) -> TokenSet:
+    """``tokens`` from a refresh response, with what the response left out taken from the tokens it replaces: the
+    refresh token (RFC 6749 §6: the server *may* issue a new one; without one, the old one stays valid) and the
+    scope (§5.1: omitted when identical to the scope requested, i.e. the scope granted before)."""
+    return replace(
+        tokens,
+        refresh_token=tokens.refresh_token if tokens.refresh_token is not None else refresh_token,
+        scope=tokens.scope if tokens.scope is not None else scope,
+    )
 
 
 def _error_code(response: HttpResponse) -> str | None:
@@ -162,10 +187,10 @@ def parse_token_response(
     response: HttpResponse,
     endpoint: str,
     error_class: type[OAuthError],
-    previous_refresh_token: str | None,
     now: Callable[[], float] = time.time,
 ) -> TokenSet:
-    """A :class:`TokenSet` from a successful token response (RFC 6749 §5.1), issued at ``now()``."""
+    """A :class:`TokenSet` from a successful token response (RFC 6749 §5.1), issued at ``now()``: what the response
+    says, no more (an empty ``refresh_token`` is none)."""
     document = response.json_object() or {}
     access_token = document.get("access_token")
     if not isinstance(access_token, str) or not access_token:
@@ -196,7 +221,7 @@ def parse_token_response(
         access_token=access_token,
         token_type="Bearer",
         expires_at=expires_at,
-        refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else previous_refresh_token,
+        refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else None,
         scope=scope if isinstance(scope, str) else None,
         id_token=id_token if isinstance(id_token, str) else None,
         issued_at=issued_at,

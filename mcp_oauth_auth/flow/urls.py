@@ -105,10 +105,10 @@ def origin_of(url: str) -> str:
     return f"{scheme}://{_netloc(host, port)}"
 
 
-def require_secure_url(url: str, what: str, *, allow_http: bool = False) -> None:
+def require_secure_url(url: str, what: str, *, allow_insecure_http: bool = False) -> None:
     """OAuth endpoints must use HTTPS (OAuth 2.1 §1.5); plain HTTP is accepted on loopback hosts only."""
     scheme, host, _, _, _ = split_url(url)
-    if scheme != "https" and not allow_http and not is_loopback_host(host):
+    if scheme != "https" and not allow_insecure_http and not is_loopback_host(host):
         raise ConfigurationError(f"{what} must use https, or http on a loopback address: {safe_url(url)}")
 
 

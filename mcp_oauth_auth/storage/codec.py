@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from mcp_oauth_auth.exceptions import TokenStorageError
+from mcp_oauth_auth.flow.values import is_whole_number
 from mcp_oauth_auth.records import RECORD_FORMAT, CredentialRecord, RecordFormatError, RecordKey
 
 __all__ = ["decode_record", "encode_record", "record_id"]
@@ -36,7 +37,7 @@ def decode_record(data: bytes | str, where: str, expected: RecordKey | None = No
     if not isinstance(document, dict):
         raise TokenStorageError(f"the credential record {where} is not a JSON object")
     version = document.get("format", 1)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+    if not is_whole_number(version, 1):
         raise TokenStorageError(
             f"the credential record {where} is incomplete or malformed: format must be a positive integer"
         )

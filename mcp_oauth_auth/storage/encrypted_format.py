@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp_oauth_auth.exceptions import TokenStorageError
+from mcp_oauth_auth.flow.values import is_whole_number
 from mcp_oauth_auth.records import RECORD_FORMAT, RecordKey
 
 __all__ = [
@@ -143,7 +144,7 @@ def parse_store_info(data: bytes, path: Path, directory: Path) -> StoreInfo:
     if document is None:
         raise damaged("not a JSON object")
     version = document.get("format")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+    if not is_whole_number(version, 1):
         raise damaged("no format version")
     if version > _STORE_FORMAT:
         raise NewerFormatError(
@@ -290,7 +291,7 @@ def parse_envelope(data: bytes, path: Path) -> Envelope:
     if document is None:
         raise damaged("not a JSON object: truncated or overwritten")
     version = document.get("format")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+    if not is_whole_number(version, 1):
         raise damaged("no format version")
     if version > _ENVELOPE_FORMAT:
         raise NewerFormatError(

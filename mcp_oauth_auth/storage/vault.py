@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from mcp_oauth_auth.exceptions import RecordConflictError, TokenStorageError
 from mcp_oauth_auth.flow.urls import safe_url
+from mcp_oauth_auth.flow.values import is_number
 from mcp_oauth_auth.records import CredentialRecord, RecordKey
 from mcp_oauth_auth.storage.codec import decode_record, encode_record, record_id
 
@@ -559,6 +560,6 @@ def _errors(exc: Exception) -> str:
 def _expired(data: dict[str, Any]) -> bool:
     """Whether a lock entry no longer holds: past its expiry, or unreadable (it would otherwise block forever)."""
     expires_at = data.get("expires_at")
-    if isinstance(expires_at, bool) or not isinstance(expires_at, (int, float)):
+    if not is_number(expires_at):
         return True
     return expires_at <= time.time()

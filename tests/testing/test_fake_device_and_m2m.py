@@ -447,8 +447,8 @@ def test_client_credentials_with_private_key_jwt(
     )
     client = ClientRegistration(client_id="m2m", kind="pre-registered", token_endpoint_auth_method="private_key_jwt")
     driver = Driver(stack)
-    first = driver.client_credentials(client, assertion_signer=signer)
-    second = driver.client_credentials(client, assertion_signer=signer)  # a new jti each time
+    first = driver.client_credentials(client, private_key=signer)
+    second = driver.client_credentials(client, private_key=signer)  # a new jti each time
     assert first.access_token != second.access_token
     assert [record["auth_method"] for record in stack.token_requests] == ["private_key_jwt"] * 2
     assert stack.grants_used() == ["client_credentials"] * 2
@@ -465,7 +465,7 @@ def test_a_bad_assertion_signature_is_rejected(stack: FakeMCPStack, ec_key: ec.E
     )
     client = ClientRegistration(client_id="m2m", kind="pre-registered", token_endpoint_auth_method="private_key_jwt")
     with pytest.raises(TokenExchangeError) as caught:
-        Driver(stack).client_credentials(client, assertion_signer=PrivateKeyJWT(ec_key))
+        Driver(stack).client_credentials(client, private_key=PrivateKeyJWT(ec_key))
     assert (caught.value.error, caught.value.status_code) == ("invalid_client", 401)
     assert "signature" in (caught.value.error_description or "")
 
@@ -613,10 +613,10 @@ def test_private_key_jwt_client_via_dynamic_registration(stack: FakeMCPStack, rs
     client = ClientRegistration(
         client_id=registered.json()["client_id"], kind="dynamic", token_endpoint_auth_method="private_key_jwt"
     )
-    assert Driver(stack).client_credentials(client, assertion_signer=signer).access_token
+    assert Driver(stack).client_credentials(client, private_key=signer).access_token
     wrong_kid = PrivateKeyJWT(rsa_key, key_id="r2")
     with pytest.raises(TokenExchangeError, match="refused") as caught:
-        Driver(stack).client_credentials(client, assertion_signer=wrong_kid)
+        Driver(stack).client_credentials(client, private_key=wrong_kid)
     assert "kid" in (caught.value.error_description or "")
 
 

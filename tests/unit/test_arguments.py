@@ -31,7 +31,7 @@ URL = "https://mcp.test/mcp"
         ({"max_step_up": "2"}, "max_step_up"),
         ({"max_step_up": -1}, "max_step_up"),
         ({"send_resource_indicator": "no"}, "send_resource"),
-        ({"allow_insecure_http": 1}, "allow_http"),
+        ({"allow_insecure_http": 1}, "allow_insecure_http"),
         ({"name": ""}, "name"),
         ({"name": 7}, "name"),
         ({"redirect_uri": 5}, "redirect URI must be a string"),

@@ -127,8 +127,8 @@ def test_private_key_jwt_request_and_assertion(
     signer = PrivateKeyJWT(key, key_id="key-1")
     clock = iter([1_000_000.0, 1_000_030.0])
     harness = Harness(routes={TOKEN: json_response(200, OK)})
-    run(harness, JWT_CLIENT, assertion_signer=signer, issuer=ISSUER, now=lambda: next(clock))
-    run(harness, JWT_CLIENT, assertion_signer=signer, issuer=ISSUER, now=lambda: next(clock))
+    run(harness, JWT_CLIENT, private_key=signer, issuer=ISSUER, now=lambda: next(clock))
+    run(harness, JWT_CLIENT, private_key=signer, issuer=ISSUER, now=lambda: next(clock))
     first, second = form(harness.sent[0]), form(harness.sent[1])
     assert set(first) == {"grant_type", "scope", "resource", "client_id", "client_assertion_type", "client_assertion"}
     assert (
@@ -179,7 +179,7 @@ def test_each_retry_carries_a_fresh_assertion(ec_key: ec.EllipticCurvePrivateKey
     harness = Harness(
         routes={TOKEN: [HttpResponse(503), HttpResponse(429, (("retry-after", "2"),)), json_response(200, OK)]}
     )
-    run(harness, JWT_CLIENT, assertion_signer=PrivateKeyJWT(ec_key), issuer=ISSUER)
+    run(harness, JWT_CLIENT, private_key=PrivateKeyJWT(ec_key), issuer=ISSUER)
     jtis = [verify_independently(form(request)["client_assertion"], ec_key)["jti"] for request in harness.sent]
     assert len(set(jtis)) == 3
     assert harness.slept == [0.0, 2.0]
@@ -218,9 +218,9 @@ def test_misconfigurations_are_refused_before_any_request(ec_key: ec.EllipticCur
     with pytest.raises(ConfigurationError, match="no signing key"):
         run(harness, JWT_CLIENT, issuer=ISSUER)
     with pytest.raises(ConfigurationError, match="issuer"):
-        run(harness, JWT_CLIENT, assertion_signer=signer)
+        run(harness, JWT_CLIENT, private_key=signer)
     with pytest.raises(ConfigurationError, match="not private_key_jwt"):
-        run(harness, POST, assertion_signer=signer, issuer=ISSUER)
+        run(harness, POST, private_key=signer, issuer=ISSUER)
     secretless = ClientRegistration(
         client_id="c", kind="pre-registered", token_endpoint_auth_method="client_secret_post"
     )

@@ -132,7 +132,7 @@ def test_request_without_scope_and_resource_and_with_client_authentication() -> 
 def test_private_key_jwt_at_the_device_endpoint_uses_the_issuer_as_audience() -> None:
     harness = Harness(routes={DEVICE_ENDPOINT: json_response(200, DEVICE_RESPONSE)})
     client = ClientRegistration(client_id="jwt", kind="pre-registered", token_endpoint_auth_method="private_key_jwt")
-    start(harness, client, assertion_signer=PrivateKeyJWT(ec.generate_private_key(ec.SECP256R1())))
+    start(harness, client, private_key=PrivateKeyJWT(ec.generate_private_key(ec.SECP256R1())))
     fields = form(harness.sent[0])
     claims_segment = fields["client_assertion"].split(".")[1]
     claims = json.loads(base64.urlsafe_b64decode(claims_segment + "=" * (-len(claims_segment) % 4)))
@@ -171,7 +171,7 @@ def test_display_user_code(code: str, shown: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("overrides", "allow_http", "accepted"),
+    ("overrides", "allow_insecure_http", "accepted"),
     [
         ({"verification_uri": "http://as.example/device"}, False, False),
         ({"verification_uri": "http://as.example/device"}, True, True),
@@ -184,13 +184,13 @@ def test_display_user_code(code: str, shown: str) -> None:
         ({"verification_uri": "https://as.example:99999/device"}, False, False),
     ],
 )
-def test_verification_uris_must_be_secure(overrides: dict[str, str], allow_http: bool, accepted: bool) -> None:
+def test_verification_uris_must_be_secure(overrides: dict[str, str], allow_insecure_http: bool, accepted: bool) -> None:
     harness = Harness(routes={DEVICE_ENDPOINT: json_response(200, {**DEVICE_RESPONSE, **overrides})})
     if accepted:
-        start(harness, allow_http=allow_http)
+        start(harness, allow_insecure_http=allow_insecure_http)
     else:
         with pytest.raises(AuthorizationError, match="verification_uri"):
-            start(harness, allow_http=allow_http)
+            start(harness, allow_insecure_http=allow_insecure_http)
 
 
 @pytest.mark.parametrize(
@@ -371,6 +371,6 @@ def test_private_key_jwt_polls_carry_fresh_assertions() -> None:
     signer = PrivateKeyJWT(ec.generate_private_key(ec.SECP256R1()))
     client = ClientRegistration(client_id="jwt", kind="pre-registered", token_endpoint_auth_method="private_key_jwt")
     harness = Harness(routes={TOKEN: [error("authorization_pending"), json_response(200, TOKENS)]})
-    poll(harness, device(), client=client, assertion_signer=signer, issuer=ISSUER)
+    poll(harness, device(), client=client, private_key=signer, issuer=ISSUER)
     assertions = [form(request)["client_assertion"] for request in harness.sent]
     assert len(set(assertions)) == 2

@@ -145,6 +145,17 @@ def test_refresh_runs_under_the_record_lock_and_saves_before_unlocking() -> None
     assert engine.access_token == "at-2"
 
 
+def test_a_refresh_that_names_no_scope_keeps_the_stored_scope() -> None:
+    record = stored("at-1").with_tokens(
+        TokenSet("at-1", refresh_token="rt-1", expires_at=1_000.0, scope="read", issued_at=1.0)
+    )
+    harness = refreshing_harness(record)  # answers without "scope"
+    harness.run(loaded_engine(harness).ensure_fresh(now=990.0))
+    saved = harness.records[record.key].tokens
+    assert saved is not None
+    assert (saved.access_token, saved.refresh_token, saved.scope) == ("at-2", "rt-2", "read")
+
+
 def test_a_peer_process_already_refreshed_so_its_token_is_adopted() -> None:
     harness = refreshing_harness(stored("at-1"))
     engine = loaded_engine(harness)

@@ -55,7 +55,7 @@ def raw_response(body: str, status: int = 200) -> HttpResponse:
 
 
 def parse(body: str, error_class: type[OAuthError] = TokenExchangeError) -> Any:
-    return parse_token_response(raw_response(body), TOKEN, error_class, previous_refresh_token="old-refresh")
+    return parse_token_response(raw_response(body), TOKEN, error_class)
 
 
 # -- expires_in ---------------------------------------------------------------------------------------------------
@@ -106,7 +106,7 @@ def test_a_deeply_nested_body_is_not_a_json_object() -> None:
     deep = HttpResponse(200, (), b"[" * 100_000 + b"]" * 100_000, TOKEN)
     assert deep.json_object() is None
     with pytest.raises(TokenExchangeError, match="no access_token"):
-        parse_token_response(deep, TOKEN, TokenExchangeError, previous_refresh_token=None)
+        parse_token_response(deep, TOKEN, TokenExchangeError)
 
 
 # -- Retry-After --------------------------------------------------------------------------------------------------
@@ -252,7 +252,7 @@ FLOWS: dict[str, tuple[Callable[[], Generator[Effect, Any, Any]], type[OAuthErro
             (),
             None,
             POLICY,
-            assertion_signer=FixedSigner(),
+            private_key=FixedSigner(),
             issuer="https://as.example",
         ),
         TokenExchangeError,

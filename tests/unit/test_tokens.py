@@ -9,8 +9,8 @@ import pytest
 from mcp_oauth_auth.exceptions import InvalidGrantError, TemporaryOAuthError, TokenExchangeError, TokenRefreshError
 from mcp_oauth_auth.flow.effects import HttpResponse
 from mcp_oauth_auth.flow.fetch import RetryPolicy
-from mcp_oauth_auth.flow.tokens import client_authentication, exchange_code, refresh_tokens
-from mcp_oauth_auth.records import ClientRegistration
+from mcp_oauth_auth.flow.tokens import client_authentication, exchange_code, keep_omitted, refresh_tokens
+from mcp_oauth_auth.records import ClientRegistration, TokenSet
 
 from .flowkit import Harness, json_response
 
@@ -99,6 +99,36 @@ def test_refresh_keeps_old_refresh_token_when_none_returned() -> None:
     assert tokens.expires_at is None
     assert form(harness)["resource"] == "https://h/mcp"
     assert form(harness)["refresh_token"] == "old-rt"
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ({}, ("old-rt", "read write")),  # RFC 6749 §5.1, §6: left out, so unchanged
+        ({"refresh_token": ""}, ("old-rt", "read write")),  # an empty refresh token is none
+        ({"refresh_token": "rt2", "scope": "read"}, ("rt2", "read")),
+        ({"scope": ""}, ("old-rt", "")),  # an empty scope is a scope
+    ],
+)
+def test_what_a_refresh_response_leaves_out_is_kept(answer: dict[str, str], expected: tuple[str, str]) -> None:
+    harness = Harness(routes={TOKEN: json_response(200, {"access_token": "new", **answer})})
+    tokens = harness.run(refresh_tokens(TOKEN, PUBLIC, "old-rt", None, POLICY, previous_scope="read write"))
+    assert (tokens.refresh_token, tokens.scope) == expected
+
+
+def test_without_a_previous_scope_an_omitted_scope_stays_unknown() -> None:
+    harness = Harness(routes={TOKEN: json_response(200, {"access_token": "new"})})
+    assert harness.run(refresh_tokens(TOKEN, PUBLIC, "old-rt", None, POLICY)).scope is None
+
+
+def test_keep_omitted_takes_only_what_is_missing() -> None:
+    fresh = TokenSet("at", refresh_token=None, scope=None, issued_at=5.0)
+    assert keep_omitted(fresh, refresh_token="rt", scope="s") == TokenSet(
+        "at", refresh_token="rt", scope="s", issued_at=5.0
+    )
+    full = TokenSet("at", refresh_token="new-rt", scope="t", issued_at=5.0)
+    assert keep_omitted(full, refresh_token="rt", scope="s") == full
+    assert keep_omitted(fresh, refresh_token=None, scope=None) == fresh
 
 
 def test_refresh_rotation() -> None:

@@ -128,7 +128,7 @@ def test_require_secure_url() -> None:
     require_secure_url("http://[::1]:9/token", "x")
     with pytest.raises(ConfigurationError):
         require_secure_url("http://as/token", "token endpoint")
-    require_secure_url("http://as/token", "x", allow_http=True)
+    require_secure_url("http://as/token", "x", allow_insecure_http=True)
 
 
 @pytest.mark.parametrize(
