@@ -47,19 +47,19 @@ def _authenticated_request(
     endpoint: str,
     client: ClientRegistration,
     fields: dict[str, str],
-    signer: ClientAssertionSigner | None,
+    private_key: ClientAssertionSigner | None,
     issuer: str | None,
     now: Callable[[], float],
 ) -> HttpRequest:
     """The form POST to ``endpoint`` with the client's authentication applied (a fresh assertion for JWT)."""
     assertion = None
     if client.token_endpoint_auth_method == PRIVATE_KEY_JWT:
-        if signer is None:
+        if private_key is None:
             raise ConfigurationError(f"client {client.client_id!r} uses private_key_jwt but no signing key was given")
         if not issuer:
             raise ConfigurationError("private_key_jwt needs the authorization server's issuer as the audience")
-        assertion = signer.assertion(client.client_id, issuer, now())
-    elif signer is not None:
+        assertion = private_key.assertion(client.client_id, issuer, now())
+    elif private_key is not None:
         raise ConfigurationError(
             f"a signing key was given but client {client.client_id!r} is registered for "
             f"{client.token_endpoint_auth_method}, not private_key_jwt"
@@ -72,10 +72,10 @@ def authenticated_fetch(
     endpoint: str,
     client: ClientRegistration,
     fields: dict[str, str],
-    policy: RetryPolicy,
+    retry: RetryPolicy,
     what: str,
     *,
-    assertion_signer: ClientAssertionSigner | None = None,
+    private_key: ClientAssertionSigner | None = None,
     issuer: str | None = None,
     now: Callable[[], float] = time.time,
 ) -> Generator[Effect, Any, HttpResponse]:
@@ -83,9 +83,9 @@ def authenticated_fetch(
     :func:`~mcp_oauth_auth.flow.fetch.fetch`; with ``private_key_jwt``, each attempt carries a new assertion."""
 
     def request() -> HttpRequest:
-        return _authenticated_request(endpoint, client, fields, assertion_signer, issuer, now)
+        return _authenticated_request(endpoint, client, fields, private_key, issuer, now)
 
-    response = yield from fetch(request, policy, what)
+    response = yield from fetch(request, retry, what)
     return response
 
 

@@ -67,7 +67,7 @@ def request_client_credentials(
         fields,
         retry,
         "client credentials grant",
-        assertion_signer=private_key,
+        private_key=private_key,
         issuer=issuer,
         now=now,
     )

@@ -116,7 +116,7 @@ def start_device_authorization(
         fields,
         retry,
         "device authorization request",
-        assertion_signer=private_key,
+        private_key=private_key,
         issuer=metadata.issuer,
         now=now,
     )
@@ -212,7 +212,7 @@ def poll_device_token(
             fields,
             retry,
             "device access token request",
-            assertion_signer=private_key,
+            private_key=private_key,
             issuer=issuer,
             now=now,
         )

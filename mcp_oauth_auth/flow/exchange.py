@@ -97,7 +97,10 @@ class Exchange:
         from mcp_oauth_auth.flow.challenge import MAX_ERROR_DOCUMENT
 
         lengths = headers.get_list("content-length")
-        return len(lengths) == 1 and lengths[0].strip().isdigit() and int(lengths[0]) <= MAX_ERROR_DOCUMENT
+        if len(lengths) != 1:
+            return False
+        length = lengths[0].strip()
+        return length.isascii() and length.isdigit() and int(length) <= MAX_ERROR_DOCUMENT
 
     def after_response(
         self, status: int, headers: Headers, sent_token: str | None, body: bytes | None = None

@@ -58,7 +58,7 @@ def revoke_token(
         fields,
         retry,
         "token revocation",
-        assertion_signer=private_key,
+        private_key=private_key,
         issuer=issuer,
         now=now,
     )

@@ -84,7 +84,7 @@ def exchange_code(
         fields,
         retry,
         "authorization code exchange",
-        assertion_signer=private_key,
+        private_key=private_key,
         issuer=issuer,
         now=now,
     )
@@ -116,7 +116,7 @@ def refresh_tokens(
         fields["resource"] = resource
     logger.debug("refreshing the access token at %s", endpoint)
     response = yield from authenticated_fetch(
-        endpoint, client, fields, retry, "token refresh", assertion_signer=private_key, issuer=issuer, now=now
+        endpoint, client, fields, retry, "token refresh", private_key=private_key, issuer=issuer, now=now
     )
     if response.status != 200:
         error_class = InvalidGrantError if _error_code(response) in _FINAL_REFRESH_ERRORS else TokenRefreshError
