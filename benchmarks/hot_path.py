@@ -12,6 +12,11 @@ Printed: the median ratio over repetitions with its min-max, and the difference 
 Then one auth flow step in isolation (request in, 200 response back, through the public ``Auth`` protocol), the two
 variants interleaved, best of the repetitions: what each plugin itself costs, without the client around it.
 Target (issue 12, point 8): ≤ 1.03x the floor on every stack.
+
+With ``--instructions``, instead of timing: instructions per request under ``valgrind --tool=callgrind`` (installed
+separately), a figure that does not depend on the machine's load. Per stack three child processes set up and warm
+up both variants alike, then send no request, ``--requests`` requests with the floor, or as many with MCPOAuth;
+the differences divided by the request count are each variant's instructions per request.
 """
 
 from __future__ import annotations
@@ -19,8 +24,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
+import re
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -91,13 +100,74 @@ async def _time_flow_steps(library: Any, mode: str, rounds: int, repetitions: in
     return best
 
 
+def _child(stack: str, variant: str, count: int) -> None:
+    """Set up and warm up both variants on ``stack``, then send ``count`` requests with ``variant``."""
+    library_name, mode = stack.split("-")
+    library = importlib.import_module(library_name)
+    options = {v.name: v.options(library) for v in _variants()}
+
+    async def run_async() -> None:
+        clients = {name: library.AsyncClient(**kwargs) for name, kwargs in options.items()}
+        for client in clients.values():
+            for _ in range(50):
+                await client.post(SERVER_URL, content=BODY, headers=REQUEST_HEADERS)
+        client = clients[variant]
+        for _ in range(count):
+            await client.post(SERVER_URL, content=BODY, headers=REQUEST_HEADERS)
+
+    if mode == "async":
+        anyio.run(run_async, backend="asyncio")
+        return
+    clients = {name: library.Client(**kwargs) for name, kwargs in options.items()}
+    for client in clients.values():
+        for _ in range(50):
+            client.post(SERVER_URL, content=BODY, headers=REQUEST_HEADERS)
+    client = clients[variant]
+    for _ in range(count):
+        client.post(SERVER_URL, content=BODY, headers=REQUEST_HEADERS)
+
+
+def _instructions(stack: str, variant: str, count: int) -> int:
+    with tempfile.TemporaryDirectory() as directory:
+        output = os.path.join(directory, "callgrind.out")
+        command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={output}"]
+        command += [sys.executable, __file__, "--child", stack, variant, str(count)]
+        environment = {**os.environ, "PYTHONHASHSEED": "0"}
+        completed = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
+        found = re.search(r"Collected : (\d+)", completed.stderr)
+        if completed.returncode != 0 or found is None:
+            raise RuntimeError(f"callgrind failed for {stack} {variant}: {completed.stderr[-2000:]}")
+        return int(found.group(1))
+
+
+def _count_instructions(stacks: list[str], count: int) -> None:
+    print(f"Instructions per request under callgrind ({count:,} requests per variant, differences of runs):\n")
+    table = Table(["stack", "floor", "MCPOAuth", "Δ", "MCPOAuth \u00d7 floor"])
+    for stack in stacks:
+        base = _instructions(stack, FLOOR, 0)
+        floor = (_instructions(stack, FLOOR, count) - base) / count
+        mine = (_instructions(stack, "MCPOAuth", count) - base) / count
+        library_name, mode = stack.split("-")
+        label = f"{library_name} {'AsyncClient' if mode == 'async' else 'Client'}"
+        table.add(label, f"{floor:,.0f}", f"{mine:,.0f}", f"{mine - floor:+,.0f}", f"{mine / floor:.4f}\u00d7")
+        print(f"({label} done)", file=sys.stderr, flush=True)
+    print(table.render())
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--child"]:
+        _child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repetitions", type=int, default=7)
     parser.add_argument("--requests", type=int, default=20_000, help="per variant and repetition")
     parser.add_argument("--block", type=int, default=1_000)
     parser.add_argument("--stack", choices=STACKS, nargs="+", default=list(STACKS))
+    parser.add_argument("--instructions", action="store_true", help="count instructions under callgrind instead")
     arguments = parser.parse_args()
+    if arguments.instructions:
+        _count_instructions(arguments.stack, arguments.requests)
+        return
     settings = replace(
         Settings.full(),
         repetitions=arguments.repetitions,
