@@ -401,7 +401,24 @@ class MCPOAuth(_AuthBase):
 
     def _covers(self, request: Any) -> bool:
         url = request.url
-        return self._engine.bearer_scope.covers(url.scheme, url.host, url.port, url.path)
+        scope = self._engine.bearer_scope
+        as_sent = scope.as_sent
+        if as_sent is not None:
+            # The components httpx and httpx2 URLs keep as parsed (what goes on the wire): reading them costs a
+            # fraction of the decoding properties, and equal to the scope's they imply covers() (BearerScope.as_sent).
+            # Any other URL, or a URL class without them, is decided by covers() from the decoded properties.
+            sent = getattr(url, "_uri_reference", None)
+            if sent is not None:
+                scheme, host, port, prefix, below = as_sent
+                path = sent.path
+                if (
+                    sent.host == host
+                    and (path == prefix or path.startswith(below))
+                    and sent.scheme == scheme
+                    and sent.port == port
+                ):
+                    return True
+        return scope.covers(url.scheme, url.host, url.port, url.path)
 
     def _authorize_request(self, request: Any) -> str | None:
         token = self._engine.access_token
