@@ -31,6 +31,7 @@ __all__ = [
     "bearer_transport",
     "delayed",
     "make_record",
+    "minimal_auth",
     "ours",
     "refuse_authorization",
     "sdk_missing",
@@ -92,6 +93,27 @@ def ours(store: TokenStore | None = None, server_url: str = SERVER_URL, **option
     options.setdefault("authorizer", refuse_authorization)
     options.setdefault("retry", RETRY)
     return MCPOAuth(server_url, store=store, **options)
+
+
+def minimal_auth(library: ModuleType, token: str = TOKEN) -> Any:
+    """The floor of any auth plugin on ``library`` (httpx or httpx2): an ``Auth`` that sets the same
+    ``Authorization: Bearer <token>`` header as MCPOAuth (its value built once) and yields the request, nothing else.
+
+    It overrides ``sync_auth_flow`` and ``async_auth_flow`` as MCPOAuth does, so both skip the base class's
+    ``auth_flow`` wrapper and the comparison is of the work itself.
+    """
+    value = f"Bearer {token}"
+
+    class MinimalAuth(library.Auth):  # type: ignore[name-defined,misc]
+        def sync_auth_flow(self, request: Any) -> Any:
+            request.headers["Authorization"] = value
+            yield request
+
+        async def async_auth_flow(self, request: Any) -> Any:
+            request.headers["Authorization"] = value
+            yield request
+
+    return MinimalAuth()
 
 
 def expire_stored_token(store: TokenStore) -> None:

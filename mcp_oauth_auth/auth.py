@@ -28,6 +28,7 @@ from mcp_oauth_auth.authorizers.environment import browser_unavailable_reason
 from mcp_oauth_auth.exceptions import ConfigurationError, OAuthError, RequestNotReplayableError
 from mcp_oauth_auth.flow.effects import Flow
 from mcp_oauth_auth.flow.engine import FlowConfig, FlowEngine
+from mcp_oauth_auth.flow.exchange import STATUSES_WITH_WORK, sends_as_is
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.registration import ClientSettings
 from mcp_oauth_auth.flow.values import is_duration
@@ -339,12 +340,16 @@ class MCPOAuth(_AuthBase):
 
     # -- httpx / httpx2 Auth ---------------------------------------------------------------------------------
 
+    # The hot path (a covered request, a token neither expired nor due for refresh, a response that needs nothing)
+    # creates no Exchange: one is made when before_request or a response has work for it, with the same state a
+    # request's first Exchange always has.
+
     def sync_auth_flow(self, request: Any) -> Generator[Any, Any, None]:
         if not self._covers(request):
             yield request
             return
-        exchange = self._engine.exchange()
-        work = exchange.before_request()
+        exchange = None if sends_as_is(self._engine) else self._engine.exchange()
+        work = None if exchange is None else exchange.before_request()
         replayable = True
         while True:
             if work is not None:
@@ -356,7 +361,11 @@ class MCPOAuth(_AuthBase):
                     raise _not_replayable(request)
             sent_token = self._authorize_request(request)
             response = yield request
-            status, headers = response.status_code, response.headers
+            status = response.status_code
+            if status not in STATUSES_WITH_WORK:
+                return
+            exchange = exchange or self._engine.exchange()
+            headers = response.headers
             body = response.read() if status == 500 and exchange.needs_body(status, headers, sent_token) else None
             work = exchange.after_response(status, headers, sent_token, body)
             if work is None:
@@ -367,8 +376,8 @@ class MCPOAuth(_AuthBase):
         if not self._covers(request):
             yield request
             return
-        exchange = self._engine.exchange()
-        work = exchange.before_request()
+        exchange = None if sends_as_is(self._engine) else self._engine.exchange()
+        work = None if exchange is None else exchange.before_request()
         replayable = True
         while True:
             if work is not None:
@@ -389,7 +398,11 @@ class MCPOAuth(_AuthBase):
                     raise _not_replayable(request)
             sent_token = self._authorize_request(request)
             response = yield request
-            status, headers = response.status_code, response.headers
+            status = response.status_code
+            if status not in STATUSES_WITH_WORK:
+                return
+            exchange = exchange or self._engine.exchange()
+            headers = response.headers
             body = (
                 await response.aread() if status == 500 and exchange.needs_body(status, headers, sent_token) else None
             )
@@ -402,7 +415,24 @@ class MCPOAuth(_AuthBase):
 
     def _covers(self, request: Any) -> bool:
         url = request.url
-        return self._engine.bearer_scope.covers(url.scheme, url.host, url.port, url.path)
+        scope = self._engine.bearer_scope
+        as_sent = scope.as_sent
+        if as_sent is not None:
+            # The components httpx and httpx2 URLs keep as parsed (what goes on the wire): reading them costs a
+            # fraction of the decoding properties, and equal to the scope's they imply covers() (BearerScope.as_sent).
+            # Any other URL, or a URL class without them, is decided by covers() from the decoded properties.
+            sent = getattr(url, "_uri_reference", None)
+            if sent is not None:
+                scheme, host, port, prefix, below = as_sent
+                path = sent.path
+                if (
+                    sent.host == host
+                    and (path == prefix or path.startswith(below))
+                    and sent.scheme == scheme
+                    and sent.port == port
+                ):
+                    return True
+        return scope.covers(url.scheme, url.host, url.port, url.path)
 
     def _authorize_request(self, request: Any) -> str | None:
         token = self._engine.access_token

@@ -27,12 +27,22 @@ from mcp_oauth_auth.flow.effects import Effect, Flow
 if TYPE_CHECKING:
     from mcp_oauth_auth.flow.challenge import BearerChallenge
 
-__all__ = ["MAX_RECOVERIES", "Exchange", "Headers", "Outcome"]
+__all__ = ["MAX_RECOVERIES", "STATUSES_WITH_WORK", "Exchange", "Headers", "Outcome", "sends_as_is"]
 
 logger = logging.getLogger("mcp_oauth_auth")
 
 #: How many times one request may recover from a 401 before its response is handed to the caller.
 MAX_RECOVERIES = 2
+
+#: The only response statuses :meth:`Exchange.after_response` may act on: every other response goes to the caller
+#: as it is, so a driver need not create or consult an :class:`Exchange` for it.
+STATUSES_WITH_WORK = frozenset({401, 403, 500})
+
+
+def sends_as_is(engine: Engine) -> bool:
+    """Whether a request goes out with the current token without any credential work first: the token is valid
+    and not due for refresh (the hot path). Where False, :meth:`Exchange.before_request` decides."""
+    return engine.access_token is not None and engine.clock() < engine.refresh_due_at
 
 
 class Outcome(str, Enum):
@@ -83,7 +93,7 @@ class Exchange:
     def before_request(self) -> Flow | None:
         """None to send the request with the current token (or none), else the flow to run first."""
         engine = self._engine
-        if engine.access_token is not None and engine.clock() < engine.refresh_due_at:
+        if sends_as_is(engine):
             return None
         if engine.loaded and engine.access_token is None:
             return None  # nothing stored: the server's 401 will say what to ask for
@@ -110,7 +120,7 @@ class Exchange:
         ``body``: the response's body where :meth:`needs_body` asked for it."""
         if status == 500:
             return self._after_server_error(headers, sent_token, body)
-        if status not in (401, 403):
+        if status not in STATUSES_WITH_WORK:
             return None
         from mcp_oauth_auth.flow.challenge import BearerChallenge, parse_bearer_challenge
 

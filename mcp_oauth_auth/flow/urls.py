@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from urllib.parse import urlsplit, urlunsplit
 
 from mcp_oauth_auth.exceptions import ConfigurationError
@@ -192,6 +193,22 @@ class BearerScope:
             return False
         prefix = self.path_prefix
         return not prefix or path == prefix or path.startswith(prefix + "/")
+
+    @cached_property
+    def as_sent(self) -> tuple[str, str, int | None, str, str] | None:
+        """``(scheme, host, port, path_prefix, path_prefix + "/")`` for comparing a request URL's components as
+        sent (lower-case scheme, IDNA-encoded lower-case host, port None for the scheme's default, path still
+        percent-encoded), or None where equal components would not imply :meth:`covers`.
+
+        A URL whose sent scheme, host and port equal these, and whose sent path equals the prefix or starts with it
+        and a slash, is covered: its decoded parts are the same (a host without ``xn--`` labels or ``%`` is not
+        decoded, and percent-decoding leaves the part of a path before its first ``%`` as it is). Where the scope's
+        host has an ``xn--`` label or a ``%`` (an IPv6 zone), or its path a ``%``, a URL's decoded parts differ from
+        the ones it sends: None, and :meth:`covers` decides every URL.
+        """
+        if "xn--" in self.host or "%" in self.host or "%" in self.path_prefix:
+            return None
+        return self.scheme, self.host, self.port, self.path_prefix, self.path_prefix + "/"
 
 
 def same_issuer(named: object, expected: str) -> bool:
