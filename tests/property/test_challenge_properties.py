@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mcp_oauth_auth.flow.challenge import (
@@ -104,20 +104,50 @@ def test_the_bearer_parameters_are_read_wherever_the_challenge_is(
     )
 
 
+@given(
+    st.lists(tokens.map(str.lower), min_size=1, max_size=4, unique=True),
+    st.lists(st.tuples(param_values, param_values), min_size=1, max_size=4),
+    st.data(),
+)
+def test_a_repeated_parameter_keeps_its_first_value(
+    names: list[str], values: list[tuple[str, str]], data: st.DataObject
+) -> None:
+    params = [(data.draw(st.sampled_from(names)), first, second) for first, second in values]
+    header = "Bearer " + ", ".join(
+        f"{name}={quoted(first)}, {name.upper()}={quoted(second)}" for name, first, second in params
+    )
+    expected: dict[str, str] = {}
+    for name, first, _ in params:
+        expected.setdefault(name, first)
+    assert parse_www_authenticate([header]) == [Challenge("bearer", expected)]
+
+
+@settings(max_examples=20)
 @given(st.integers(min_value=1_000, max_value=20_000), st.sampled_from(["a", "a=", "a ", ",", 'a="', "a=b ", "\\"]))
 def test_long_repetitive_headers_parse_in_linear_time(repeats: int, unit: str) -> None:
     """No catastrophic backtracking: a header of tens of thousands of characters parses in well under a second."""
     start = time.perf_counter()
-    parse_www_authenticate([f"Bearer {unit * repeats}", unit * repeats])
+    parse_www_authenticate(
+        [f"Bearer {unit * repeats}", unit * repeats, f"Bearer {unit * repeats}@", f"{unit * repeats}@"]
+    )
     assert time.perf_counter() - start < 1.0
 
 
 @given(st.integers(min_value=100, max_value=599), st.one_of(st.none(), st.text(max_size=40)), hostile_bodies)
+@example(500, "application/json", b"[" * 2048)  # short enough to be parsed, deeper than json's recursion limit
 def test_the_unverified_token_answer_check_never_raises(status: int, content_type: str | None, body: bytes) -> None:
     assert is_unverified_token_answer(status, content_type, body) in (True, False)
 
 
-@given(json_values, st.sampled_from(["application/json", "Application/JSON; charset=utf-8"]))
+error_documents = st.fixed_dictionaries(
+    {"error": st.sampled_from(["server_error", "invalid_token", "Server_Error"])},
+    optional={"jsonrpc": st.just("2.0"), "error_description": st.text(max_size=20), "id": json_values},
+)
+
+
+@given(
+    st.one_of(json_values, error_documents), st.sampled_from(["application/json", "Application/JSON; charset=utf-8"])
+)
 def test_only_a_server_error_document_is_an_unverified_token_answer(document: object, content_type: str) -> None:
     body = json.dumps(document).encode()
     expected = (

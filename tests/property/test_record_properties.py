@@ -116,6 +116,24 @@ def test_a_stored_record_with_any_one_value_replaced_is_a_record_or_a_storage_er
         return
     assert isinstance(decoded, CredentialRecord)
     assert decode_record(encode_record(decoded), "entry") == decoded
+    value = _at(changed, path)
+    if not isinstance(value, (dict, list)):
+        assert _same(_at(decoded.to_dict(), path), value), f"{path}: {value!r} was read as something else"
+
+
+def _at(document: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        document = document[step]
+    return document
+
+
+def _same(read: Any, stored: Any) -> bool:
+    """Whether a scalar read from a record is the one stored: a boolean is not a number, nor a number a string."""
+    if isinstance(read, bool) or isinstance(stored, bool):
+        return type(read) is type(stored) and read == stored
+    if isinstance(read, (int, float)) and isinstance(stored, (int, float)):
+        return float(read) == float(stored)
+    return type(read) is type(stored) and read == stored
 
 
 @given(records, st.data())

@@ -65,6 +65,20 @@ def test_any_field_value_gives_well_typed_tokens_or_the_given_error(
     assert tokens.scope is None or isinstance(tokens.scope, str)
 
 
+@given(st.one_of(st.text(max_size=20), json_values))
+@example("tab\there")
+@example("é")
+def test_an_access_token_is_usable_in_a_header_or_refused(access_token: object) -> None:
+    try:
+        tokens = parse(json.dumps({"access_token": access_token}).encode())
+    except TokenRefreshError:
+        return
+    assert tokens.access_token == access_token
+    assert tokens.access_token.isascii()
+    assert tokens.access_token.isprintable()
+    assert " " not in tokens.access_token
+
+
 @given(
     visible_ascii,
     st.sampled_from(["Bearer", "bearer", "BEARER"]),
