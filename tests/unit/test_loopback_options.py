@@ -76,3 +76,34 @@ def test_without_an_open_browser_option_the_default_browser_is_sent_to_the_url(
     url = "https://auth.example.com/authorize?state=xyz"
     assert authorizer.authorize(url, redirect_uri) == f"{redirect_uri}?code=abc&state=xyz"
     assert capsys.readouterr().err == f"Open this URL to authorize: {url}\n"
+
+
+def test_a_registered_redirect_uri_is_reused_only_when_it_is_exactly_ours_and_its_port_is_free() -> None:
+    import socket
+
+    authorizer = LoopbackBrowserAuthorizer()
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        busy = held.getsockname()[1]
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            free = probe.getsockname()[1]
+        not_ours = [
+            "http://127.0.0.1:99999/callback",  # not a port
+            "http://[::1/callback",  # not a URL
+            f"https://127.0.0.1:{free}/callback",
+            f"http://localhost:{free}/callback",
+            f"http://127.0.0.1:{free}/other",
+            f"http://127.0.0.1:{free}/callback?x=1",
+            f"http://user@127.0.0.1:{free}/callback",
+            f"http://127.0.0.1:{busy}/callback",  # ours, but the port is taken
+        ]
+        chosen = authorizer.redirect_uri(not_ours)
+        assert chosen not in not_ours
+        assert chosen.startswith("http://127.0.0.1:")
+        assert chosen.endswith("/callback")
+        assert authorizer.redirect_uri([*not_ours, f"http://127.0.0.1:{free}/callback"]) == (
+            f"http://127.0.0.1:{free}/callback"
+        )
+    assert LoopbackBrowserAuthorizer(port=free).redirect_uri([]) == f"http://127.0.0.1:{free}/callback"
