@@ -166,3 +166,26 @@ def test_a_multi_line_event_is_joined() -> None:
 def test_a_failed_notification_is_an_http_error() -> None:
     with pytest.raises(MCPHTTPError, match="notifications/initialized: the server answered HTTP 500"):
         session(lambda *_: httpx.Response(500), []).notify("notifications/initialized", {"x": 1})
+
+
+def test_tool_pages_stop_at_a_limit_when_the_server_never_stops_paging() -> None:
+    seen: list[httpx.Request] = []
+
+    def endless(message: dict[str, Any], _: httpx.Request) -> httpx.Response:
+        page = len(seen)
+        return result(message, {"tools": [{"name": f"t{page}"}], "nextCursor": f"p{page + 1}"})
+
+    tools = session(endless, seen).list_tools()
+    assert len(seen) == 20
+    assert [tool["name"] for tool in tools] == [f"t{n}" for n in range(1, 21)]
+
+
+def test_an_event_stream_without_the_response_is_an_error() -> None:
+    with pytest.raises(MCPError, match="does not contain the response"):
+        session(lambda *_: sse('data: {"jsonrpc": "2.0", "method": "notifications/message"}\n\n'), []).request("ping")
+
+
+def test_an_http_error_whose_error_field_is_not_text_shows_no_detail() -> None:
+    with pytest.raises(MCPHTTPError) as raised:
+        session(lambda *_: httpx.Response(500, json={"error": 5}), []).request("ping")
+    assert str(raised.value) == "ping: the server answered HTTP 500"

@@ -58,3 +58,15 @@ def test_a_callback_url_that_cannot_be_parsed_is_an_authorization_error() -> Non
     metadata = AuthorizationServerMetadata("https://a.example", "https://a.example/a", "https://a.example/t")
     with pytest.raises(AuthorizationError, match="not a valid URL"):
         validate_callback("http://[::1/cb?code=x&state=s", pending, metadata)
+
+
+def test_a_revocation_without_a_hint_sends_none() -> None:
+    from urllib.parse import parse_qs
+
+    from mcp_oauth_auth.flow.revocation import revoke_token
+
+    revocation = "https://auth.example.com/revoke"
+    harness = Harness(routes={revocation: HttpResponse(200, (), b"", revocation)})
+    harness.run(revoke_token(revocation, ClientRegistration("c", "dynamic"), "tok", None, RetryPolicy(attempts=1)))
+    [sent] = harness.sent
+    assert parse_qs(sent.body.decode()) == {"token": ["tok"], "client_id": ["c"]}
