@@ -12,8 +12,9 @@ import pytest
 
 from mcp_oauth_auth import exceptions as errors
 from mcp_oauth_auth.cli.errors import CLIError, ExitCode, NotLoggedInError, explain
-from mcp_oauth_auth.cli.lookup import find_record
+from mcp_oauth_auth.cli.lookup import RecordView, add_name, find_record
 from mcp_oauth_auth.cli.output import Terminal
+from mcp_oauth_auth.records import CredentialRecord, RecordKey
 from mcp_oauth_auth.storage import MemoryTokenStore
 from tests.storage.contract import make_record
 
@@ -105,3 +106,68 @@ def test_no_match_explains_what_exists() -> None:
     assert raised.value.hint is not None
     assert "`mcp-oauth list` shows the stored credentials" in raised.value.hint
     assert raised.value.code == ExitCode.NOT_LOGGED_IN
+
+
+class LockLessStore:
+    """A store without record locks (the TokenStore protocol makes them optional)."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryTokenStore()
+
+    def load(self, key: RecordKey) -> CredentialRecord | None:
+        return self.inner.load(key)
+
+    def save(self, record: CredentialRecord) -> None:
+        self.inner.save(record)
+
+    def delete(self, key: RecordKey) -> None:
+        self.inner.delete(key)
+
+    def list_keys(self) -> list[RecordKey]:
+        return self.inner.list_keys()
+
+
+def test_a_name_is_added_once_and_makes_the_record_the_latest() -> None:
+    store = LockLessStore()
+    record = replace(make_record(), names=("work",), updated_at=1.0)
+    store.save(record)
+    updated = add_name(store, record.key, "home")  # type: ignore[arg-type]
+    assert updated is not None
+    assert updated.names == ("work", "home")
+    assert updated.updated_at > 1.0
+    again = add_name(store, record.key, "home")  # type: ignore[arg-type]
+    assert again is not None
+    assert again.names == ("work", "home")
+    store.delete(record.key)
+    assert add_name(store, record.key, "home") is None  # type: ignore[arg-type]
+
+
+def test_adding_a_name_gives_up_when_the_record_stays_locked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcp_oauth_auth.cli import lookup
+
+    store = MemoryTokenStore()
+    record = make_record()
+    store.save(record)
+    held = store.lock(record.key)
+    assert held.try_acquire()
+    clock = iter([0.0, 10.0, 31.0])
+    monkeypatch.setattr(lookup.time, "monotonic", lambda: next(clock, 100.0))
+    monkeypatch.setattr(lookup.time, "sleep", lambda seconds: None)
+    with pytest.raises(errors.TokenStorageError, match="stayed locked; try again"):
+        add_name(store, record.key, "home")
+    held.release()
+    assert store.load(record.key) == record
+
+
+def test_a_record_view_shows_one_record_and_locks_even_without_store_locks() -> None:
+    store = LockLessStore()
+    record = make_record()
+    store.save(record)
+    store.save(make_record(resource="https://other.example.com/mcp"))
+    view = RecordView(store, record.key)  # type: ignore[arg-type]
+    assert view.list_keys() == [record.key]
+    first, second = view.lock(record.key), view.lock(record.key)
+    assert first.try_acquire()
+    assert not second.try_acquire()
+    first.release()
+    assert repr(view) == repr(store)
