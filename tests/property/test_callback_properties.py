@@ -78,3 +78,12 @@ def test_a_denial_is_reported_with_the_servers_words_cut_short(description: str)
         validate_callback(f"{REDIRECT}?{urlencode(query)}", PENDING, metadata(False))
     assert raised.value.error == "access_denied"
     assert raised.value.error_description == (description[:500] or None)
+
+
+@given(st.sampled_from(["code", "state", "iss", "error"]), st.text(max_size=10), st.text(max_size=10), st.booleans())
+def test_a_repeated_parameter_is_refused(name: str, first: str, second: str, iss_supported: bool) -> None:
+    """Which of two values counts is ambiguous: a parser in front of the client may have read the other one."""
+    others = [(key, value) for key, value in (("code", "c"), ("state", "state-123"), ("iss", ISSUER)) if key != name]
+    query = [*others, (name, first), (name, second)]
+    with pytest.raises(AuthorizationError, match=f"the callback repeats the '{name}' parameter"):
+        validate_callback(f"{REDIRECT}?{urlencode(query)}", PENDING, metadata(iss_supported))

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -101,3 +102,16 @@ def test_a_sealed_record_parses_back_to_its_key_and_opens_to_its_plaintext(
     assert envelope.key == RecordKey(issuer, resource)
     assert listed_key(sealed, PATH) == RecordKey(issuer, resource)
     assert envelope.open(MASTER, PATH) == plaintext
+
+
+@given(st.integers(min_value=1, max_value=30), st.integers(min_value=1, max_value=64))
+def test_scrypt_parameters_beyond_a_gibibyte_are_refused(log_n: int, r: int) -> None:
+    """A store.json is not trusted to make the process allocate any amount of memory to derive its key."""
+    document = json.loads(store_info(PASSWORD).to_json())
+    document["kdf"].update(n=2**log_n, r=r, p=1)
+    data = json.dumps(document).encode()
+    if 128 * 2**log_n * r > 1 << 30:
+        with pytest.raises(TokenStorageError, match="invalid scrypt parameters"):
+            parse_store_info(data, STORE, STORE.parent)
+    else:
+        assert parse_store_info(data, STORE, STORE.parent).n == 2**log_n
