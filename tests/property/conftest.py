@@ -14,6 +14,7 @@ settings.register_profile(
     "ci",
     max_examples=100,
     derandomize=True,
+    database=None,  # nothing to replay: the examples are the same on every run
     deadline=None,
     print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
