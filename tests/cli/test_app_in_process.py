@@ -102,3 +102,13 @@ def test_a_closed_stream_is_not_a_terminal(monkeypatch: pytest.MonkeyPatch) -> N
     terminal = Terminal(out=closed, err=io.StringIO())
     assert terminal.width is None
     assert not terminal.out_color
+
+
+def test_the_width_is_columns_when_set_and_times_are_utc_iso_8601(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcp_oauth_auth.cli.output import format_time
+
+    monkeypatch.setenv("COLUMNS", "77")
+    assert Terminal(out=io.StringIO(), err=io.StringIO()).width == 77
+    assert format_time(0) == "1970-01-01T00:00:00Z"
+    assert format_time(1_700_000_000.4) == "2023-11-14T22:13:20Z"
+    assert format_time(None) is None

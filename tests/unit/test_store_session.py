@@ -50,3 +50,21 @@ def test_what_is_not_a_storage_effect_is_refused() -> None:
     with pytest.raises(TokenStorageError, match="not a storage effect"):  # a store failure, as all of them
         StoreSession(MemoryTokenStore(), 1.0).perform(object())  # type: ignore[arg-type]
     assert StoreSession(MemoryTokenStore(), 1.0).perform(LoadRecord(make_record().key)) is None
+
+
+def test_a_non_blocking_store_is_used_without_worker_threads() -> None:
+    class NonBlocking(MemoryTokenStore):
+        blocking = False  # an in-memory store: no call of it can block the event loop
+
+    store = NonBlocking()
+    key = make_record().key
+
+    async def main() -> None:
+        session = StoreSession(store, lock_timeout=1.0)
+        assert not session.blocking
+        await session.perform_async(LockRecord(key))
+        assert not store.lock(key).try_acquire()
+        await session.aclose()
+        assert store.lock(key).try_acquire()
+
+    anyio.run(main)
