@@ -217,11 +217,17 @@ class _Walk:
                 url=safe_url(here),
                 status_code=response.status_code,
             )
-        location = urljoin(here, location)
+        try:
+            location = urljoin(here, location)
+            scheme = urlsplit(location).scheme.lower()
+        except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+            raise AuthorizationError(
+                "the authorization server redirects to an invalid URL", url=safe_url(here)
+            ) from exc
         if self._is_redirect_uri(location):
             logger.debug("headless authorization: redirected to the redirect URI %s", safe_url(location))
             return location
-        if urlsplit(location).scheme.lower() not in _DEFAULT_PORTS:
+        if scheme not in _DEFAULT_PORTS:
             raise AuthorizationError(
                 "the authorization server redirects to a non-HTTP URL that is not the redirect URI",
                 url=safe_url(here),

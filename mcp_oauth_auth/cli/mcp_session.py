@@ -155,7 +155,10 @@ class MCPClientSession:
         if content_type == "text/event-stream":
             messages: Iterable[Any] = _sse_messages(response.iter_lines())
         elif content_type == "application/json":
-            document = json.loads(response.read())
+            try:
+                document = json.loads(response.read())
+            except (ValueError, RecursionError):
+                raise MCPError(f"{method}: the server's answer is not JSON") from None
             messages = document if isinstance(document, list) else [document]
         else:
             raise MCPError(f"{method}: the server answered {content_type or 'no content type'}, not MCP")

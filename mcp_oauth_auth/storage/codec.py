@@ -32,7 +32,7 @@ def decode_record(data: bytes | str, where: str, expected: RecordKey | None = No
     """
     try:
         document: Any = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested deeper than json can
         raise TokenStorageError(f"the credential record {where} is not valid JSON ({exc.__class__.__name__})") from None
     if not isinstance(document, dict):
         raise TokenStorageError(f"the credential record {where} is not a JSON object")

@@ -97,7 +97,7 @@ def unb64(value: object, length: int | None = None, minimum: int = 0) -> bytes |
 def _json_object(data: bytes) -> dict[str, Any] | None:
     try:
         document = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     return document if isinstance(document, dict) else None
 

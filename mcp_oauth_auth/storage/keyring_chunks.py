@@ -123,7 +123,7 @@ def _read_chunks(entries: KeyringEntries, name: str, manifest: dict[str, Any], w
 def _parse_manifest(entries: KeyringEntries, name: str, raw: str) -> dict[str, Any]:
     try:
         manifest: Any = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         manifest = None
     if not isinstance(manifest, dict):
         raise UnreadableEntryError(

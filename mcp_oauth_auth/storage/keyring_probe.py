@@ -169,7 +169,7 @@ def _secret_service_problem(backend: KeyringBackend) -> str | None:
         )
     try:
         connection = secretstorage.dbus_init()
-    except secretstorage.SecretStorageException as exc:
+    except (secretstorage.SecretStorageException, OSError) as exc:  # OSError: no socket at the bus address
         return f"the D-Bus session bus cannot be reached ({describe(exc)}); {_FILE_STORE_HINT}"
     with contextlib.closing(connection):
         if not secretstorage.check_service_availability(connection):

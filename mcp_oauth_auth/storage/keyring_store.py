@@ -271,7 +271,7 @@ def _encode_index(keys: list[RecordKey]) -> str:
 def _decode_index(text: str) -> list[RecordKey] | None:
     try:
         document: Any = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(document, list):
         return None

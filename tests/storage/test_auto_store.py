@@ -9,7 +9,15 @@ import keyring
 import pytest
 
 from mcp_oauth_auth import MCPOAuth, get_available_backends
-from mcp_oauth_auth.storage import AutoTokenStore, EncryptedFileTokenStore, KeyringTokenStore, default_store
+from mcp_oauth_auth.storage import (
+    AutoTokenStore,
+    EncryptedFileTokenStore,
+    KeyringTokenStore,
+    TokenStoreBackend,
+    default_store,
+)
+from mcp_oauth_auth.storage.auto import BackendStatus
+from mcp_oauth_auth.storage.factory import TokenStoreFactory
 from mcp_oauth_auth.storage.keyring_store import probe_keyring
 from tests.storage.contract import make_record
 from tests.storage.test_keyring_store import MemoryKeyring
@@ -83,3 +91,32 @@ def test_the_choice_is_made_on_first_use_not_at_construction(credential_home: Pa
     lock = store.lock(record.key)
     assert lock.try_acquire()
     lock.release()
+
+
+@pytest.mark.parametrize(
+    ("platform", "reason", "expected"),
+    [
+        ("darwin", "OS keyring via keyring.backends.macOS.Keyring", [TokenStoreBackend.KEYCHAIN]),
+        ("win32", "OS keyring via keyring.backends.Windows.WinVaultKeyring", [TokenStoreBackend.CREDENTIAL_MANAGER]),
+        ("linux", "OS keyring via keyring.backends.SecretService.Keyring", [TokenStoreBackend.SECRET_SERVICE]),
+        ("linux", "OS keyring via Secret Service", [TokenStoreBackend.SECRET_SERVICE]),
+        ("linux", "OS keyring via keyring.backends.kwallet.DBusKeyring", []),
+        ("freebsd13", "OS keyring via keyring.backends.SecretService.Keyring", []),
+    ],
+)
+def test_the_usable_os_keyring_is_listed_by_its_platform_name(
+    monkeypatch: pytest.MonkeyPatch, platform: str, reason: str, expected: list[TokenStoreBackend]
+) -> None:
+    """TokenStoreFactory names the OS keyring the way chuk-mcp-client-oauth did: by the platform keyring it is;
+    a keyring that is none of the three (KWallet, a third-party backend) is not listed under a wrong name."""
+    from mcp_oauth_auth.storage import factory
+
+    statuses = [
+        BackendStatus("keyring", True, reason),
+        BackendStatus("vault", False, "VAULT_ADDR is not set"),
+        BackendStatus("encrypted_file", True, "works"),
+    ]
+    monkeypatch.setattr(factory, "get_available_backends", lambda: statuses)
+    monkeypatch.setattr(factory.sys, "platform", platform)
+    assert TokenStoreFactory.get_available_backends() == [*expected, TokenStoreBackend.ENCRYPTED_FILE]
+    assert TokenStoreFactory.describe_backends() == statuses

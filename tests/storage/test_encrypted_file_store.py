@@ -924,3 +924,58 @@ def test_killed_writers_leave_complete_records(tmp_path: Path) -> None:
         forget_keys()
         highest = max(highest, check_after_crash(directory))
     assert highest > 0, "the writers never got to save: the test proved nothing"
+
+
+def keyring_account(directory: Path) -> str:
+    return f"file-store-key:{directory.resolve()}"
+
+
+def test_a_key_left_in_the_keyring_by_an_interrupted_setup_is_reused(tmp_path: Path, fake_keyring: FakeKeyring) -> None:
+    left = os.urandom(32)
+    fake_keyring.entries[keyring_account(tmp_path)] = base64.b64encode(left).decode()
+    EncryptedFileTokenStore(tmp_path).save(make_record())
+    assert store_json(tmp_path)["key_source"] == "keyring"
+    assert fake_keyring.entries == {keyring_account(tmp_path): base64.b64encode(left).decode()}
+    forget_keys()
+    assert EncryptedFileTokenStore(tmp_path).load(KEY) == make_record()
+
+
+def test_a_keyring_that_does_not_keep_the_key_is_not_trusted_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class ForgetfulKeyring(FakeKeyring):
+        def set(self, account: str, secret: str) -> None:
+            pass  # accepted, not kept (some backends without a collection do this)
+
+    monkeypatch.setattr(master_key, "_os_keyring", lambda: (ForgetfulKeyring(), ""))
+    EncryptedFileTokenStore(tmp_path).save(make_record())
+    assert store_json(tmp_path)["key_source"] == "key-file"
+    assert (tmp_path / "store.key").is_file()
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        (None, "the keyring has no such entry (it was deleted)"),
+        ("not base64 of 32 bytes", "the keyring entry is not a key of this library"),
+        (RuntimeError("backend exploded"), "reading it failed (RuntimeError)"),
+    ],
+)
+def test_a_keyring_key_that_cannot_be_read_is_reported_and_nothing_is_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fake_keyring: FakeKeyring, entry: object, problem: str
+) -> None:
+    EncryptedFileTokenStore(tmp_path).save(make_record())
+    forget_keys()
+
+    class Changed(FakeKeyring):
+        def get(self, account: str) -> str | None:
+            if isinstance(entry, Exception):
+                raise entry
+            return entry  # type: ignore[return-value]
+
+    monkeypatch.setattr(master_key, "_os_keyring", lambda: (Changed(), ""))
+    with pytest.raises(TokenStorageError) as raised:
+        EncryptedFileTokenStore(tmp_path).load(KEY)
+    assert problem in str(raised.value)
+    assert "exploded" not in str(raised.value)
+    assert store_json(tmp_path)["key_source"] == "keyring"

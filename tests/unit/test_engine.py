@@ -227,3 +227,22 @@ def test_default_refresh_margin_is_capped_at_half_the_lifetime() -> None:
     explicit = FlowEngine(FlowConfig(server_url=SERVER, refresh_skew=60.0))
     harness.run(explicit.load())
     assert explicit.refresh_due_at == -29.0
+
+
+def test_a_refresh_that_fails_temporarily_keeps_using_a_token_that_is_still_valid(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    record = stored("at-1", expires_at=1_000.0)
+    harness = Harness(routes={f"{ISSUER}/token": json_response(503, {})}, records={record.key: record})
+    engine = loaded_engine(harness)
+    due = engine.refresh_due_at
+    assert due < 1_000.0
+    with caplog.at_level("WARNING", logger="mcp_oauth_auth"):
+        harness.run(engine.ensure_fresh(now=due + 1))  # due for a refresh, not expired yet
+    assert engine.access_token == "at-1"
+    assert harness.records[record.key] == record  # nothing stored changed
+    assert "the current token is still valid, using it" in caplog.text
+    harness.held.clear()  # what the flow left locked, the driver releases when the work ends (driving/session.py)
+    with pytest.raises(TemporaryOAuthError):  # once it has expired, the failure is the caller's to see
+        harness.run(engine.ensure_fresh(now=1_000.0))
+    assert harness.records[record.key] == record
