@@ -12,6 +12,7 @@ from typing import NoReturn
 
 from mcp_oauth_auth import __version__
 from mcp_oauth_auth.cli import commands
+from mcp_oauth_auth.cli import login as login_command
 from mcp_oauth_auth.cli.errors import ExitCode, explain
 from mcp_oauth_auth.cli.output import PrintableFormatter, Terminal
 
@@ -110,7 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
         return created
 
     login = command(
-        "login", commands.login, "log in to an MCP server and store the credential", store, as_json, aliases=["auth"]
+        "login",
+        login_command.login,
+        "log in to an MCP server and store the credential",
+        store,
+        as_json,
+        aliases=["auth"],
     )
     login.add_argument("name", metavar="NAME", help="a name for this credential (e.g. the server's name)")
     login.add_argument("url", metavar="URL", help="the MCP endpoint, e.g. https://mcp.example.com/mcp")
@@ -133,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     login.add_argument("--client-id", metavar="ID", help="a client registered at the authorization server")
     login.add_argument(
-        "--client-secret", metavar="SECRET", help=f"its secret, if confidential (or ${commands.CLIENT_SECRET_ENV})"
+        "--client-secret", metavar="SECRET", help=f"its secret, if confidential (or ${login_command.CLIENT_SECRET_ENV})"
     )
     login.add_argument(
         "--issuer",

@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import errno
-import os
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,20 +17,18 @@ from mcp_oauth_auth.cli.errors import CLIError, ExitCode, NotLoggedInError
 from mcp_oauth_auth.cli.lookup import (
     RecordView,
     StoredRecord,
-    add_name,
     find_record,
-    labelled,
     load_all,
     open_store,
     store_description,
     store_label,
 )
-from mcp_oauth_auth.cli.output import Terminal, describe_expiry, format_time, redact_token, render_table
+from mcp_oauth_auth.cli.output import Terminal, format_time, redact_token, render_table
+from mcp_oauth_auth.cli.summary import emit_json, expiry_text, granted_scopes, print_fields, summary
 from mcp_oauth_auth.records import CredentialRecord
 
 if TYPE_CHECKING:
     from mcp_oauth_auth.auth import MCPOAuth
-    from mcp_oauth_auth.flow.device_authorization import DeviceAuthorization
     from mcp_oauth_auth.flow.revocation import RevocationOutcome
     from mcp_oauth_auth.storage.base import TokenStore
 
@@ -43,14 +39,10 @@ __all__ = [
     "get_token",
     "http_client",
     "list_records",
-    "login",
     "logout",
     "show",
     "test_connection",
 ]
-
-#: Where a client secret may come from instead of the command line (which other users can see in ``ps``).
-CLIENT_SECRET_ENV = "MCP_OAUTH_CLIENT_SECRET"
 
 #: Loopback hosts never go through a proxy from the environment (httpx would send them to HTTP(S)_PROXY).
 _LOOPBACK_DIRECT: dict[str, httpx.BaseTransport | None] = {
@@ -65,185 +57,6 @@ def http_client(auth: httpx.Auth | None = None, timeout: float = 30.0) -> httpx.
     return httpx.Client(auth=auth, timeout=timeout, mounts=_LOOPBACK_DIRECT)
 
 
-def _emit_json(terminal: Terminal, document: Any) -> None:
-    terminal.print_json(document)
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Record summaries (never a secret)
-
-
-def _granted_scopes(record: CredentialRecord) -> list[str]:
-    if record.tokens is not None and record.tokens.scope is not None:
-        return record.tokens.scope.split()
-    return list(record.requested_scopes)
-
-
-def _expiry(record: CredentialRecord) -> str:
-    if record.tokens is None:
-        return "no token (log in again)"
-    return describe_expiry(record.tokens.expires_at)
-
-
-def _summary(record: CredentialRecord, store: TokenStore) -> dict[str, Any]:
-    tokens = record.tokens
-    expires_at = tokens.expires_at if tokens else None
-    return {
-        "names": list(record.names),
-        "server_url": record.server_url,
-        "resource": record.resource,
-        "issuer": record.issuer,
-        "scopes": _granted_scopes(record),
-        "requested_scopes": list(record.requested_scopes),
-        "logged_in": tokens is not None,
-        "expires_at": format_time(expires_at),
-        "expires_in": None if expires_at is None else round(expires_at - time.time()),
-        "expiry": _expiry(record),
-        "refresh_token": tokens is not None and tokens.refresh_token is not None,
-        "client_id": record.client.client_id,
-        "client_kind": record.client.kind,
-        "updated_at": format_time(record.updated_at),
-        "store": store_label(store),
-    }
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# login
-
-
-class _Waiting:
-    """The spinner shown while the person approves, started by the authorizer's prompt hook."""
-
-    def __init__(self, terminal: Terminal) -> None:
-        self._terminal = terminal
-        self._active = contextlib.ExitStack()
-
-    def start(self, message: str) -> None:
-        self._active.enter_context(self._terminal.spinner(message))
-
-    def stop(self) -> None:
-        self._active.close()
-
-
-def _login_authorizer(args: argparse.Namespace, terminal: Terminal, waiting: _Waiting) -> Authorizer | None:
-    """The authorizer the options ask for; None for the library's choice where no browser can be opened here."""
-    if args.headless:
-        from mcp_oauth_auth.authorizers.headless import HeadlessAuthorizer
-
-        terminal.note("Approving without a browser (--headless: for demos, tests and servers without a login page)")
-        return HeadlessAuthorizer()  # (it reaches loopback servers directly, whatever proxy the environment names)
-    if args.device:
-        from mcp_oauth_auth.authorizers.device import DeviceAuthorizer
-
-        def show_code(device: DeviceAuthorization) -> None:
-            terminal.note("To authorize, open this URL on any device:")
-            terminal.note(f"  {device.verification_uri}")
-            terminal.note(f"and confirm the code:  {terminal.style(device.display_user_code, 'bold', stream='err')}")
-            if device.verification_uri_complete:
-                terminal.note(f"(or open {device.verification_uri_complete}, which carries the code)")
-            waiting.start("Waiting for approval (Ctrl-C cancels)")
-
-        return DeviceAuthorizer(on_prompt=show_code)
-    if args.no_browser:
-        from mcp_oauth_auth.authorizers.paste import PasteBackAuthorizer
-
-        return PasteBackAuthorizer(output_stream=terminal.printable_stream())
-    from mcp_oauth_auth.authorizers.environment import browser_unavailable_reason
-
-    reason = browser_unavailable_reason()
-    if reason is not None:
-        # The library's own choice: the device flow when the server offers it, else an error naming the options.
-        terminal.note(f"No browser can be opened here ({reason}): using the device flow if the server offers it.")
-        return None
-    from mcp_oauth_auth.authorizers.loopback import LoopbackBrowserAuthorizer
-
-    def show_url(url: str) -> None:
-        terminal.note("Opening your browser to authorize. If it does not open, visit:")
-        terminal.note(f"  {url}")
-        waiting.start("Waiting for you to approve in the browser (Ctrl-C cancels)")
-
-    return LoopbackBrowserAuthorizer(on_prompt=show_url)
-
-
-def _scopes(values: Sequence[str] | None) -> list[str] | None:
-    if not values:
-        return None
-    return list(dict.fromkeys(scope for value in values for scope in value.split()))
-
-
-def login(args: argparse.Namespace, terminal: Terminal) -> int:
-    from mcp_oauth_auth.auth import MCPOAuth
-
-    if args.client_secret and not args.client_id:
-        raise CLIError("--client-secret needs --client-id", "add --client-id ID", ExitCode.USAGE)
-    if args.client_metadata_url and args.client_id:
-        raise CLIError(
-            "--client-id and --client-metadata-url are two ways to identify the client: give one",
-            "--client-id for a client registered at the server, --client-metadata-url for a metadata document",
-            ExitCode.USAGE,
-        )
-    client_secret = args.client_secret or (os.environ.get(CLIENT_SECRET_ENV) if args.client_id else None) or None
-    store = open_store(args.store)
-    if not args.json:
-        terminal.note(f"Logging in to {args.url} as {args.name!r}")
-    waiting = _Waiting(terminal)
-    auth = MCPOAuth(
-        args.url,
-        scopes=_scopes(args.scope),
-        store=store,
-        authorizer=_login_authorizer(args, terminal, waiting),
-        client_id=args.client_id,
-        client_secret=client_secret,
-        client_metadata_url=args.client_metadata_url,
-        issuer=args.issuer,
-        client_name="mcp-oauth",
-        name=args.name,
-    )
-    started = time.time()
-    try:
-        with http_client() as http:
-            tokens = auth.authenticate(http)
-    finally:
-        waiting.stop()
-    record = auth.record
-    assert record is not None  # authenticate() raises rather than return without a record
-    record = add_name(store, record.key, args.name) or record
-    if args.json:
-        _emit_json(terminal, _summary(record, store))
-        return ExitCode.OK
-    fresh = tokens.issued_at >= started - 1
-    title = "Logged in" if fresh else "Already logged in"
-    terminal.success(f"{title}: {args.name} {terminal.arrow} {record.server_url}")
-    _print_fields(
-        terminal,
-        [
-            ("issuer", record.issuer),
-            ("scopes", " ".join(_granted_scopes(record)) or "(none)"),
-            ("expires", f"{_expiry(record)} ({'with' if tokens.refresh_token else 'no'} refresh token)"),
-            ("store", store_description(store)),
-        ],
-    )
-    _note_same_name(terminal, store, record, args.name)
-    if store_label(store) == "memory":
-        terminal.warning("the memory store keeps nothing after this command: choose another --store")
-    return ExitCode.OK
-
-
-def _note_same_name(terminal: Terminal, store: TokenStore, record: CredentialRecord, name: str) -> None:
-    others = sorted(other.server_url for other in labelled(load_all(store), name) if other.key != record.key)
-    if others:
-        terminal.note(
-            f"note: {name!r} also names {', '.join(others)}; commands use the most recently updated "
-            "(this one) unless given --url"
-        )
-
-
-def _print_fields(terminal: Terminal, fields: Sequence[tuple[str, str]]) -> None:
-    width = max(len(label) for label, _ in fields)
-    for label, value in fields:
-        terminal.print(f"  {terminal.style(label.ljust(width), 'dim')}  {value}")
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # list, show
 
@@ -253,12 +66,12 @@ def list_records(args: argparse.Namespace, terminal: Terminal) -> int:
     found = sorted(load_all(store), key=_sort_key)
     if args.json:
         document = [
-            _summary(item.record, store)
+            summary(item.record, store)
             if item.record is not None
             else {"resource": item.key.resource, "issuer": item.key.issuer, "error": item.problem}
             for item in found
         ]
-        _emit_json(terminal, document)
+        emit_json(terminal, document)
         return ExitCode.OK
     if not found:
         terminal.note(f"No stored credentials in {store_description(store)}.")
@@ -287,8 +100,8 @@ def _row(item: StoredRecord, store: TokenStore) -> list[str]:
         ", ".join(record.names) or "-",
         record.server_url,
         record.issuer,
-        " ".join(_granted_scopes(record)),
-        _expiry(record),
+        " ".join(granted_scopes(record)),
+        expiry_text(record),
         label,
     ]
 
@@ -299,7 +112,7 @@ def show(args: argparse.Namespace, terminal: Terminal) -> int:
     tokens = record.tokens
     client = record.client
     if args.json:
-        document = _summary(record, store)
+        document = summary(record, store)
         document.update(
             access_token=redact_token(tokens.access_token, "...") if tokens else None,
             refresh_token=redact_token(tokens.refresh_token, "...") if tokens and tokens.refresh_token else None,
@@ -310,7 +123,7 @@ def show(args: argparse.Namespace, terminal: Terminal) -> int:
             token_endpoint=record.token_endpoint,
             revocation_endpoint=record.revocation_endpoint,
         )
-        _emit_json(terminal, document)
+        emit_json(terminal, document)
         return ExitCode.OK
     ellipsis = terminal.ellipsis
     terminal.print(terminal.style(", ".join(record.names) or record.server_url, "bold"))
@@ -321,10 +134,10 @@ def show(args: argparse.Namespace, terminal: Terminal) -> int:
         ("client", f"{client.client_id} ({client.kind}, {client.token_endpoint_auth_method})"),
         ("client secret", "set (hidden)" if client.client_secret else "none"),
         ("scopes asked", " ".join(record.requested_scopes) or "(none)"),
-        ("scopes granted", " ".join(_granted_scopes(record)) or "(none)"),
+        ("scopes granted", " ".join(granted_scopes(record)) or "(none)"),
         ("access token", redact_token(tokens.access_token, ellipsis) if tokens else "(none: log in again)"),
         ("token type", tokens.token_type if tokens else "-"),
-        ("expires", f"{_expiry(record)}{_absolute(tokens.expires_at if tokens else None)}"),
+        ("expires", f"{expiry_text(record)}{_absolute(tokens.expires_at if tokens else None)}"),
         ("refresh token", redact_token(tokens.refresh_token, ellipsis) if tokens and tokens.refresh_token else "none"),
         ("authorize at", record.authorization_endpoint or "-"),
         ("token endpoint", record.token_endpoint),
@@ -332,7 +145,7 @@ def show(args: argparse.Namespace, terminal: Terminal) -> int:
         ("updated", format_time(record.updated_at) or "-"),
         ("store", store_description(store)),
     ]
-    _print_fields(terminal, fields)
+    print_fields(terminal, fields)
     return ExitCode.OK
 
 
@@ -434,7 +247,7 @@ def test_connection(args: argparse.Namespace, terminal: Terminal) -> int:
     elapsed_ms = round((time.monotonic() - started) * 1000)
     names = [str(tool.get("name")) for tool in tools]
     if args.json:
-        _emit_json(
+        emit_json(
             terminal,
             {
                 "name": args.name,
@@ -448,7 +261,7 @@ def test_connection(args: argparse.Namespace, terminal: Terminal) -> int:
         )
         return ExitCode.OK
     terminal.success(f"Connected to {record.server_url} as {args.name} ({elapsed_ms} ms)")
-    _print_fields(
+    print_fields(
         terminal,
         [
             ("server", f"{info.name} {info.version} (MCP {info.protocol_version})"),
@@ -476,7 +289,7 @@ def logout(args: argparse.Namespace, terminal: Terminal) -> int:
             f"try again later, or forget it here only: mcp-oauth clear {args.name}",
         ) from exc
     if args.json:
-        _emit_json(
+        emit_json(
             terminal,
             {
                 "names": list(record.names),
@@ -524,7 +337,7 @@ def clear(args: argparse.Namespace, terminal: Terminal) -> int:
     record = find_record(store, args.name, args.url, terminal)
     store.delete(record.key)
     if args.json:
-        _emit_json(terminal, {"names": list(record.names), "server_url": record.server_url, "removed": True})
+        emit_json(terminal, {"names": list(record.names), "server_url": record.server_url, "removed": True})
         return ExitCode.OK
     terminal.success(f"Removed {_names_and_url(record)} from the {store_label(store)} store; nothing was revoked")
     return ExitCode.OK
@@ -540,7 +353,7 @@ def doctor(args: argparse.Namespace, terminal: Terminal) -> int:
     with http_client(timeout=args.timeout) as http, terminal.spinner(f"Checking {args.url}"):
         report = diagnose(args.url, http)
     if args.json:
-        _emit_json(terminal, report.to_json())
+        emit_json(terminal, report.to_json())
     else:
         print_report(terminal, report)
     return ExitCode.OK if report.can_authenticate else ExitCode.CANNOT_AUTHENTICATE
