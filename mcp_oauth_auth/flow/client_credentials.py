@@ -75,4 +75,4 @@ def request_client_credentials(
         raise token_error(
             TokenExchangeError, "the token endpoint refused the client credentials grant", response, token_endpoint
         )
-    return parse_token_response(response, token_endpoint, TokenExchangeError)
+    return parse_token_response(response, token_endpoint, TokenExchangeError, now=now)

@@ -221,7 +221,7 @@ def poll_device_token(
         # GitHub answers pending polls with 200 and an error document: the error decides, not the status.
         if response.status == 200 and not isinstance(error, str):
             logger.debug("device authorization approved after %d polls", polls)
-            return parse_token_response(response, token_endpoint, TokenExchangeError)
+            return parse_token_response(response, token_endpoint, TokenExchangeError, now=now)
         if error == "authorization_pending":
             continue
         if error == "slow_down":

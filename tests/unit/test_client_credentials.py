@@ -125,10 +125,10 @@ def test_private_key_jwt_request_and_assertion(
 ) -> None:
     key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey = ec_key if kind == "ec" else rsa_key
     signer = PrivateKeyJWT(key, key_id="key-1")
-    clock = iter([1_000_000.0, 1_000_030.0])
     harness = Harness(routes={TOKEN: json_response(200, OK)})
-    run(harness, JWT_CLIENT, private_key=signer, issuer=ISSUER, now=lambda: next(clock))
-    run(harness, JWT_CLIENT, private_key=signer, issuer=ISSUER, now=lambda: next(clock))
+    tokens = run(harness, JWT_CLIENT, private_key=signer, issuer=ISSUER, now=lambda: 1_000_000.0)
+    assert tokens.issued_at == 1_000_000.0  # the injected clock, not the machine's
+    run(harness, JWT_CLIENT, private_key=signer, issuer=ISSUER, now=lambda: 1_000_030.0)
     first, second = form(harness.sent[0]), form(harness.sent[1])
     assert set(first) == {"grant_type", "scope", "resource", "client_id", "client_assertion_type", "client_assertion"}
     assert (

@@ -262,6 +262,12 @@ def test_pending_then_success() -> None:
     assert tokens.expires_at is not None
 
 
+def test_tokens_are_issued_at_the_flows_clock() -> None:
+    harness = Harness(routes={TOKEN: [error("authorization_pending"), json_response(200, TOKENS)]})
+    tokens = poll(harness, device())
+    assert tokens.issued_at == T0 + sum(harness.slept)  # the injected clock, not the machine's
+
+
 def test_poll_without_resource_with_client_secret_basic() -> None:
     harness = Harness(routes={TOKEN: json_response(200, TOKENS)})
     poll(harness, device(), client=BASIC, resource=None)
