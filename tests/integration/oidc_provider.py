@@ -15,10 +15,8 @@ import json
 import secrets
 import shutil
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -35,6 +33,7 @@ from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI
 from mcp_oauth_auth.flow.client_auth import CLIENT_ASSERTION_TYPE
 from mcp_oauth_auth.testing import reserve_loopback_port
 
+from .child_process import show_logs, stop, wait_for_ready_line
 from .mcp_sdk_server import RunningMCPServer, serve_mcp_server
 
 OIDC_DIR = Path(__file__).resolve().parent / "oidc"
@@ -63,10 +62,6 @@ MACHINE_CLIENTS = {
     "client_secret_post": "machine-post",
     "private_key_jwt": "machine-jwt",
 }
-
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
-
 
 # -- the provider process ---------------------------------------------------------------------------------------
 
@@ -253,31 +248,6 @@ def _settings(resources: list[str], access_token_ttl: int, provider_scopes: tupl
     }
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """End the process by its PID: SIGTERM, then SIGKILL when it has not exited in time."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT)
-
-
-def _wait_until_ready(process: subprocess.Popen[bytes], log_path: Path) -> str:
-    """The issuer from the provider's ready line."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith('{"') and '"event":"ready"' in line:
-                return str(json.loads(line)["issuer"])
-        if process.poll() is not None:
-            raise RuntimeError(f"oidc-provider exited with status {process.returncode} before it was ready")
-        time.sleep(0.05)
-    raise RuntimeError(f"oidc-provider was not ready within {START_TIMEOUT:g} seconds")
-
-
 @contextmanager
 def run_oidc_provider(
     workdir: Path,
@@ -309,7 +279,7 @@ def run_oidc_provider(
             stderr=subprocess.STDOUT,
         )
     try:
-        issuer = _wait_until_ready(process, log_path)
+        issuer = str(wait_for_ready_line(process, log_path, "oidc-provider")["issuer"])
         discovery = httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=10)
         discovery.raise_for_status()
         yield OIDCProvider(
@@ -322,7 +292,7 @@ def run_oidc_provider(
             client_keys=client_keys,
         )
     finally:
-        _stop(process)
+        stop(process)
 
 
 # -- the person, in a browser that is an HTTP client ------------------------------------------------------------
@@ -497,15 +467,6 @@ def run_oidc_stack(
         yield OIDCStack(provider=provider, mcp=mcp)
 
 
-def _show_logs(request: pytest.FixtureRequest, logs: list[Path]) -> None:
-    capture = request.config.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
-        for path in logs:
-            text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else "(no log)"
-            sys.stderr.write(f"\n----- oidc-provider log ({path}) -----\n{text}----- end of {path.name} -----\n")
-        sys.stderr.flush()
-
-
 #: Starts the provider and the MCP server with :func:`run_oidc_stack`'s keyword options.
 StackFactory = Callable[..., OIDCStack]
 
@@ -525,7 +486,7 @@ def oidc_stack_factory_fixture(request: pytest.FixtureRequest, tmp_path: Path) -
 
         yield start
     if request.session.testsfailed > failed_before:
-        _show_logs(request, logs)
+        show_logs(request, logs, "oidc-provider")
 
 
 @pytest.fixture(name="oidc_stack")

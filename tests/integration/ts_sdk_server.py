@@ -6,8 +6,8 @@ The server runs as a child process on 127.0.0.1 (a port the system picks); its l
 to a file in the test's temporary directory, which is printed when the test fails. The process is always ended by
 its PID: SIGTERM, then SIGKILL if it has not exited after 10 seconds.
 
-Fixtures: ``ts_sdk_server`` (the server with default settings) and ``ts_sdk_server_factory`` (a function starting
-it with other settings). Import both into a test module to use them.
+Fixture: ``ts_sdk_server_factory`` (a function starting it with :func:`run_ts_sdk_server`'s options). Import it
+into a test module to use it.
 """
 
 from __future__ import annotations
@@ -15,25 +15,21 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from .child_process import show_logs, stop, wait_for_ready_line
 from .shipped.base import ServerState, ShippedServer
 
 TS_SDK_DIR = Path(__file__).resolve().parent / "ts_sdk"
 SERVER_SCRIPT = TS_SDK_DIR / "server.mjs"
 INSTALL_HINT = "npm ci --prefix tests/integration/ts_sdk"
 LOG_NAME = "ts-sdk-server.log"
-
-START_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 
 
 def _node() -> str:
@@ -50,32 +46,6 @@ def _node() -> str:
             pytrace=False,
         )
     return node
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """End the process by its PID: SIGTERM, then SIGKILL when it has not exited in time."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=STOP_TIMEOUT)
-
-
-def _wait_until_ready(process: subprocess.Popen[bytes], log_path: Path) -> dict[str, Any]:
-    """The server's ready line."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith('{"') and '"event":"ready"' in line:
-                ready: dict[str, Any] = json.loads(line)
-                return ready
-        if process.poll() is not None:
-            raise RuntimeError(f"the TypeScript SDK server exited with status {process.returncode} before it was ready")
-        time.sleep(0.05)
-    raise RuntimeError(f"the TypeScript SDK server was not ready within {START_TIMEOUT:g} seconds")
 
 
 def _state(base: str) -> ServerState:
@@ -122,7 +92,7 @@ def run_ts_sdk_server(
             stderr=subprocess.STDOUT,
         )
     try:
-        ready = _wait_until_ready(process, log_path)
+        ready = wait_for_ready_line(process, log_path, "the TypeScript SDK server")
         base = f"http://127.0.0.1:{int(ready['port'])}"
         yield ShippedServer(
             name="ts-sdk",
@@ -134,15 +104,7 @@ def run_ts_sdk_server(
             revoke_grants=lambda: _revoke_grants(base),
         )
     finally:
-        _stop(process)
-
-
-def _show_log(request: pytest.FixtureRequest, path: Path) -> None:
-    capture = request.config.pluginmanager.getplugin("capturemanager")
-    with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
-        text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else "(no log)\n"
-        sys.stderr.write(f"\n----- TypeScript SDK server log ({path}) -----\n{text}----- end of {path.name} -----\n")
-        sys.stderr.flush()
+        stop(process)
 
 
 #: Starts the server with :func:`run_ts_sdk_server`'s keyword options.
@@ -164,11 +126,4 @@ def ts_sdk_server_factory_fixture(request: pytest.FixtureRequest, tmp_path: Path
 
         yield start
     if request.session.testsfailed > failed_before:
-        for path in logs:
-            _show_log(request, path)
-
-
-@pytest.fixture(name="ts_sdk_server")
-def ts_sdk_server_fixture(ts_sdk_server_factory: ServerFactory) -> ShippedServer:
-    """The TypeScript SDK's authorization server and MCP server, with the default settings."""
-    return ts_sdk_server_factory()
+        show_logs(request, logs, "TypeScript SDK server")

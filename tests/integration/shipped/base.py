@@ -24,6 +24,10 @@ class ServerState:
     #: For every token that ``/revoke`` revoked, what it was: ``"access_token"`` or ``"refresh_token"``.
     revoked: list[str] = field(default_factory=list)
 
+    def snapshot(self) -> ServerState:
+        """A copy that later counting does not change."""
+        return ServerState(self.registrations, self.authorizations, list(self.token_grants), list(self.revoked))
+
 
 @dataclass
 class ShippedServer:

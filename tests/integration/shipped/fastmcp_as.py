@@ -71,10 +71,6 @@ class CountingProvider(in_memory.InMemoryOAuthProvider):
         for token in list(self.access_tokens):
             self._revoke_internal(access_token_str=token)
 
-    def state(self) -> ServerState:
-        counts = self.counts
-        return ServerState(counts.registrations, counts.authorizations, list(counts.token_grants), list(counts.revoked))
-
 
 @contextmanager
 def run_fastmcp(monkeypatch: pytest.MonkeyPatch, access_token_ttl: float = 300) -> Iterator[ShippedServer]:
@@ -105,7 +101,7 @@ def run_fastmcp(monkeypatch: pytest.MonkeyPatch, access_token_ttl: float = 300) 
             issuer=origin,
             access_token_ttl=access_token_ttl,
             supports_revocation=True,
-            state=provider.state,
+            state=provider.counts.snapshot,
             revoke_grants=provider.revoke_grants,
             pre_register=provider.pre_register,
         )

@@ -149,10 +149,6 @@ class InMemoryProvider:
         with self._lock:
             self.grants.clear()
 
-    def state(self) -> ServerState:
-        counts = self.counts
-        return ServerState(counts.registrations, counts.authorizations, list(counts.token_grants), list(counts.revoked))
-
     def introspect(self, token: str) -> dict[str, object]:
         """RFC 7662 for the separate layout's resource server."""
         grant = self._grant(access=token)
@@ -233,7 +229,7 @@ def _shipped(name: str, url: str, issuer: str, ttl: float, provider: InMemoryPro
         issuer=issuer,
         access_token_ttl=ttl,
         supports_revocation=True,
-        state=provider.state,
+        state=provider.counts.snapshot,
         revoke_grants=provider.revoke_grants,
         pre_register=provider.pre_register,
     )
