@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 import httpx
 
 from mcp_oauth_auth.authorizers.base import Authorizer, AuthorizerLike, as_authorizer
-from mcp_oauth_auth.authorizers.environment import browser_unavailable_reason
+from mcp_oauth_auth.authorizers.environment import browser_decision
 from mcp_oauth_auth.exceptions import ConfigurationError, OAuthError, RequestNotReplayableError
 from mcp_oauth_auth.flow.effects import Flow
 from mcp_oauth_auth.flow.engine import FlowConfig, FlowEngine
@@ -207,7 +207,7 @@ class MCPOAuth(_AuthBase):
             interaction, headless_reason = self._authorizer.interaction, None
         else:
             self._authorizer = _default_authorizer()
-            interaction, headless_reason = "auto", browser_unavailable_reason()
+            interaction, headless_reason = "auto", _headless_reason()
         config = FlowConfig(
             server_url=server_url,
             scopes=scope_tuple(scopes),
@@ -484,6 +484,17 @@ def _not_replayable(request: Any) -> RequestNotReplayableError:
         "send the request again",
         url=str(request.url.copy_with(query=None)),
     )
+
+
+def _headless_reason() -> str | None:
+    """Why no browser can be opened here (the flow then prefers the device flow), or None; the signal that decided
+    is logged."""
+    decision = browser_decision()
+    if decision.overridden is not None:
+        logger.info("opening the browser that $BROWSER names, although %s", decision.overridden)
+    else:
+        logger.debug("browser %s: %s", "available" if decision.available else "unavailable", decision.signal)
+    return None if decision.available else decision.signal
 
 
 def _default_authorizer() -> Authorizer:
