@@ -129,9 +129,11 @@ def _suite_cli(version: str) -> Path:
 
 
 def _run_suite(version: str, *arguments: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    # In the working directory of the tests, which the client process inherits: coverage's subprocess patch
+    # measures it there with the configuration of pyproject.toml, whose relative ``omit`` patterns are resolved
+    # against the working directory.
     return subprocess.run(
         [_node(), str(_suite_cli(version)), *arguments],
-        cwd=SUITE_DIR,
         capture_output=True,
         text=True,
         timeout=timeout,
