@@ -33,6 +33,7 @@ from mcp_oauth_auth.exceptions import (
     TokenRefreshError,
     TokenRevocationError,
     TokenStorageError,
+    WorkloadIdentityError,
 )
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
@@ -130,6 +131,7 @@ __all__ = [
     "TokenStoreBackend",
     "TokenStoreFactory",
     "VaultTokenStore",
+    "WorkloadIdentityError",
     "__version__",
     "get_available_backends",
 ]

@@ -36,6 +36,7 @@ __all__ = [
     "TokenRefreshError",
     "TokenRevocationError",
     "TokenStorageError",
+    "WorkloadIdentityError",
 ]
 
 
@@ -142,6 +143,11 @@ class InsufficientScopeError(AuthorizationError):
 
 class TokenExchangeError(OAuthError):
     """The token endpoint refused to exchange the authorization code."""
+
+
+class WorkloadIdentityError(TokenExchangeError):
+    """The workload's assertion (the JWT of the jwt-bearer grant) could not be obtained from its source: the file
+    is unreadable or empty, or the function failed. Nothing was sent and nothing stored changed."""
 
 
 class TokenRefreshError(OAuthError):

@@ -147,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="use this authorization server only (the one --client-id is registered at, if given)",
     )
     login.add_argument("--client-metadata-url", metavar="URL", help="your Client ID Metadata Document (https URL)")
+    login.add_argument(
+        "--assertion-file",
+        metavar="PATH",
+        help="workload identity: a file holding the workload's JWT (RFC 7523 jwt-bearer grant, re-read for every "
+        "token request); needs --client-id",
+    )
 
     command("list", commands.list_records, "list the stored credentials (no secrets)", store, as_json, aliases=["ls"])
     command(

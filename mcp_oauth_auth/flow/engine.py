@@ -26,7 +26,7 @@ from mcp_oauth_auth.exceptions import (
     TemporaryOAuthError,
     TokenRefreshError,
 )
-from mcp_oauth_auth.flow.config import FlowConfig
+from mcp_oauth_auth.flow.config import MACHINE_GRANTS, FlowConfig
 from mcp_oauth_auth.flow.effects import (
     Effect,
     delete_record,
@@ -115,7 +115,7 @@ class FlowEngine:
         yield from self.load()
         tokens = self.record.tokens if self.record else None
         renewable = tokens is not None and (
-            tokens.refresh_token is not None or self.config.grant_type == "client_credentials"
+            tokens.refresh_token is not None or self.config.grant_type in MACHINE_GRANTS
         )
         if tokens is None or not renewable or now < self.refresh_due_at:
             return
@@ -266,31 +266,56 @@ class FlowEngine:
         if current.tokens.refresh_token is not None:
             yield from self._refresh(current, key)
             return Outcome.REFRESHED
-        if self.config.grant_type == "client_credentials":
+        if self.config.grant_type in MACHINE_GRANTS:
             yield from self._reissue(current, key)
             return Outcome.REFRESHED
         yield from unlock_record(key)
         return None
 
     def _reissue(self, record: CredentialRecord, key: RecordKey) -> Generator[Effect, Any, None]:
-        """A new client credentials token with the stored endpoint: no discovery, no refresh token needed."""
-        from mcp_oauth_auth.flow.grants import client_credentials_grant
-
+        """A new token by the machine grant, at the stored endpoint: no discovery, no refresh token needed."""
         config = self.config
         resource = record.resource if config.send_resource_indicator else None
-        _, tokens = yield from client_credentials_grant(
-            record.token_endpoint,
-            record.issuer,
-            record.client,
-            self._private_key_for(record.client),
-            record.requested_scopes,
-            resource,
-            config.retry,
-            self.clock,
+        _, tokens = yield from self._machine_grant(
+            record.token_endpoint, record.issuer, record.client, record.requested_scopes, resource
         )
         yield from self._commit(record.with_tokens(tokens))
         yield from unlock_record(key)
-        logger.debug("renewed the client credentials token for %s", key)
+        logger.debug("renewed the %s token for %s", config.grant_type, key)
+
+    def _machine_grant(
+        self,
+        token_endpoint: str,
+        issuer: str,
+        client: ClientRegistration,
+        scopes: tuple[str, ...],
+        resource: str | None,
+    ) -> Generator[Effect, Any, tuple[ClientRegistration, TokenSet]]:
+        """The configured machine grant (:data:`~mcp_oauth_auth.flow.grants.MACHINE_GRANTS`): client credentials,
+        or the jwt-bearer grant with the workload's assertion."""
+        from mcp_oauth_auth.flow.grants import client_credentials_grant, jwt_bearer_grant
+
+        config = self.config
+        private_key = self._private_key_for(client)
+        if config.assertion is not None:
+            return (
+                yield from jwt_bearer_grant(
+                    token_endpoint,
+                    issuer,
+                    client,
+                    private_key,
+                    config.assertion,
+                    scopes,
+                    resource,
+                    config.retry,
+                    self.clock,
+                )
+            )
+        return (
+            yield from client_credentials_grant(
+                token_endpoint, issuer, client, private_key, scopes, resource, config.retry, self.clock
+            )
+        )
 
     def _refresh(self, record: CredentialRecord, key: RecordKey) -> Generator[Effect, Any, None]:
         assert record.tokens is not None
@@ -339,7 +364,7 @@ class FlowEngine:
         """Discovery, client identity, then a first token by the configured grant (code, device or client
         credentials)."""
         from mcp_oauth_auth.flow.discovery import discover_protected_resource, find_authorization_server
-        from mcp_oauth_auth.flow.grants import client_credentials_grant, code_grant, device_grant, machine_client
+        from mcp_oauth_auth.flow.grants import code_grant, device_grant, machine_client
 
         config = self.config
         metadata_url = challenge.resource_metadata or config.resource_metadata_url
@@ -359,17 +384,10 @@ class FlowEngine:
         scopes = step_up_scopes or self._with_earlier_scopes(self._choose_scopes(challenge, prm))
         existing = self.record.client if self.record and self.record.issuer == server.issuer else None
         grant = self._grant(server)
-        if grant == "client_credentials":
-            machine = machine_client(server, config.client, config.private_key)
-            client, tokens = yield from client_credentials_grant(
-                server.token_endpoint,
-                server.issuer,
-                machine,
-                config.private_key,
-                scopes,
-                resource_parameter,
-                config.retry,
-                self.clock,
+        if grant in MACHINE_GRANTS:
+            machine = machine_client(server, config.client, config.private_key, grant)
+            client, tokens = yield from self._machine_grant(
+                server.token_endpoint, server.issuer, machine, scopes, resource_parameter
             )
         else:
             if "offline_access" in server.scopes_supported and "offline_access" not in scopes:
@@ -420,10 +438,10 @@ class FlowEngine:
         logger.info("authorized %s with %s (%s, scopes %s)", self.server_url, server.issuer, grant, list(scopes))
 
     def _grant(self, server: AuthorizationServerMetadata) -> str:
-        """``"client_credentials"``, ``"device"`` or ``"code"``: configured, or chosen for this machine."""
+        """A machine grant (as configured), ``"device"`` or ``"code"``: configured, or chosen for this machine."""
         config = self.config
-        if config.grant_type == "client_credentials":
-            return "client_credentials"
+        if config.grant_type in MACHINE_GRANTS:
+            return config.grant_type
         if config.interaction != "auto":
             return "device" if config.interaction == "device" else "code"
         if config.headless_reason is None:

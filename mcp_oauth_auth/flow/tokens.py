@@ -46,7 +46,7 @@ _FINAL_REFRESH_ERRORS = frozenset({"invalid_grant", "unauthorized_client", "unsu
 _MAX_LIFETIME = 10 * 365 * 86400
 #: Request form fields that carry a secret a server could echo back in an error (RFC 6749, 7009, 7523, 7636, 8628).
 _SECRET_FIELDS = frozenset(
-    ("code", "code_verifier", "refresh_token", "client_secret", "client_assertion", "device_code", "token")
+    ("code", "code_verifier", "refresh_token", "client_secret", "client_assertion", "device_code", "token", "assertion")
 )
 #: Shorter values are not redacted: too weak to be a real credential, they would only garble ordinary words.
 _MIN_SECRET_LENGTH = 8
