@@ -19,11 +19,11 @@ import time
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeAlias
 
-from mcp_oauth_auth.exceptions import ConfigurationError, TokenExchangeError
-from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner, authenticated_fetch
+from mcp_oauth_auth.exceptions import ConfigurationError
+from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
 from mcp_oauth_auth.flow.effects import Effect, obtain_assertion
 from mcp_oauth_auth.flow.fetch import RetryPolicy
-from mcp_oauth_auth.flow.tokens import parse_token_response, token_error
+from mcp_oauth_auth.flow.tokens import grant_request
 from mcp_oauth_auth.flow.urls import safe_url
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
 
@@ -68,27 +68,19 @@ def request_jwt_bearer(
     ``scope`` and ``resource`` when given). The client authenticates as registered: ``none`` (its ``client_id`` in
     the form), a secret, or ``private_key_jwt``."""
     assertion = yield from obtain_assertion(source)
-    fields = {"grant_type": JWT_BEARER, "assertion": assertion}
-    if scopes:
-        fields["scope"] = " ".join(scopes)
-    if resource:
-        fields["resource"] = resource
     logger.debug("requesting a token with the workload's assertion (jwt-bearer) at %s", safe_url(token_endpoint))
-    response = yield from authenticated_fetch(
-        token_endpoint,
-        client,
-        fields,
-        retry,
-        "jwt-bearer grant",
-        private_key=private_key,
-        issuer=issuer,
-        now=now,
-    )
-    if response.status != 200:
-        raise token_error(
-            TokenExchangeError,
-            "the token endpoint refused the workload's assertion (jwt-bearer grant); not retried",
-            response,
+    return (
+        yield from grant_request(
             token_endpoint,
+            client,
+            {"grant_type": JWT_BEARER, "assertion": assertion},
+            scopes,
+            resource,
+            retry,
+            "jwt-bearer grant",
+            "the token endpoint refused the workload's assertion (jwt-bearer grant); not retried",
+            private_key=private_key,
+            issuer=issuer,
+            now=now,
         )
-    return parse_token_response(response, token_endpoint, TokenExchangeError, now=now)
+    )
