@@ -259,12 +259,13 @@ class RedisTokenStore:
                     f"and password in {REDIS_URL_ENV} (or username=/redis_password=)"
                 ) from None
             except (errors.ConnectionError, errors.TimeoutError) as exc:
-                if time.monotonic() + delay > deadline:
+                left = deadline - time.monotonic()
+                if left <= 0:
                     raise StoreUnavailableError(
                         f"Redis at {self._where} stayed unreachable ({type(exc).__name__}) for {self.retry_for:g} s "
                         f"while trying to {action} {name}; nothing stored was changed: check the server and try again"
                     ) from None
-                time.sleep(delay)
+                time.sleep(min(delay, left))
                 delay = min(delay * 2, _MAX_RETRY)
             except errors.NoPermissionError:
                 raise TokenStorageError(
