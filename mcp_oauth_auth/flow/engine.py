@@ -250,6 +250,7 @@ class FlowEngine:
         """
         assert self.record is not None
         key = self.record.key
+        waiting_since = self.clock()
         yield from lock_record(key)
         current = yield from load_record(key)
         if current is None or current.tokens is None:
@@ -259,7 +260,9 @@ class FlowEngine:
             return None
         self._adopt(current)
         peer_renewed = current.tokens.access_token != stale_token
-        if peer_renewed and (now is None or now < self.refresh_due_at):
+        # ``now`` plus the wait for the lock: the wait may have outlasted the token a peer saved (a peer that died
+        # holding the lock right after saving it blocks the others for its lease).
+        if peer_renewed and (now is None or now + max(0.0, self.clock() - waiting_since) < self.refresh_due_at):
             logger.debug("another process already renewed the credential for %s; using its token", key)
             yield from unlock_record(key)
             return Outcome.REUSED
