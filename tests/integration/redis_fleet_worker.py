@@ -1,16 +1,19 @@
 """One worker of a fleet sharing a credential through Redis only: requests until a deadline, then reports.
 
-Usage: python -m tests.integration.redis_fleet_worker SERVER_URL REDIS_URL DEADLINE MODE KILL_AT
-(DEADLINE and KILL_AT are wall-clock times, seconds since the epoch). Its home directory (MCP_OAUTH_HOME) is its
-host's own; MCP_OAUTH_PASSWORD is the fleet's. MODE ``normal`` works until the deadline; ``die-holding`` kills
-itself (SIGKILL) as soon as it holds the record lock after KILL_AT, before any refresh request; ``die-after-save``
-kills itself right after its first save after KILL_AT, still holding the lock. Prints one JSON object:
+Usage: python -m tests.integration.redis_fleet_worker SERVER_URL REDIS_URL SECONDS MODE ARM_AFTER
+It sends one request, prints "ready", waits for a line on stdin ("go"), then works for SECONDS. Its home directory
+(MCP_OAUTH_HOME) is its host's own; MCP_OAUTH_PASSWORD is the fleet's. MODE ``normal`` works until the end;
+``die-holding`` kills itself (SIGKILL) as soon as it holds the record lock ARM_AFTER seconds or more after "go",
+before any refresh request; ``die-after-save`` kills itself right after its first save from then on, still holding
+the lock (it refreshes earlier than the
+others, 0.8 s before expiry instead of 0.5 s, so that it is the one that refreshes). Prints one JSON object:
 {"statuses": {"200": n}, "late_200": n, "errors": [...], "authorizations": n, "slowest": seconds}.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import sys
@@ -31,10 +34,10 @@ LEASE = 2.0
 class DyingStore(RedisTokenStore):
     """The worker's store, which ends the process with SIGKILL at the point its mode names."""
 
-    def __init__(self, url: str, mode: str, kill_at: float) -> None:
+    def __init__(self, url: str, mode: str) -> None:
         super().__init__(url, lease=LEASE, retry_for=10.0)
         self.mode = mode
-        self.kill_at = kill_at
+        self.kill_at = math.inf
 
     def armed(self, mode: str) -> bool:
         return self.mode == mode and time.time() >= self.kill_at
@@ -58,7 +61,7 @@ class DyingStore(RedisTokenStore):
         return lock
 
 
-def main(server_url: str, redis_url: str, deadline: float, mode: str, kill_at: float) -> dict[str, Any]:
+def main(server_url: str, redis_url: str, seconds: float, mode: str, arm_after: float) -> dict[str, Any]:
     authorizations = 0
 
     def no_browser_here(url: str) -> str:
@@ -66,18 +69,26 @@ def main(server_url: str, redis_url: str, deadline: float, mode: str, kill_at: f
         authorizations += 1
         raise RuntimeError("a fleet worker must never need a new authorization")
 
+    store = DyingStore(redis_url, mode)
     auth = MCPOAuth(
         server_url,
-        store=DyingStore(redis_url, mode, kill_at),
+        store=store,
         authorizer=no_browser_here,
         retry=RetryPolicy(attempts=1),
+        refresh_skew=0.8 if mode == "die-after-save" else None,
     )
     statuses: Counter[str] = Counter()
     errors: list[str] = []
     late = 0
     slowest = 0.0
-    late_from = deadline - 3
     with httpx.Client(auth=auth, timeout=30) as client:
+        statuses[str(client.get(server_url).status_code)] += 1
+        print("ready", flush=True)
+        sys.stdin.readline()
+        started = time.time()
+        store.kill_at = started + arm_after
+        deadline = started + seconds
+        late_from = deadline - 3
         while time.time() < deadline:
             started = time.monotonic()
             try:
@@ -99,5 +110,5 @@ def main(server_url: str, redis_url: str, deadline: float, mode: str, kill_at: f
 
 
 if __name__ == "__main__":
-    server, redis_url, deadline, mode, kill_at = sys.argv[1:6]
-    print(json.dumps(main(server, redis_url, float(deadline), mode, float(kill_at))))
+    server, redis_url, seconds, mode, arm_after = sys.argv[1:6]
+    print(json.dumps(main(server, redis_url, float(seconds), mode, float(arm_after))))
