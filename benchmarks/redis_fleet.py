@@ -2,7 +2,7 @@
 ``RedisTokenStore``), spread over 4 processes, against the fake authorization server (rotating refresh tokens, reuse
 detection) with short-lived access tokens, and a real ``redis-server`` (Debian's package) on loopback.
 
-    python benchmarks/redis_fleet.py [--sizes 10 100 500] [--lifetime 4] [--expiries 3]
+    python benchmarks/redis_fleet.py [--sizes 10 100 500] [--lifetimes 4 4 16] [--expiries 3]
 
 Per fleet size it reports, per token expiry: the refresh grants the authorization server saw (target: exactly 1),
 the Redis commands issued per instance (target: a small constant, independent of N; read from the server's
@@ -60,16 +60,19 @@ def worker(server_url: str, redis_url: str, count: int, seconds: float) -> None:
         client.get(server_url)
     print("ready", flush=True)
     sys.stdin.readline()
-    first_seen: dict[str, list[float]] = {}
+    first_use: dict[str, dict[int, float]] = {}  # token -> instance -> when it first sent it (its adoption)
     intervals: list[float] = []
     errors: list[str] = []
     guard = threading.Lock()
     deadline = time.time() + seconds
 
-    def run(share: list[httpx.Client]) -> None:
+    requests = 0
+
+    def run(share: list[tuple[int, httpx.Client]]) -> None:
+        nonlocal requests
         last: dict[int, float] = {}
         while time.time() < deadline:
-            for index, client in enumerate(share):
+            for index, client in share:
                 try:
                     response = client.get(server_url)
                 except Exception as exc:
@@ -79,37 +82,27 @@ def worker(server_url: str, redis_url: str, count: int, seconds: float) -> None:
                 now = time.time()
                 token = response.request.headers.get("authorization", "")[-16:]
                 with guard:
-                    first_seen.setdefault(token, []).append(now)
+                    first_use.setdefault(token, {}).setdefault(index, now)
+                    requests += 1
                     if index in last:
                         intervals.append(now - last[index])
                 last[index] = now
 
-    threads = [threading.Thread(target=run, args=(clients[n::THREADS],)) for n in range(min(THREADS, count))]
+    numbered = list(enumerate(clients))
+    threads = [threading.Thread(target=run, args=(numbered[n::THREADS],)) for n in range(min(THREADS, count))]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    # Per token: when each instance first used it (an instance's first use is its adoption).
-    adoption = {token: min(times) for token, times in first_seen.items()}
-    last_adoption = {token: _last_first_use(first_seen[token], count) for token in first_seen}
-    print(
-        json.dumps(
-            {
-                "first": adoption,
-                "last": last_adoption,
-                "interval": statistics.median(intervals) if intervals else None,
-                "errors": errors[:5],
-                "requests": sum(len(times) for times in first_seen.values()),
-            }
-        ),
-        flush=True,
-    )
-
-
-def _last_first_use(times: list[float], count: int) -> float:
-    """The latest of the instances' first uses of a token: with every instance requesting in turn, the first
-    ``count`` uses are each instance's first (a lower bound on the last adoption otherwise)."""
-    return sorted(times)[:count][-1]
+    report = {
+        "first": {token: min(uses.values()) for token, uses in first_use.items()},
+        "last": {token: max(uses.values()) for token, uses in first_use.items()},
+        "adoptions": {token: len(uses) for token, uses in first_use.items()},
+        "interval": statistics.median(intervals) if intervals else None,
+        "errors": errors[:5],
+        "requests": requests,
+    }
+    print(json.dumps(report), flush=True)
 
 
 # -- the measurements ------------------------------------------------------------------------------------------
@@ -152,7 +145,10 @@ def fleet(stack: Any, redis_url: str, raw: Any, size: int, lifetime: float, expi
     grants = [request for request in stack.token_requests if request["grant_type"] == "refresh_token"]
     first: dict[str, float] = {}
     last: dict[str, float] = {}
+    adoptions: dict[str, int] = {}
     for report in reports:
+        for token, count in report["adoptions"].items():
+            adoptions[token] = adoptions.get(token, 0) + count
         for token, at in report["first"].items():
             first[token] = min(at, first.get(token, at))
         for token, at in report["last"].items():
@@ -161,6 +157,7 @@ def fleet(stack: Any, redis_url: str, raw: Any, size: int, lifetime: float, expi
     renewed = sorted((at, token) for token, at in first.items() if at > start)  # tokens minted during the run
     periods = _periods([at for at, _ in renewed], lifetime / 4)
     spread = [last[token] - at for at, token in renewed[:-1]]  # the last one may not have reached everyone yet
+    adopted = sum(adoptions[token] for _, token in renewed)
     return {
         "size": size,
         "grants": len(grants),
@@ -168,6 +165,8 @@ def fleet(stack: Any, redis_url: str, raw: Any, size: int, lifetime: float, expi
         "periods": periods,
         "commands": used,
         "per_instance_per_expiry": used / size / max(1, periods),
+        "adoptions": adopted,
+        "per_adoption": used / max(1, adopted),
         "spread": statistics.median(spread) if spread else float("nan"),
         "spread_max": max(spread) if spread else float("nan"),
         "interval": statistics.median(report["interval"] for report in reports if report["interval"]),
@@ -221,44 +220,60 @@ def steady_state(stack: Any, redis_url: str, raw: Any, requests: int, repetition
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 500])
-    parser.add_argument("--lifetime", type=float, default=4.0, help="access token lifetime in seconds")
+    parser.add_argument(
+        "--lifetimes",
+        type=int,
+        nargs="+",
+        default=[4, 4, 16],
+        help="access token lifetime in seconds per size: long enough for every instance to send several requests "
+        "per lifetime (this machine's request rate bounds how often each of 500 instances can send one)",
+    )
     parser.add_argument("--expiries", type=int, default=3, help="token expiries per fleet size")
     parser.add_argument("--steady-requests", type=int, default=200)
     parser.add_argument("--repetitions", type=int, default=5)
     args = parser.parse_args()
+    lifetimes = (args.lifetimes + args.lifetimes[-1:] * len(args.sizes))[: len(args.sizes)]
 
-    print(f"redis_fleet: {PROCESSES} processes x {THREADS} threads, access tokens of {args.lifetime:g} s")
+    print(f"redis_fleet: {PROCESSES} processes x {THREADS} threads, {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory() as scratch, running_redis(Path(scratch)) as server:
         import redis
 
         raw = redis.Redis.from_url(server.url)
         os.environ["MCP_OAUTH_PASSWORD"] = PASSWORD
-        config = FakeStackConfig(access_token_lifetime=int(args.lifetime), rotate_refresh_tokens=True)
-        with serve_stack(config) as stack:
-            seed = MCPOAuth(stack.server_url, store=RedisTokenStore(server.url), authorizer=stack.authorizer)
-            with httpx.Client(auth=seed) as client:
-                client.get(stack.server_url)
-            print()
+        print()
+        print(
+            "| instances | token lifetime | expiries | refresh grants | grants per expiry | refused | adoptions | "
+            "Redis commands per adoption | per instance per expiry | first to last adoption (median, max) | "
+            "request interval per instance | errors |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        breakdowns = []
+        for size, lifetime in zip(args.sizes, lifetimes, strict=True):
+            raw.flushall()
+            config = FakeStackConfig(access_token_lifetime=lifetime, rotate_refresh_tokens=True)
+            with serve_stack(config) as stack:
+                seed = MCPOAuth(stack.server_url, store=RedisTokenStore(server.url), authorizer=stack.authorizer)
+                with httpx.Client(auth=seed) as client:
+                    client.get(stack.server_url)
+                result = fleet(stack, server.url, raw, size, lifetime, args.expiries)
             print(
-                "| instances | expiries | refresh grants | grants per expiry | refused | Redis commands per instance "
-                "per expiry | first to last adoption (median, max) | request interval per instance | errors |"
+                f"| {size} | {lifetime} s | {result['periods']} | {result['grants']} | "
+                f"{result['grants'] / max(1, result['periods']):.2f} | {result['refused']} | {result['adoptions']} | "
+                f"{result['per_adoption']:.1f} | {result['per_instance_per_expiry']:.1f} | "
+                f"{result['spread'] * 1000:.0f} ms, {result['spread_max'] * 1000:.0f} ms | "
+                f"{result['interval'] * 1000:.0f} ms | {len(result['errors'])} |",
+                flush=True,
             )
-            print("|---|---|---|---|---|---|---|---|---|")
-            for size in args.sizes:
-                result = fleet(stack, server.url, raw, size, args.lifetime, args.expiries)
-                print(
-                    f"| {size} | {result['periods']} | {result['grants']} | "
-                    f"{result['grants'] / max(1, result['periods']):.2f} | {result['refused']} | "
-                    f"{result['per_instance_per_expiry']:.1f} | {result['spread'] * 1000:.0f} ms, "
-                    f"{result['spread_max'] * 1000:.0f} ms | {result['interval'] * 1000:.0f} ms | "
-                    f"{len(result['errors'])} |",
-                    flush=True,
-                )
-                for error in result["errors"]:
-                    print(f"    error: {error}")
-                per = size * max(1, result["periods"])
-                share = ", ".join(f"{name} {calls / per:.2f}" for name, calls in result["breakdown"].items())
-                print(f"    commands per instance per expiry: {share}", flush=True)
+            breakdowns.append((size, result))
+        print()
+        for size, result in breakdowns:
+            share = ", ".join(
+                f"{name} {calls / max(1, result['adoptions']):.2f}" for name, calls in result["breakdown"].items()
+            )
+            print(f"commands per adoption, N={size} (commands inside scripts included): {share}")
+            for error in result["errors"]:
+                print(f"    error: {error}")
+        raw.flushall()
         long_lived = FakeStackConfig(access_token_lifetime=3600)
         with serve_stack(long_lived) as stack:
             seed = MCPOAuth(stack.server_url, store=RedisTokenStore(server.url), authorizer=stack.authorizer)
