@@ -24,7 +24,6 @@ def tests(session: nox.Session) -> None:
 
     Besides the Python packages it sets up the real servers the integration tests start: the Secret Service
     (gnome-keyring and dbus-daemon from Debian's packages, installed when missing and run as root, else named),
-    a Redis server (Debian's redis-server, likewise),
     the oidc-provider authorization server and the official MCP TypeScript SDK's server (Node.js, each from its
     lockfile). The MCP Python SDK's and FastMCP's authorization servers come with the ``dev`` extra.
 
@@ -34,6 +33,8 @@ def tests(session: nox.Session) -> None:
     ``coverage report``. The whole suite fails under ``fail_under``. With arguments (``nox -s tests -- tests/unit``,
     ``-- -k refresh``) they go to pytest, and the report is shown without the threshold: a part of the suite does
     not cover the whole library.
+
+    The Redis store tests start a real Redis server: Debian's redis-server, installed like the Secret Service.
     """
     _secret_service(session)
     _debian_packages(session, REDIS_PACKAGES, ("redis-server",), "the Redis store tests need a real redis-server")
