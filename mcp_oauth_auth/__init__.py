@@ -28,6 +28,7 @@ from mcp_oauth_auth.exceptions import (
     ResourceMismatchError,
     StateMismatchError,
     StoreLockedError,
+    StoreUnavailableError,
     TemporaryOAuthError,
     TokenExchangeError,
     TokenRefreshError,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.storage import (
         EncryptedFileTokenStore,
         KeyringTokenStore,
+        RedisTokenStore,
         VaultTokenStore,
         get_available_backends,
     )
@@ -67,7 +69,13 @@ def __getattr__(name: str) -> Any:
         from mcp_oauth_auth.flow.private_key_jwt import PrivateKeyJWT
 
         return PrivateKeyJWT
-    if name in ("EncryptedFileTokenStore", "KeyringTokenStore", "VaultTokenStore", "get_available_backends"):
+    if name in (
+        "EncryptedFileTokenStore",
+        "KeyringTokenStore",
+        "RedisTokenStore",
+        "VaultTokenStore",
+        "get_available_backends",
+    ):
         from mcp_oauth_auth import storage
 
         return getattr(storage, name)
@@ -114,12 +122,14 @@ __all__ = [
     "PrivateKeyJWT",
     "RecordConflictError",
     "RecordKey",
+    "RedisTokenStore",
     "RegistrationError",
     "RequestNotReplayableError",
     "ResourceMismatchError",
     "RetryPolicy",
     "StateMismatchError",
     "StoreLockedError",
+    "StoreUnavailableError",
     "TemporaryOAuthError",
     "TokenExchangeError",
     "TokenManager",

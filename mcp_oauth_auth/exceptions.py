@@ -31,6 +31,7 @@ __all__ = [
     "ResourceMismatchError",
     "StateMismatchError",
     "StoreLockedError",
+    "StoreUnavailableError",
     "TemporaryOAuthError",
     "TokenExchangeError",
     "TokenRefreshError",
@@ -188,3 +189,10 @@ class StoreLockedError(TokenStorageError):
 
 class RecordConflictError(TokenStorageError):
     """The record changed in the store since it was read (another process or host wrote it); nothing was lost."""
+
+
+class StoreUnavailableError(TokenStorageError, TemporaryOAuthError):
+    """A remote credential store (Redis) stayed unreachable through the retries; nothing stored was changed or lost.
+
+    It is a temporary error: a still-valid access token keeps being used, and trying again later may succeed.
+    """

@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BACKEND",
         default=os.environ.get("MCP_OAUTH_STORE", "auto"),
         help="credential store: auto (default, or $MCP_OAUTH_STORE), keychain, secret_service, "
-        "credential_manager, vault, encrypted_file, memory",
+        "credential_manager, vault, redis, encrypted_file, memory",
     )
     as_json = _Parser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="machine-readable output (never contains tokens)")
@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         "test", commands.test_connection, "connect to the MCP server with the stored credential", named, store, as_json
     )
     test.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS", help="per request (default 30)")
-    doctor = command("doctor", commands.doctor, "check what an MCP server publishes for authorization", as_json)
+    doctor = command("doctor", commands.doctor, "check what an MCP server publishes for authorization", store, as_json)
     doctor.add_argument("url", metavar="URL", help="the MCP endpoint, e.g. https://mcp.example.com/mcp")
     doctor.add_argument("--timeout", type=_seconds, default=15.0, metavar="SECONDS", help="per request (default 15)")
     command("logout", commands.logout, "revoke the tokens at the server, then forget them", named, store, as_json)

@@ -250,6 +250,14 @@ class FlowEngine:
         """
         assert self.record is not None
         key = self.record.key
+        waiting_since = self.clock()
+        # A look without the lock first: when a peer has already renewed the credential (the common case in a fleet,
+        # where one worker refreshes and all the others follow), its token is adopted without queueing for the lock.
+        peek = yield from load_record(key)
+        if peek is not None and self._renewed_by_peer(peek, stale_token, now):
+            logger.debug("another process already renewed the credential for %s; using its token", key)
+            self._adopt(peek)
+            return Outcome.REUSED
         yield from lock_record(key)
         current = yield from load_record(key)
         if current is None or current.tokens is None:
@@ -258,8 +266,9 @@ class FlowEngine:
             yield from unlock_record(key)
             return None
         self._adopt(current)
-        peer_renewed = current.tokens.access_token != stale_token
-        if peer_renewed and (now is None or now < self.refresh_due_at):
+        # ``now`` plus the wait for the lock: the wait may have outlasted the token a peer saved (a peer that died
+        # holding the lock right after saving it blocks the others for its lease).
+        if self._renewed_by_peer(current, stale_token, None if now is None else now + self.clock() - waiting_since):
             logger.debug("another process already renewed the credential for %s; using its token", key)
             yield from unlock_record(key)
             return Outcome.REUSED
@@ -271,6 +280,13 @@ class FlowEngine:
             return Outcome.REFRESHED
         yield from unlock_record(key)
         return None
+
+    def _renewed_by_peer(self, record: CredentialRecord, stale_token: str | None, now: float | None) -> bool:
+        """Whether ``record`` holds another token than ``stale_token``, not yet due for renewal at ``now``."""
+        tokens = record.tokens
+        if tokens is None or tokens.access_token == stale_token:
+            return False
+        return now is None or now < _refresh_due_at(tokens, self.config.refresh_skew)
 
     def _reissue(self, record: CredentialRecord, key: RecordKey) -> Generator[Effect, Any, None]:
         """A new token by the machine grant, at the stored endpoint: no discovery, no refresh token needed."""
