@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.flow.challenge import BearerChallenge
     from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
     from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata, ProtectedResourceMetadata
+    from mcp_oauth_auth.flow.dpop import DPoPState
     from mcp_oauth_auth.flow.revocation import RevocationOutcome
 
 __all__ = ["FlowConfig", "FlowEngine", "Outcome"]
@@ -70,12 +71,40 @@ class FlowEngine:
         #: When the driver should refresh before sending (``expires_at - refresh_skew``); +inf if unknown.
         self.refresh_due_at = math.inf
         self.bearer_scope = BearerScope.for_resource(self.server_url)
+        #: DPoP (RFC 9449): the key and nonces when in use (asked for, or required by the resource), else None.
+        self.dpop: DPoPState | None = None
+        #: ``self.dpop`` while the current access token is DPoP-bound (sent as ``DPoP`` with a proof), else None.
+        self.dpop_bound: DPoPState | None = None
+        if config.dpop is not False:
+            self.require_dpop(requested=True)
+
+    def require_dpop(self, *, requested: bool = False) -> DPoPState:
+        """Turn DPoP on (asked for by the caller, or because the resource accepts DPoP-bound tokens only)."""
+        if self.dpop is None:
+            from mcp_oauth_auth.flow.dpop import DPoPKey, DPoPState
+
+            given = self.config.dpop if isinstance(self.config.dpop, DPoPKey) else None
+            self.dpop = DPoPState(given, requested=requested)
+            if not requested:
+                logger.info("%s accepts DPoP-bound tokens only (RFC 9449); using DPoP", self.server_url)
+        return self.dpop
 
     # -- state -------------------------------------------------------------------------------------------------
 
     def _adopt(self, record: CredentialRecord | None) -> None:
-        self.record = record
         tokens = record.tokens if record else None
+        bound = tokens is not None and tokens.token_type == "DPoP"
+        if (
+            record is not None
+            and (bound or record.dpop_key is not None)
+            and not self.require_dpop().adopt_stored(record.dpop_key)
+            and bound
+        ):
+            # Tokens bound to a key that is gone are of no use: authorize anew (the registration is kept).
+            logger.info("the DPoP key of the stored credential for %s is missing; authorizing anew", record.key)
+            record, tokens, bound = record.with_tokens(None), None, False
+        self.record = record
+        self.dpop_bound = self.dpop if bound else None
         self.access_token = tokens.access_token if tokens else None
         self.refresh_due_at = _refresh_due_at(tokens, self.config.refresh_skew)
         if record is not None:
@@ -258,6 +287,9 @@ class FlowEngine:
             yield from unlock_record(key)
             return None
         self._adopt(current)
+        if self.record is None or self.record.tokens is None:  # DPoP-bound tokens whose key is gone
+            yield from unlock_record(key)
+            return None
         peer_renewed = current.tokens.access_token != stale_token
         if peer_renewed and (now is None or now < self.refresh_due_at):
             logger.debug("another process already renewed the credential for %s; using its token", key)
@@ -287,8 +319,9 @@ class FlowEngine:
             resource,
             config.retry,
             self.clock,
+            dpop=self._dpop_for_renewal(),
         )
-        yield from self._commit(record.with_tokens(tokens))
+        yield from self._commit(self._with_tokens(record, tokens))
         yield from unlock_record(key)
         logger.debug("renewed the client credentials token for %s", key)
 
@@ -307,6 +340,7 @@ class FlowEngine:
                 private_key=self._private_key_for(record.client),
                 issuer=record.issuer,
                 now=self.clock,
+                dpop=self._dpop_for_renewal(),
             )
         except InvalidGrantError:
             # Final: this refresh token will never work again. Keep the registration, drop the tokens, and let
@@ -329,7 +363,7 @@ class FlowEngine:
                 error_description=exc.error_description,
                 status_code=exc.status_code,
             ) from exc
-        yield from self._commit(record.with_tokens(tokens))
+        yield from self._commit(self._with_tokens(record, tokens))
         yield from unlock_record(key)
         logger.debug("refreshed the access token for %s", key)
 
@@ -359,6 +393,9 @@ class FlowEngine:
         scopes = step_up_scopes or self._with_earlier_scopes(self._choose_scopes(challenge, prm))
         existing = self.record.client if self.record and self.record.issuer == server.issuer else None
         grant = self._grant(server)
+        dpop = self.dpop
+        if dpop is not None:
+            dpop.key_for(server.extra.get("dpop_signing_alg_values_supported"))
         if grant == "client_credentials":
             machine = machine_client(server, config.client, config.private_key)
             client, tokens = yield from client_credentials_grant(
@@ -370,6 +407,7 @@ class FlowEngine:
                 resource_parameter,
                 config.retry,
                 self.clock,
+                dpop=dpop,
             )
         else:
             if "offline_access" in server.scopes_supported and "offline_access" not in scopes:
@@ -385,6 +423,7 @@ class FlowEngine:
                     allow_insecure_http=config.allow_insecure_http,
                     private_key=config.private_key,
                     now=self.clock,
+                    dpop=dpop,
                 )
             else:
                 client, tokens = yield from code_grant(
@@ -398,6 +437,7 @@ class FlowEngine:
                     trust_unadvertised_pkce=config.trust_unadvertised_pkce,
                     private_key=config.private_key,
                     now=self.clock,
+                    dpop=dpop,
                 )
         record = CredentialRecord(
             issuer=server.issuer,
@@ -410,6 +450,7 @@ class FlowEngine:
             authorization_endpoint=server.authorization_endpoint,
             revocation_endpoint=server.revocation_endpoint,
         )
+        record = self._with_tokens(record, tokens)
         yield from lock_record(record.key)
         # Also how a store with check-and-set versions (Vault) learns the current version before writing.
         previous = yield from load_record(record.key)
@@ -464,6 +505,23 @@ class FlowEngine:
                 f"authorization server unasked. Pass issuer={issuer!r} if the client really is registered there",
                 url=issuer,
             )
+
+    def _dpop_for_renewal(self) -> DPoPState | None:
+        """DPoP for a refresh or a new client credentials token: in use, with a key (a record without one, from
+        before DPoP was asked for, gets a new key: the renewed token is bound to it)."""
+        dpop = self.dpop
+        if dpop is not None and dpop.key is None:
+            dpop.key_for(None)
+        return dpop
+
+    def _with_tokens(self, record: CredentialRecord, tokens: TokenSet) -> CredentialRecord:
+        """``record`` with ``tokens``, and with the DPoP key they are bound to (none for bearer tokens)."""
+        dpop_key = None
+        if tokens.token_type == "DPoP":
+            assert self.dpop is not None
+            assert self.dpop.key is not None
+            dpop_key = self.dpop.key.private_pem()
+        return replace(record.with_tokens(tokens), dpop_key=dpop_key)
 
     def _private_key_for(self, client: ClientRegistration) -> ClientAssertionSigner | None:
         """The signing key for ``client``'s requests: only a client that authenticates with private_key_jwt."""

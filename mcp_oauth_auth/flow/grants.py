@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp_oauth_auth.flow.authorization import check_pkce_support, start_authorization, validate_callback
 from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
@@ -35,6 +35,9 @@ from mcp_oauth_auth.flow.tokens import exchange_code
 from mcp_oauth_auth.flow.urls import check_redirect_uri
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
 
+if TYPE_CHECKING:
+    from mcp_oauth_auth.flow.dpop import DPoPState
+
 __all__ = ["client_credentials_grant", "code_grant", "device_grant", "machine_client"]
 
 Grant = Generator[Effect, Any, tuple[ClientRegistration, TokenSet]]
@@ -52,6 +55,7 @@ def code_grant(
     trust_unadvertised_pkce: bool,
     private_key: ClientAssertionSigner | None = None,
     now: Callable[[], float] = time.time,
+    dpop: DPoPState | None = None,
 ) -> Grant:
     check_pkce_support(server, trust_unadvertised=trust_unadvertised_pkce)
     redirect_uri = fixed_redirect_uri or (yield from choose_redirect(existing.redirect_uris if existing else ()))
@@ -73,6 +77,7 @@ def code_grant(
         private_key=private_key,
         issuer=server.issuer,
         now=now,
+        dpop=dpop,
     )
     return client, tokens
 
@@ -88,6 +93,7 @@ def device_grant(
     allow_insecure_http: bool,
     private_key: ClientAssertionSigner | None = None,
     now: Callable[[], float] = time.time,
+    dpop: DPoPState | None = None,
 ) -> Grant:
     client = yield from identify_client(
         settings,
@@ -112,7 +118,15 @@ def device_grant(
     )
     yield from show_device_code(device)
     tokens = yield from poll_device_token(
-        server.token_endpoint, client, device, resource, retry, now, private_key=private_key, issuer=server.issuer
+        server.token_endpoint,
+        client,
+        device,
+        resource,
+        retry,
+        now,
+        private_key=private_key,
+        issuer=server.issuer,
+        dpop=dpop,
     )
     return client, tokens
 
@@ -144,8 +158,9 @@ def client_credentials_grant(
     resource: str | None,
     retry: RetryPolicy,
     now: Callable[[], float] = time.time,
+    dpop: DPoPState | None = None,
 ) -> Grant:
     tokens = yield from request_client_credentials(
-        token_endpoint, client, scopes, resource, retry, private_key=private_key, issuer=issuer, now=now
+        token_endpoint, client, scopes, resource, retry, private_key=private_key, issuer=issuer, now=now, dpop=dpop
     )
     return client, tokens
