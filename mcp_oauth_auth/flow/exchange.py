@@ -135,8 +135,8 @@ class Exchange:
 
         values = headers.get_list("www-authenticate")
         challenge = parse_bearer_challenge(values)
-        if status == 401 and values and (challenge is None or self._engine.dpop is not None):
-            retry = self._after_dpop_challenge(values, headers)
+        if values and (challenge is None or self._engine.dpop is not None):
+            retry = self._after_dpop_challenge(values, headers) if status == 401 else None
             if retry is not None:
                 return retry
             if challenge is None:
