@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
     from mcp_oauth_auth.flow.challenge import BearerChallenge
+    from mcp_oauth_auth.records import CredentialRecord
 
     PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
@@ -44,6 +45,7 @@ __all__ = [
     "DPoPKey",
     "DPoPState",
     "access_token_hash",
+    "adopt_binding",
     "choose_algorithm",
     "dpop_challenge",
     "dpop_fetch",
@@ -326,6 +328,25 @@ class DPoPState:
     def __repr__(self) -> str:
         return f"DPoPState(key={self.key!r}, origins_with_nonce={len(self.nonces)})"
 
+    @classmethod
+    def for_config(cls, option: bool | DPoPKey, server_url: str, *, requested: bool) -> DPoPState:
+        """The state of an engine whose ``dpop`` option is ``option`` (a key given is used from the start)."""
+        if not requested:
+            logger.info("%s accepts DPoP-bound tokens only (RFC 9449); using DPoP", server_url)
+        return cls(option if isinstance(option, DPoPKey) else None, requested=requested)
+
+    def for_server(self, algorithms_supported: object) -> DPoPState:
+        """This state, with the key for an authorization server advertising ``algorithms_supported``."""
+        self.key_for(algorithms_supported)
+        return self
+
+    def for_renewal(self) -> DPoPState:
+        """This state, with a key for a refresh or a new client credentials token (a record without one, from
+        before DPoP was asked for, gets a new key: the renewed token is bound to it)."""
+        if self.key is None:
+            self.key_for(None)
+        return self
+
     def key_for(self, algorithms_supported: object) -> DPoPKey:
         """The key to sign with at an authorization server advertising ``algorithms_supported``."""
         if self.given is not None:
@@ -365,6 +386,18 @@ class DPoPState:
     def proof(self, method: str, url: str, now: float, access_token: str | None = None) -> str:
         assert self.key is not None
         return self.key.proof(method, url, now, nonce=self.nonce_for(url), access_token=access_token)
+
+
+def adopt_binding(record: CredentialRecord, state: DPoPState) -> CredentialRecord:
+    """``record`` as an engine using ``state`` adopts it: its stored key becomes the key in use; DPoP-bound tokens
+    whose key is missing or unusable are dropped (of no use: the credential is authorized anew, the client
+    registration is kept)."""
+    tokens = record.tokens
+    adopted = state.adopt_stored(record.dpop_key)
+    if adopted or tokens is None or tokens.token_type != "DPoP":
+        return record
+    logger.info("the DPoP key of the stored credential for %s is missing; authorizing anew", record.key)
+    return record.with_tokens(None)
 
 
 def dpop_fetch(

@@ -81,30 +81,21 @@ class FlowEngine:
     def require_dpop(self, *, requested: bool = False) -> DPoPState:
         """Turn DPoP on (asked for by the caller, or because the resource accepts DPoP-bound tokens only)."""
         if self.dpop is None:
-            from mcp_oauth_auth.flow.dpop import DPoPKey, DPoPState
+            from mcp_oauth_auth.flow.dpop import DPoPState
 
-            given = self.config.dpop if isinstance(self.config.dpop, DPoPKey) else None
-            self.dpop = DPoPState(given, requested=requested)
-            if not requested:
-                logger.info("%s accepts DPoP-bound tokens only (RFC 9449); using DPoP", self.server_url)
+            self.dpop = DPoPState.for_config(self.config.dpop, self.server_url, requested=requested)
         return self.dpop
 
     # -- state -------------------------------------------------------------------------------------------------
 
     def _adopt(self, record: CredentialRecord | None) -> None:
-        tokens = record.tokens if record else None
-        bound = tokens is not None and tokens.token_type == "DPoP"
-        if (
-            record is not None
-            and (bound or record.dpop_key is not None)
-            and not self.require_dpop().adopt_stored(record.dpop_key)
-            and bound
-        ):
-            # Tokens bound to a key that is gone are of no use: authorize anew (the registration is kept).
-            logger.info("the DPoP key of the stored credential for %s is missing; authorizing anew", record.key)
-            record, tokens, bound = record.with_tokens(None), None, False
+        if record is not None and (record.dpop_key or (record.tokens and record.tokens.token_type == "DPoP")):
+            from mcp_oauth_auth.flow.dpop import adopt_binding
+
+            record = adopt_binding(record, self.require_dpop())
         self.record = record
-        self.dpop_bound = self.dpop if bound else None
+        tokens = record.tokens if record else None
+        self.dpop_bound = self.dpop if tokens is not None and tokens.token_type == "DPoP" else None
         self.access_token = tokens.access_token if tokens else None
         self.refresh_due_at = _refresh_due_at(tokens, self.config.refresh_skew)
         if record is not None:
@@ -319,7 +310,7 @@ class FlowEngine:
             resource,
             config.retry,
             self.clock,
-            dpop=self._dpop_for_renewal(),
+            dpop=self.dpop and self.dpop.for_renewal(),
         )
         yield from self._commit(self._with_tokens(record, tokens))
         yield from unlock_record(key)
@@ -340,7 +331,7 @@ class FlowEngine:
                 private_key=self._private_key_for(record.client),
                 issuer=record.issuer,
                 now=self.clock,
-                dpop=self._dpop_for_renewal(),
+                dpop=self.dpop and self.dpop.for_renewal(),
             )
         except InvalidGrantError:
             # Final: this refresh token will never work again. Keep the registration, drop the tokens, and let
@@ -388,14 +379,14 @@ class FlowEngine:
             issuer=config.client.issuer,
         )
         self._check_client_stays_with(server.issuer)
+        if prm is not None and prm.dpop_bound_access_tokens_required:
+            self.require_dpop()
         resource = prm.resource if prm else self.server_url
         resource_parameter = resource if config.send_resource_indicator else None
         scopes = step_up_scopes or self._with_earlier_scopes(self._choose_scopes(challenge, prm))
         existing = self.record.client if self.record and self.record.issuer == server.issuer else None
         grant = self._grant(server)
-        dpop = self.dpop
-        if dpop is not None:
-            dpop.key_for(server.extra.get("dpop_signing_alg_values_supported"))
+        dpop = self.dpop and self.dpop.for_server(server.extra.get("dpop_signing_alg_values_supported"))
         if grant == "client_credentials":
             machine = machine_client(server, config.client, config.private_key)
             client, tokens = yield from client_credentials_grant(
@@ -506,22 +497,10 @@ class FlowEngine:
                 url=issuer,
             )
 
-    def _dpop_for_renewal(self) -> DPoPState | None:
-        """DPoP for a refresh or a new client credentials token: in use, with a key (a record without one, from
-        before DPoP was asked for, gets a new key: the renewed token is bound to it)."""
-        dpop = self.dpop
-        if dpop is not None and dpop.key is None:
-            dpop.key_for(None)
-        return dpop
-
     def _with_tokens(self, record: CredentialRecord, tokens: TokenSet) -> CredentialRecord:
         """``record`` with ``tokens``, and with the DPoP key they are bound to (none for bearer tokens)."""
-        dpop_key = None
-        if tokens.token_type == "DPoP":
-            assert self.dpop is not None
-            assert self.dpop.key is not None
-            dpop_key = self.dpop.key.private_pem()
-        return replace(record.with_tokens(tokens), dpop_key=dpop_key)
+        key = self.dpop.key if self.dpop is not None and tokens.token_type == "DPoP" else None
+        return replace(record.with_tokens(tokens), dpop_key=key.private_pem() if key is not None else None)
 
     def _private_key_for(self, client: ClientRegistration) -> ClientAssertionSigner | None:
         """The signing key for ``client``'s requests: only a client that authenticates with private_key_jwt."""

@@ -234,3 +234,15 @@ def test_records_keep_the_key_encoded_and_old_records_load() -> None:
 def test_dpop_must_be_a_flag_or_a_key() -> None:
     with pytest.raises(ConfigurationError, match="dpop must be"):
         MCPOAuth("https://mcp.test/mcp", dpop="yes")  # type: ignore[arg-type]
+
+
+def test_metadata_that_requires_dpop_turns_it_on(kind: ClientKind) -> None:
+    # The 401 challenge offers Bearer, but the protected resource metadata says DPoP-bound tokens only.
+    stack = FakeMCPStack(FakeStackConfig(dpop=True))
+    resource = stack._resource
+    document = resource.prm_document
+    resource.prm_document = lambda: {**document(), "dpop_bound_access_tokens_required": True}  # type: ignore[method-assign]
+    auth = make_auth(stack, dpop=False)
+    assert "Bearer" in stack.handle("GET", stack.server_url).header_values("www-authenticate")[0]
+    assert send_all(kind, stack, auth, [("GET", stack.server_url)])[0].status == 200
+    assert only_record(auth).tokens.token_type == "DPoP"  # type: ignore[union-attr]
