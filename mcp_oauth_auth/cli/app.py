@@ -147,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="use this authorization server only (the one --client-id is registered at, if given)",
     )
     login.add_argument("--client-metadata-url", metavar="URL", help="your Client ID Metadata Document (https URL)")
+    login.add_argument(
+        "--dpop",
+        action="store_true",
+        help="bind the tokens to a key pair stored with the credential (DPoP, RFC 9449)",
+    )
 
     command("list", commands.list_records, "list the stored credentials (no secrets)", store, as_json, aliases=["ls"])
     command(
