@@ -22,7 +22,8 @@ import base64
 import hashlib
 import json
 import logging
-import secrets
+import os
+import re
 import time
 from collections.abc import Callable, Generator, Iterable
 from typing import TYPE_CHECKING, Any
@@ -60,12 +61,19 @@ logger = logging.getLogger("mcp_oauth_auth")
 DPOP_ALGORITHMS = ("ES256", "EdDSA", "RS256")
 _MIN_RSA_BITS = 2048
 _RSA_BITS = 2048
+#: Strings that are their own JSON representation between quotes (no quote, backslash, control or non-ASCII).
+_PLAIN_STRING = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 #: The longest ``DPoP-Nonce`` kept (RFC 9449 §8.1: a nonce is an opaque NQCHAR string).
 _MAX_NONCE = 1024
 
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _json_string(value: str) -> str:
+    """``value`` as a JSON string (RFC 8259 §7)."""
+    return f'"{value}"' if _PLAIN_STRING.fullmatch(value) else json.dumps(value)
 
 
 def access_token_hash(access_token: str) -> str:
@@ -91,7 +99,7 @@ class DPoPKey:
     Its ``repr`` shows the algorithm and the public key's thumbprint, never the private key.
     """
 
-    __slots__ = ("_algorithm", "_header", "_key", "_public_jwk", "_sign", "_thumbprint")
+    __slots__ = ("_algorithm", "_ath", "_header", "_key", "_public_jwk", "_sign", "_thumbprint")
 
     def __init__(self, private_key: PrivateKey | None = None, *, algorithm: str | None = None) -> None:
         from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -122,6 +130,8 @@ class DPoPKey:
         header = {"typ": "dpop+jwt", "alg": inferred, "jwk": self._public_jwk}
         self._header = _b64(json.dumps(header, separators=(",", ":")).encode("ascii")) + "."
         self._sign = _signer(key)
+        #: The last access token proved and its ``ath``: a token is used for many requests.
+        self._ath: tuple[str | None, str] = (None, "")
 
     @classmethod
     def from_pem(cls, pem: str) -> DPoPKey:
@@ -179,17 +189,20 @@ class DPoPKey:
     ) -> str:
         """A DPoP proof JWT for one request: ``method`` to ``url`` (its query and fragment left out), issued at
         ``now``, with the server's ``nonce`` and, for a protected request, the ``ath`` of ``access_token``."""
-        claims: dict[str, Any] = {
-            "jti": secrets.token_urlsafe(16),
-            "htm": method,
-            "htu": htu_of(url),
-            "iat": int(time.time() if now is None else now),
-        }
+        # The claims' JSON is written directly: jti (hex), iat (an integer) and ath (base64url) never need escaping,
+        # and the strings that might (htm, htu, nonce) go through json.dumps unless plainly safe.
+        claims = (
+            f'{{"jti":"{os.urandom(16).hex()}","htm":{_json_string(method)},"htu":{_json_string(htu_of(url))},'
+            f'"iat":{int(time.time() if now is None else now)}'
+        )
         if nonce is not None:
-            claims["nonce"] = nonce
+            claims += f',"nonce":{_json_string(nonce)}'
         if access_token is not None:
-            claims["ath"] = access_token_hash(access_token)
-        signing_input = self._header + _b64(json.dumps(claims, separators=(",", ":")).encode("utf-8"))
+            cached = self._ath  # one read: other threads may prove other tokens with this key
+            if cached[0] != access_token:
+                cached = self._ath = (access_token, access_token_hash(access_token))
+            claims += f',"ath":"{cached[1]}"'
+        signing_input = self._header + _b64((claims + "}").encode("utf-8"))
         return signing_input + "." + _b64(self._sign(signing_input.encode("ascii")))
 
 
