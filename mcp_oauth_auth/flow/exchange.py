@@ -158,8 +158,8 @@ class Exchange:
         return self._recover(status, challenge, sent_token, attempt)
 
     def _after_dpop_challenge(self, values: list[str], headers: Headers) -> Flow | None:
-        """A 401 with ``DPoP`` challenges only: a nonce to retry with once (no credential work), or DPoP to turn
-        on before the recovery."""
+        """What a 401's ``DPoP`` challenges ask for: a nonce to send the request again with, once per request (no
+        credential work), or DPoP turned on before the recovery when they are the only challenges."""
         from mcp_oauth_auth.flow.dpop import is_use_dpop_nonce, requires_dpop
 
         engine = self._engine

@@ -234,3 +234,79 @@ def test_a_repeated_use_dpop_nonce_is_not_retried_forever() -> None:
     )
     assert response.status == 400
     assert len(harness.sent) == 2
+
+
+class _Headers:
+    def __init__(self, **values: list[str]) -> None:
+        self._values = {name.replace("_", "-"): value for name, value in values.items()}
+
+    def get_list(self, key: str) -> list[str]:
+        return self._values.get(key, [])
+
+
+class _Engine:
+    """What an Exchange asks of its engine, recording recoveries."""
+
+    server_url = "https://mcp.test/mcp"
+    access_token = "tok"
+    refresh_due_at = float("inf")
+    loaded = True
+
+    def __init__(self, dpop: DPoPState | None) -> None:
+        self.dpop = dpop
+        self.recovered: list[int] = []
+
+    def clock(self) -> float:
+        return NOW
+
+    def require_dpop(self, *, requested: bool = False) -> DPoPState:
+        self.dpop = self.dpop or DPoPState(None, requested=requested)
+        return self.dpop
+
+    def ensure_fresh(self, now: float | None = None) -> object:
+        raise AssertionError("not expected")
+
+    def recover(self, status: int, challenge: object, rejected: object, attempt: int) -> object:
+        from mcp_oauth_auth.flow.exchange import Outcome
+
+        self.recovered.append(status)
+        return Outcome.REFRESHED
+        yield
+
+
+def test_a_resource_nonce_costs_one_retry_per_request_and_no_credential_work() -> None:
+    from mcp_oauth_auth.flow.exchange import Exchange
+
+    engine = _Engine(DPoPState(DPoPKey(), requested=True))
+    nonce_answer = _Headers(
+        www_authenticate=['DPoP error="use_dpop_nonce", algs="ES256"'], dpop_nonce=["resource-nonce"]
+    )
+    exchange = Exchange(engine)  # type: ignore[arg-type]
+    retry = exchange.after_response(401, nonce_answer, "tok")
+    assert retry is not None
+    assert list(retry) == []  # sent again as it is, with a new proof
+    assert engine.dpop is not None
+    assert engine.dpop.nonce_for(engine.server_url) == "resource-nonce"
+    assert engine.recovered == []
+    # The same answer again: no second nonce retry; the 401 is recovered from as any other.
+    recovery = exchange.after_response(401, nonce_answer, "tok")
+    assert recovery is not None
+    with pytest.raises(StopIteration):
+        next(recovery)
+    assert engine.recovered == [401]
+
+
+def test_a_dpop_only_challenge_turns_dpop_on_before_recovering() -> None:
+    from mcp_oauth_auth.flow.exchange import Exchange
+
+    engine = _Engine(None)
+    exchange = Exchange(engine)  # type: ignore[arg-type]
+    work = exchange.after_response(401, _Headers(www_authenticate=['DPoP algs="ES256"']), None)
+    assert work is not None
+    assert engine.dpop is not None
+    assert engine.dpop.requested is False
+    bearer_too = _Engine(None)
+    Exchange(bearer_too).after_response(  # type: ignore[arg-type]
+        401, _Headers(www_authenticate=['Bearer realm="x", DPoP algs="ES256"']), None
+    )
+    assert bearer_too.dpop is None
