@@ -420,7 +420,7 @@ class MCPOAuth(_AuthBase):
             status = response.status_code
             dpop = self._engine.dpop_bound
             if dpop is not None:
-                dpop.remember_nonce(self._engine.server_url, response.headers.get("dpop-nonce"))
+                dpop.remember_nonce(self._engine.server_url, response.headers.get("dpop-nonce"), resource=True)
             if status not in STATUSES_WITH_WORK:
                 return
             exchange = exchange or self._engine.exchange()

@@ -383,22 +383,25 @@ class DPoPState:
         self.key = key
         return True
 
-    def remember_nonce(self, url: str, nonce: str | None) -> bool:
-        """Keep ``nonce`` (a response's ``DPoP-Nonce``) for ``url``'s origin; True when it is new."""
+    def remember_nonce(self, url: str, nonce: str | None, *, resource: bool = False) -> bool:
+        """Keep ``nonce`` (a response's ``DPoP-Nonce``) for ``url``'s origin, as the authorization server's or (with
+        ``resource``) the protected resource's: the two keep their own even on one origin. True when it is new."""
         if nonce is None or not nonce or len(nonce) > _MAX_NONCE or not nonce.isascii() or not nonce.isprintable():
             return False
-        origin = origin_of(url)
-        if self.nonces.get(origin) == nonce:
+        where = f"{'resource' if resource else 'as'} {origin_of(url)}"
+        if self.nonces.get(where) == nonce:
             return False
-        self.nonces[origin] = nonce
+        self.nonces[where] = nonce
         return True
 
-    def nonce_for(self, url: str) -> str | None:
-        return self.nonces.get(origin_of(url)) if self.nonces else None
+    def nonce_for(self, url: str, *, resource: bool = False) -> str | None:
+        return self.nonces.get(f"{'resource' if resource else 'as'} {origin_of(url)}") if self.nonces else None
 
     def proof(self, method: str, url: str, now: float, access_token: str | None = None) -> str:
+        """A proof for a token request, or with ``access_token`` for a protected request (with its ``ath``)."""
         assert self.key is not None
-        return self.key.proof(method, url, now, nonce=self.nonce_for(url), access_token=access_token)
+        nonce = self.nonce_for(url, resource=access_token is not None)
+        return self.key.proof(method, url, now, nonce=nonce, access_token=access_token)
 
 
 def adopt_binding(record: CredentialRecord, state: DPoPState) -> CredentialRecord:

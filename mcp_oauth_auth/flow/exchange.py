@@ -166,7 +166,7 @@ class Exchange:
         if engine.dpop is not None and not self.nonce_retried and is_use_dpop_nonce(values):
             nonces = headers.get_list("dpop-nonce")
             if len(nonces) == 1:
-                engine.dpop.remember_nonce(engine.server_url, nonces[0])
+                engine.dpop.remember_nonce(engine.server_url, nonces[0], resource=True)
                 self.nonce_retried = True
                 logger.debug("%s asks for a DPoP nonce; sending the request again with it", engine.server_url)
                 return _no_work()

@@ -175,6 +175,15 @@ def test_nonces_are_kept_per_origin_and_only_sane_ones() -> None:
     assert state.nonce_for("https://mcp.test/mcp") is None
     assert state.remember_nonce("https://mcp.test/mcp", "r1")
     assert state.nonce_for("https://as.test/token") == "n1"
+    # One origin serving both: the authorization server's nonce and the resource's are kept apart.
+    assert state.remember_nonce("https://as.test/mcp", "r2", resource=True)
+    assert state.nonce_for("https://as.test/token") == "n1"
+    assert state.nonce_for("https://as.test/mcp", resource=True) == "r2"
+    assert 'nonce="r2"' not in DPoPKey().proof("GET", "https://as.test/x", NOW)
+    with_ath = state.proof("GET", "https://as.test/mcp", NOW, access_token="tok")
+    without = state.proof("POST", "https://as.test/token", NOW)
+    assert _segments(with_ath)[1]["nonce"] == "r2"
+    assert _segments(without)[1]["nonce"] == "n1"
     for bad in (None, "", "x" * 2000, "bad\nnonce", "é"):
         assert not state.remember_nonce("https://as.test/token", bad)
     assert state.nonce_for("https://as.test/token") == "n1"
@@ -286,7 +295,8 @@ def test_a_resource_nonce_costs_one_retry_per_request_and_no_credential_work() -
     assert retry is not None
     assert list(retry) == []  # sent again as it is, with a new proof
     assert engine.dpop is not None
-    assert engine.dpop.nonce_for(engine.server_url) == "resource-nonce"
+    assert engine.dpop.nonce_for(engine.server_url, resource=True) == "resource-nonce"
+    assert engine.dpop.nonce_for(engine.server_url) is None
     assert engine.recovered == []
     # The same answer again: no second nonce retry; the 401 is recovered from as any other.
     recovery = exchange.after_response(401, nonce_answer, "tok")

@@ -246,3 +246,21 @@ def test_metadata_that_requires_dpop_turns_it_on(kind: ClientKind) -> None:
     assert "Bearer" in stack.handle("GET", stack.server_url).header_values("www-authenticate")[0]
     assert send_all(kind, stack, auth, [("GET", stack.server_url)])[0].status == 200
     assert only_record(auth).tokens.token_type == "DPoP"  # type: ignore[union-attr]
+
+
+def test_nonces_of_the_authorization_server_and_the_resource_on_one_origin_are_kept_apart(kind: ClientKind) -> None:
+    stack = FakeMCPStack(FakeStackConfig(dpop=True, dpop_nonce=True))  # both on https://mcp.test
+    auth = make_auth(stack)
+    assert send_all(kind, stack, auth, [("GET", stack.server_url)])[0].status == 200
+    record = only_record(auth)
+    assert record.tokens is not None
+    auth.store.save(
+        record.with_tokens(replace(record.tokens, expires_at=time.time() + 5, issued_at=time.time() - 3595))
+    )
+    engine = auth._engine
+    engine.loaded, engine.refresh_due_at = False, 0.0  # read the store again (as a restart would), nonces kept
+    stack.reset_log()
+    assert send_all(kind, stack, auth, [("GET", stack.server_url)] * 2)[0].status == 200
+    # The refresh carried the authorization server's nonce, the requests the resource's: no use_dpop_nonce at all.
+    assert [(r["grant_type"], r["status"]) for r in stack.token_requests] == [("refresh_token", 200)]
+    assert [r["status"] for r in stack.resource_requests] == [200, 200]
