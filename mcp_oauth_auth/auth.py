@@ -124,7 +124,7 @@ class MCPOAuth(_AuthBase):
 
     Args:
         server_url: the MCP endpoint. Bearer tokens go only to this origin, at or below this path (or below the
-            ``resource`` the server's metadata names, when that is a parent of it).
+            ``resource`` the server's metadata names, when that is a parent of it and ``allow_parent_resource``).
         scopes: scopes to request (instead of the server's ``scopes_supported``), together with the 401
             challenge's ``scope``, which the MCP specification makes authoritative for the request at hand. By
             default the challenge's ``scope``, else the server's ``scopes_supported``. A new authorization also asks
@@ -156,6 +156,9 @@ class MCPOAuth(_AuthBase):
             token's lifetime (so that short-lived tokens are not refreshed on every request).
         retry: retry policy for temporary failures (5xx, 429) of OAuth requests.
         allow_insecure_http: accept plain-HTTP OAuth endpoints on non-loopback hosts.
+        allow_parent_resource: accept protected resource metadata whose ``resource`` is a parent of ``server_url``
+            on the same origin (some gateways name one resource for several servers); by default the ``resource``
+            must be ``server_url`` itself (RFC 9728 §3.3), so that no token valid for sibling servers is requested.
         max_step_up: how many insufficient_scope step-ups one request may trigger.
         lock_timeout: how long to wait for another process's refresh of the same record before raising
             :class:`~mcp_oauth_auth.exceptions.StoreLockedError`.
@@ -196,6 +199,7 @@ class MCPOAuth(_AuthBase):
         refresh_skew: float | None = None,
         retry: RetryPolicy | None = None,
         allow_insecure_http: bool = False,
+        allow_parent_resource: bool = False,
         max_step_up: int = 2,
         lock_timeout: float = 60.0,
         grant_type: str = "authorization_code",
@@ -226,6 +230,7 @@ class MCPOAuth(_AuthBase):
             trust_unadvertised_pkce=trust_unadvertised_pkce,
             resource_metadata_url=resource_metadata_url,
             allow_insecure_http=allow_insecure_http,
+            allow_parent_resource=allow_parent_resource,
             max_step_up=max_step_up,
             grant_type=grant_type,
             interaction=interaction,
@@ -417,22 +422,25 @@ class MCPOAuth(_AuthBase):
         url = request.url
         scope = self._engine.bearer_scope
         as_sent = scope.as_sent
-        if as_sent is not None:
+        sent = getattr(url, "_uri_reference", None)
+        if as_sent is not None and sent is not None:
             # The components httpx and httpx2 URLs keep as parsed (what goes on the wire): reading them costs a
             # fraction of the decoding properties, and equal to the scope's they imply covers() (BearerScope.as_sent).
-            # Any other URL, or a URL class without them, is decided by covers() from the decoded properties.
-            sent = getattr(url, "_uri_reference", None)
-            if sent is not None:
-                scheme, host, port, prefix, below = as_sent
-                path = sent.path
-                if (
-                    sent.host == host
-                    and (path == prefix or path.startswith(below))
-                    and sent.scheme == scheme
-                    and sent.port == port
-                ):
-                    return True
-        return scope.covers(url.scheme, url.host, url.port, url.path)
+            # A path with a "%" or a "/." may hide a dot segment: covers() decides it, as any other URL, or a URL
+            # class without these components.
+            scheme, host, port, prefix, below = as_sent
+            path = sent.path
+            if (
+                sent.host == host
+                and (path == prefix or path.startswith(below))
+                and "%" not in path
+                and "/." not in path
+                and sent.scheme == scheme
+                and sent.port == port
+            ):
+                return True
+        raw_path = sent.path if sent is not None else None
+        return scope.covers(url.scheme, url.host, url.port, url.path, raw_path)
 
     def _authorize_request(self, request: Any) -> str | None:
         token = self._engine.access_token

@@ -147,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="use this authorization server only (the one --client-id is registered at, if given)",
     )
     login.add_argument("--client-metadata-url", metavar="URL", help="your Client ID Metadata Document (https URL)")
+    login.add_argument(
+        "--allow-parent-resource",
+        action="store_true",
+        help="accept a server whose metadata names a parent URL as its resource (some gateways): the token is then "
+        "valid for every server below that URL",
+    )
 
     command("list", commands.list_records, "list the stored credentials (no secrets)", store, as_json, aliases=["ls"])
     command(

@@ -113,6 +113,7 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
         client_secret=client_secret,
         client_metadata_url=args.client_metadata_url,
         issuer=args.issuer,
+        allow_parent_resource=args.allow_parent_resource,
         client_name="mcp-oauth",
         name=args.name,
     )

@@ -33,6 +33,7 @@ _MCPOAUTH_OPTIONS = frozenset(
         "refresh_skew",
         "retry",
         "allow_insecure_http",
+        "allow_parent_resource",
         "max_step_up",
         "lock_timeout",
         "grant_type",

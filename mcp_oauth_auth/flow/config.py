@@ -35,6 +35,8 @@ class FlowConfig:
     resource_metadata_url: str | None = None
     #: Accept plain-HTTP OAuth endpoints on non-loopback hosts (never do this outside a lab).
     allow_insecure_http: bool = False
+    #: Accept protected resource metadata naming a parent of the server URL as its ``resource`` (a gateway's).
+    allow_parent_resource: bool = False
     #: How many times a 403 ``insufficient_scope`` may trigger a new authorization for one request.
     max_step_up: int = 2
     #: ``"authorization_code"`` (a person approves) or ``"client_credentials"`` (machine to machine).
@@ -77,7 +79,12 @@ class FlowConfig:
             raise ConfigurationError(f"refresh_skew must be a number of seconds (0 or more), not {self.refresh_skew!r}")
         if not is_whole_number(self.max_step_up, 0):
             raise ConfigurationError(f"max_step_up must be a whole number (0 or more), not {self.max_step_up!r}")
-        for name in ("send_resource_indicator", "trust_unadvertised_pkce", "allow_insecure_http"):
+        for name in (
+            "send_resource_indicator",
+            "trust_unadvertised_pkce",
+            "allow_insecure_http",
+            "allow_parent_resource",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigurationError(f"{name} must be True or False, not {getattr(self, name)!r}")
         if self.name is not None and (not isinstance(self.name, str) or not self.name.strip()):

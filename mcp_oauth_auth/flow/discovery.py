@@ -22,6 +22,7 @@ from mcp_oauth_auth.flow.urls import (
     require_secure_url,
     resource_identifies_server,
     same_issuer,
+    same_resource,
 )
 
 __all__ = [
@@ -79,9 +80,18 @@ def _string_tuple(document: dict[str, Any], name: str) -> tuple[str, ...] | None
 
 
 def discover_protected_resource(
-    server_url: str, from_challenge: str | None, retry: RetryPolicy, *, allow_insecure_http: bool = False
+    server_url: str,
+    from_challenge: str | None,
+    retry: RetryPolicy,
+    *,
+    allow_insecure_http: bool = False,
+    allow_parent_resource: bool = False,
 ) -> Generator[Effect, Any, ProtectedResourceMetadata | None]:
-    """Fetch and validate the server's protected resource metadata; None when it publishes none."""
+    """Fetch and validate the server's protected resource metadata; None when it publishes none.
+
+    Its ``resource`` must be the server's URL (RFC 9728 §3.3); with ``allow_parent_resource``, a parent of it on the
+    same origin is accepted too (a gateway naming one resource for several servers: the token then covers them
+    all)."""
     for url in protected_resource_metadata_urls(server_url, from_challenge):
         require_secure_url(url, "protected resource metadata URL", allow_insecure_http=allow_insecure_http)
         response = yield from fetch(HttpRequest.get(url), retry, "protected resource metadata")
@@ -90,12 +100,21 @@ def discover_protected_resource(
             logger.debug("protected resource metadata: %s answered %s, trying next", url, response.status)
             continue
         metadata = _parse_protected_resource(document, url)
-        if not resource_identifies_server(metadata.resource, server_url):
-            raise ResourceMismatchError(
-                f"protected resource metadata names resource {metadata.resource!r}, which does not identify "
-                f"the MCP server {server_url!r} (RFC 9728 §3.3); refusing to authorize",
-                url=url,
-            )
+        if not same_resource(metadata.resource, server_url):
+            if not resource_identifies_server(metadata.resource, server_url):
+                raise ResourceMismatchError(
+                    f"protected resource metadata names resource {metadata.resource!r}, which does not identify "
+                    f"the MCP server {server_url!r} (RFC 9728 §3.3); refusing to authorize",
+                    url=url,
+                )
+            if not allow_parent_resource:
+                raise ResourceMismatchError(
+                    f"protected resource metadata names resource {metadata.resource!r}, a parent of the MCP server "
+                    f"{server_url!r}, not the server itself (RFC 9728 §3.3: identical); a token for it would be "
+                    "valid for every server below it. Pass allow_parent_resource=True (CLI --allow-parent-resource) "
+                    "if this server is a gateway that really names one resource for several endpoints",
+                    url=url,
+                )
         logger.debug(
             "protected resource metadata from %s: authorization servers %s", url, list(metadata.authorization_servers)
         )

@@ -38,7 +38,7 @@ from mcp_oauth_auth.flow.effects import (
 )
 from mcp_oauth_auth.flow.exchange import Exchange, Outcome
 from mcp_oauth_auth.flow.tokens import refresh_tokens
-from mcp_oauth_auth.flow.urls import BearerScope, canonical_resource, same_issuer
+from mcp_oauth_auth.flow.urls import BearerScope, canonical_resource, same_issuer, same_resource
 from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
 
 if TYPE_CHECKING:
@@ -79,7 +79,9 @@ class FlowEngine:
         self.access_token = tokens.access_token if tokens else None
         self.refresh_due_at = _refresh_due_at(tokens, self.config.refresh_skew)
         if record is not None:
-            self.bearer_scope = BearerScope.for_resource(record.resource)
+            # The record's resource, when it is a parent of the server URL, only where the caller accepts that.
+            resource = record.resource if self.config.allow_parent_resource else self.server_url
+            self.bearer_scope = BearerScope.for_resource(resource)
 
     def _commit(self, record: CredentialRecord) -> Generator[Effect, Any, None]:
         """Persist first, then use: a rotated refresh token must never exist only in memory."""
@@ -95,7 +97,9 @@ class FlowEngine:
         usable = [
             record
             for record in records
-            if record.tokens is not None and (pinned is None or same_issuer(record.issuer, pinned))
+            if record.tokens is not None
+            and (pinned is None or same_issuer(record.issuer, pinned))
+            and (self.config.allow_parent_resource or same_resource(record.resource, self.server_url))
         ]
         if usable:
             latest = max(usable, key=lambda record: record.updated_at)
@@ -344,7 +348,11 @@ class FlowEngine:
         config = self.config
         metadata_url = challenge.resource_metadata or config.resource_metadata_url
         prm = yield from discover_protected_resource(
-            self.server_url, metadata_url, config.retry, allow_insecure_http=config.allow_insecure_http
+            self.server_url,
+            metadata_url,
+            config.retry,
+            allow_insecure_http=config.allow_insecure_http,
+            allow_parent_resource=config.allow_parent_resource,
         )
         server = yield from find_authorization_server(
             self.server_url,
