@@ -41,6 +41,7 @@ from mcp_oauth_auth.exceptions import (
     AuthorizationTimeoutError,
     ConfigurationError,
 )
+from mcp_oauth_auth.flow.printable import printable_text
 
 __all__ = ["LoopbackBrowserAuthorizer"]
 
@@ -48,7 +49,7 @@ logger = logging.getLogger("mcp_oauth_auth")
 
 
 def _default_prompt(authorization_url: str) -> None:
-    sys.stderr.write(f"Open this URL to authorize: {authorization_url}\n")
+    sys.stderr.write(f"Open this URL to authorize: {printable_text(authorization_url)}\n")
     sys.stderr.flush()
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from mcp_oauth_auth.exceptions import DiscoveryError, IssuerMismatchError, ResourceMismatchError
 from mcp_oauth_auth.flow.effects import Effect, HttpRequest
 from mcp_oauth_auth.flow.fetch import RetryPolicy, fetch
+from mcp_oauth_auth.flow.printable import has_controls
 from mcp_oauth_auth.flow.urls import (
     authorization_server_metadata_urls,
     origin_of,
@@ -128,6 +129,8 @@ def _parse_protected_resource(document: dict[str, Any], url: str) -> ProtectedRe
     if not isinstance(resource, str) or not resource:
         raise DiscoveryError("protected resource metadata has no 'resource' (RFC 9728 §2)", url=url)
     servers = _string_tuple(document, "authorization_servers") or ()
+    if any(has_controls(server) for server in (resource, *servers)):
+        raise DiscoveryError("protected resource metadata names URLs with control characters", url=url)
     if not servers:
         raise DiscoveryError("protected resource metadata lists no authorization_servers", url=url)
     scopes = _string_tuple(document, "scopes_supported") or ()
@@ -166,6 +169,9 @@ def _parse_authorization_server(
             return None
         if not isinstance(value, str) or not value:
             raise DiscoveryError(f"authorization server metadata lacks a valid {name!r}", url=url)
+        if has_controls(value):
+            # Shown to people (the authorization URL is printed): a terminal would act on them.
+            raise DiscoveryError(f"authorization server metadata's {name!r} has control characters", url=url)
         require_secure_url(value, name, allow_insecure_http=allow_insecure_http)
         return value
 
