@@ -93,7 +93,9 @@ def test_the_default_prompts_escape_what_they_print(capsys: pytest.CaptureFixtur
     _default_prompt("https://auth.example/authorize?x=\x1b[2J")
     assert capsys.readouterr().err == "Open this URL to authorize: https://auth.example/authorize?x=\\x1b[2J\n"
     output = io.StringIO()
-    paste = PasteBackAuthorizer(input_stream=io.StringIO("http://127.0.0.1:1/cb?code=c&state=s\n"), output_stream=output)
+    paste = PasteBackAuthorizer(
+        input_stream=io.StringIO("http://127.0.0.1:1/cb?code=c&state=s\n"), output_stream=output
+    )
     paste.authorize("https://auth.example/authorize?x=\x1b]0;t\x07", "http://127.0.0.1:1/cb")
     assert "\x1b" not in output.getvalue()
     assert "\\x1b]0;t\\x07" in output.getvalue()
