@@ -33,6 +33,7 @@ from mcp_oauth_auth.exceptions import (
     TokenRefreshError,
     TokenRevocationError,
     TokenStorageError,
+    UnsafeURLError,
 )
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
@@ -129,6 +130,7 @@ __all__ = [
     "TokenStore",
     "TokenStoreBackend",
     "TokenStoreFactory",
+    "UnsafeURLError",
     "VaultTokenStore",
     "__version__",
     "get_available_backends",

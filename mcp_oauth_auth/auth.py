@@ -159,6 +159,10 @@ class MCPOAuth(_AuthBase):
         allow_parent_resource: accept protected resource metadata whose ``resource`` is a parent of ``server_url``
             on the same origin (some gateways name one resource for several servers); by default the ``resource``
             must be ``server_url`` itself (RFC 9728 §3.3), so that no token valid for sibling servers is requested.
+        allow_private_networks: let the servers name URLs on private, loopback, link-local or other non-public
+            addresses for the flow to fetch (metadata, registration, token endpoints; see ``docs/security.md``).
+            By default they are refused (:class:`~mcp_oauth_auth.exceptions.UnsafeURLError`) unless the MCP server
+            itself is on such an address (local development) or the URL's host is one you named.
         max_step_up: how many insufficient_scope step-ups one request may trigger.
         lock_timeout: how long to wait for another process's refresh of the same record before raising
             :class:`~mcp_oauth_auth.exceptions.StoreLockedError`.
@@ -200,6 +204,7 @@ class MCPOAuth(_AuthBase):
         retry: RetryPolicy | None = None,
         allow_insecure_http: bool = False,
         allow_parent_resource: bool = False,
+        allow_private_networks: bool = False,
         max_step_up: int = 2,
         lock_timeout: float = 60.0,
         grant_type: str = "authorization_code",
@@ -231,6 +236,7 @@ class MCPOAuth(_AuthBase):
             resource_metadata_url=resource_metadata_url,
             allow_insecure_http=allow_insecure_http,
             allow_parent_resource=allow_parent_resource,
+            allow_private_networks=allow_private_networks,
             max_step_up=max_step_up,
             grant_type=grant_type,
             interaction=interaction,

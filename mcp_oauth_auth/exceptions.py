@@ -36,6 +36,7 @@ __all__ = [
     "TokenRefreshError",
     "TokenRevocationError",
     "TokenStorageError",
+    "UnsafeURLError",
 ]
 
 
@@ -98,6 +99,12 @@ class ResourceMismatchError(DiscoveryError):
 
 class IssuerMismatchError(DiscoveryError):
     """An ``issuer`` (metadata, RFC 8414 §3.3) or ``iss`` (callback, RFC 9207) is not the expected string."""
+
+
+class UnsafeURLError(DiscoveryError):
+    """A server named a URL the address policy forbids sending to (a private, loopback, link-local or otherwise
+    non-public address, or plain http to loopback: server-side request forgery), or a redirect led to one, or a
+    flow asked for more requests than one flow may make; the message names the URL and the rule."""
 
 
 class PKCENotSupportedError(DiscoveryError):

@@ -153,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept a server whose metadata names a parent URL as its resource (some gateways): the token is then "
         "valid for every server below that URL",
     )
+    login.add_argument(
+        "--allow-private-networks",
+        action="store_true",
+        help="let the server name private, loopback or link-local addresses for this client to fetch (refused by "
+        "default unless the server itself is on one)",
+    )
 
     command("list", commands.list_records, "list the stored credentials (no secrets)", store, as_json, aliases=["ls"])
     command(

@@ -114,6 +114,7 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
         client_metadata_url=args.client_metadata_url,
         issuer=args.issuer,
         allow_parent_resource=args.allow_parent_resource,
+        allow_private_networks=args.allow_private_networks,
         client_name="mcp-oauth",
         name=args.name,
     )

@@ -34,6 +34,7 @@ _MCPOAUTH_OPTIONS = frozenset(
         "retry",
         "allow_insecure_http",
         "allow_parent_resource",
+        "allow_private_networks",
         "max_step_up",
         "lock_timeout",
         "grant_type",

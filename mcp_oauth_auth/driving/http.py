@@ -62,11 +62,14 @@ def response_result(response: Any, request: HttpRequest) -> HttpResponse:
 
 def response_view(response: Any, url: str) -> HttpResponse:
     """An ``httpx`` / ``httpx2`` response, read, as the flow's :class:`HttpResponse` for ``url``."""
+    history = response.history
+    redirects = (*(str(hop.url) for hop in history[1:]), str(response.url)) if history else ()
     return HttpResponse(
         status=response.status_code,
         headers=tuple((name.lower(), value) for name, value in response.headers.multi_items()),
         body=response.content,
         url=url,
+        redirects=redirects,
     )
 
 

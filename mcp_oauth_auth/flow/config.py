@@ -37,6 +37,8 @@ class FlowConfig:
     allow_insecure_http: bool = False
     #: Accept protected resource metadata naming a parent of the server URL as its ``resource`` (a gateway's).
     allow_parent_resource: bool = False
+    #: Let servers name private, loopback and link-local addresses for the flow to fetch (flow/addresses.py).
+    allow_private_networks: bool = False
     #: How many times a 403 ``insufficient_scope`` may trigger a new authorization for one request.
     max_step_up: int = 2
     #: ``"authorization_code"`` (a person approves) or ``"client_credentials"`` (machine to machine).
@@ -84,6 +86,7 @@ class FlowConfig:
             "trust_unadvertised_pkce",
             "allow_insecure_http",
             "allow_parent_resource",
+            "allow_private_networks",
         ):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigurationError(f"{name} must be True or False, not {getattr(self, name)!r}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcp_oauth_auth.exceptions import DiscoveryError, IssuerMismatchError, ResourceMismatchError
+from mcp_oauth_auth.flow.addresses import MAX_AUTHORIZATION_SERVERS
 from mcp_oauth_auth.flow.effects import Effect, HttpRequest
 from mcp_oauth_auth.flow.fetch import RetryPolicy, fetch
 from mcp_oauth_auth.flow.printable import has_controls
@@ -239,6 +240,11 @@ def find_authorization_server(
         issuers = tuple(candidate for candidate in issuers if same_issuer(candidate, issuer))
         if not issuers:
             raise _not_pinned(server_url, prm.authorization_servers, issuer, prm.url)
+    if len(issuers) > MAX_AUTHORIZATION_SERVERS:
+        logger.warning(
+            "%s lists %d authorization servers; trying the first %d", prm.url, len(issuers), MAX_AUTHORIZATION_SERVERS
+        )
+        issuers = issuers[:MAX_AUTHORIZATION_SERVERS]
     for candidate in issuers:
         metadata = yield from discover_authorization_server(candidate, retry, allow_insecure_http=allow_insecure_http)
         if metadata is not None:

@@ -98,6 +98,8 @@ class HttpResponse:
     body: bytes = b""
     url: str = ""
     request: HttpRequest | None = field(default=None, repr=False, compare=False)
+    #: Where the HTTP client was redirected on the way (a client with ``follow_redirects=True``), in order.
+    redirects: tuple[str, ...] = field(default=(), compare=False)
 
     def header(self, name: str) -> str | None:
         name = name.lower()

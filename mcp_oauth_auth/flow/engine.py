@@ -15,10 +15,9 @@ import math
 import time
 from collections.abc import Callable, Generator
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mcp_oauth_auth.exceptions import (
-    AuthorizationError,
     ClientUnknownError,
     InsufficientScopeError,
     InvalidGrantError,
@@ -26,6 +25,7 @@ from mcp_oauth_auth.exceptions import (
     TemporaryOAuthError,
     TokenRefreshError,
 )
+from mcp_oauth_auth.flow.addresses import AddressPolicy
 from mcp_oauth_auth.flow.config import FlowConfig
 from mcp_oauth_auth.flow.effects import (
     Effect,
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     # Needed only when a request meets a 401 or a token must be revoked: imported there (start-up time).
     from mcp_oauth_auth.flow.challenge import BearerChallenge
     from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
-    from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata, ProtectedResourceMetadata
+    from mcp_oauth_auth.flow.discovery import ProtectedResourceMetadata
     from mcp_oauth_auth.flow.revocation import RevocationOutcome
 
 __all__ = ["FlowConfig", "FlowEngine", "Outcome"]
@@ -53,6 +53,8 @@ __all__ = ["FlowConfig", "FlowEngine", "Outcome"]
 logger = logging.getLogger("mcp_oauth_auth")
 
 DEFAULT_REFRESH_SKEW = 60.0
+
+T = TypeVar("T")
 
 
 class FlowEngine:
@@ -70,6 +72,9 @@ class FlowEngine:
         #: When the driver should refresh before sending (``expires_at - refresh_skew``); +inf if unknown.
         self.refresh_due_at = math.inf
         self.bearer_scope = BearerScope.for_resource(self.server_url)
+        self.address_policy = AddressPolicy.for_urls(
+            self.server_url, (config.client.issuer, config.resource_metadata_url), config.allow_private_networks
+        )
 
     # -- state -------------------------------------------------------------------------------------------------
 
@@ -113,8 +118,47 @@ class FlowEngine:
         """What one protected request needs: credential work before it is sent and after each response."""
         return Exchange(self)
 
+    # Each entry point runs its flow guarded: every request it makes is checked against the address policy.
+
     def ensure_fresh(self, now: float | None = None) -> Generator[Effect, Any, None]:
         """Before sending: load stored credentials and renew an expiring token when a refresh token exists."""
+        return self._guarded(self._ensure_fresh(now))
+
+    def recover(
+        self, status: int, challenge: BearerChallenge, rejected_token: str | None, attempt: int
+    ) -> Generator[Effect, Any, Outcome]:
+        """After the server rejected ``rejected_token`` with 401, or with 403 ``insufficient_scope`` (``attempt``
+        counts the earlier recoveries of the same kind for this request).
+
+        Returns what was done: reused (another request or process had already renewed the credential), refreshed
+        or authorized.
+        """
+        return self._guarded(self._recover(status, challenge, rejected_token, attempt))
+
+    def authenticate(self, scopes: tuple[str, ...] = ()) -> Generator[Effect, Any, None]:
+        """Make sure a usable token exists without a protected request: stored, refreshed, or newly obtained.
+
+        ``scopes`` this credential was never requested with cause one new authorization for the union of the old
+        and the new scopes (scopes a server chose not to grant are not asked for again: the union is compared
+        with what was *requested*).
+        """
+        return self._guarded(self._authenticate(scopes))
+
+    def logout(self, revoke: bool) -> Generator[Effect, Any, list[RevocationOutcome]]:
+        """Revoke the stored tokens (RFC 7009; refresh token first) when ``revoke``, then delete the record.
+
+        Runs under the record's lock on what the store holds now (another process may have rotated the tokens), so
+        the tokens revoked are the current ones. Revocation failures are reported, and the record is deleted anyway:
+        the person asked to be logged out here.
+        """
+        return self._guarded(self._logout(revoke))
+
+    def _guarded(self, flow: Generator[Effect, Any, T]) -> Generator[Effect, Any, T]:
+        from mcp_oauth_auth.flow.guard import guarded
+
+        return guarded(flow, self.address_policy, allow_insecure_http=self.config.allow_insecure_http)
+
+    def _ensure_fresh(self, now: float | None) -> Generator[Effect, Any, None]:
         now = self.clock() if now is None else now
         yield from self.load()
         tokens = self.record.tokens if self.record else None
@@ -132,15 +176,9 @@ class FlowEngine:
         except InvalidGrantError as exc:
             logger.info("the refresh token was refused for good (%s); a new authorization will be needed", exc.error)
 
-    def recover(
+    def _recover(
         self, status: int, challenge: BearerChallenge, rejected_token: str | None, attempt: int
     ) -> Generator[Effect, Any, Outcome]:
-        """After the server rejected ``rejected_token`` with 401, or with 403 ``insufficient_scope`` (``attempt``
-        counts the earlier recoveries of the same kind for this request).
-
-        Returns what was done: reused (another request or process had already renewed the credential), refreshed
-        or authorized.
-        """
         yield from self.load()
         if self.access_token is not None and self.access_token != rejected_token:
             logger.debug("another request already renewed the credential; reusing it")
@@ -185,17 +223,11 @@ class FlowEngine:
         yield from self.authorize_new(challenge, scopes)
         return Outcome.AUTHORIZED
 
-    def authenticate(self, scopes: tuple[str, ...] = ()) -> Generator[Effect, Any, None]:
-        """Make sure a usable token exists without a protected request: stored, refreshed, or newly obtained.
-
-        ``scopes`` this credential was never requested with cause one new authorization for the union of the old
-        and the new scopes (scopes a server chose not to grant are not asked for again: the union is compared
-        with what was *requested*).
-        """
+    def _authenticate(self, scopes: tuple[str, ...]) -> Generator[Effect, Any, None]:
         from mcp_oauth_auth.flow.challenge import BearerChallenge
 
         now = self.clock()
-        yield from self.ensure_fresh(now)
+        yield from self._ensure_fresh(now)
         tokens = self.record.tokens if self.record else None
         if tokens is None or tokens.expires_within(0, now):
             # No token, or an expired one that could not be renewed (no refresh token, or it was refused).
@@ -209,13 +241,7 @@ class FlowEngine:
             )
             yield from self.authorize_new(BearerChallenge(), union)
 
-    def logout(self, revoke: bool) -> Generator[Effect, Any, list[RevocationOutcome]]:
-        """Revoke the stored tokens (RFC 7009; refresh token first) when ``revoke``, then delete the record.
-
-        Runs under the record's lock on what the store holds now (another process may have rotated the tokens), so
-        the tokens revoked are the current ones. Revocation failures are reported, and the record is deleted anyway:
-        the person asked to be logged out here.
-        """
+    def _logout(self, revoke: bool) -> Generator[Effect, Any, list[RevocationOutcome]]:
         yield from self.load()
         if self.record is None:
             return []
@@ -343,7 +369,13 @@ class FlowEngine:
         """Discovery, client identity, then a first token by the configured grant (code, device or client
         credentials)."""
         from mcp_oauth_auth.flow.discovery import discover_protected_resource, find_authorization_server
-        from mcp_oauth_auth.flow.grants import client_credentials_grant, code_grant, device_grant, machine_client
+        from mcp_oauth_auth.flow.grants import (
+            choose_grant,
+            client_credentials_grant,
+            code_grant,
+            device_grant,
+            machine_client,
+        )
 
         config = self.config
         metadata_url = challenge.resource_metadata or config.resource_metadata_url
@@ -366,7 +398,7 @@ class FlowEngine:
         resource_parameter = resource if config.send_resource_indicator else None
         scopes = step_up_scopes or self._with_earlier_scopes(self._choose_scopes(challenge, prm))
         existing = self.record.client if self.record and self.record.issuer == server.issuer else None
-        grant = self._grant(server)
+        grant = choose_grant(config, server)
         if grant == "client_credentials":
             machine = machine_client(server, config.client, config.private_key)
             client, tokens = yield from client_credentials_grant(
@@ -426,31 +458,6 @@ class FlowEngine:
         yield from self._commit(record)
         yield from unlock_record(record.key)
         logger.info("authorized %s with %s (%s, scopes %s)", self.server_url, server.issuer, grant, list(scopes))
-
-    def _grant(self, server: AuthorizationServerMetadata) -> str:
-        """``"client_credentials"``, ``"device"`` or ``"code"``: configured, or chosen for this machine."""
-        config = self.config
-        if config.grant_type == "client_credentials":
-            return "client_credentials"
-        if config.interaction != "auto":
-            return "device" if config.interaction == "device" else "code"
-        if config.headless_reason is None:
-            return "code"
-        if server.device_authorization_endpoint:
-            logger.info(
-                "no browser can be opened here (%s); %s offers the device flow, using it",
-                config.headless_reason,
-                server.issuer,
-            )
-            return "device"
-        raise AuthorizationError(
-            f"cannot ask for authorization: no browser can be opened here ({config.headless_reason}), and "
-            f"{server.issuer} does not offer the device flow (RFC 8628). Options: authorize once where a browser "
-            "can open, with the same credential store (this process then uses the stored credential); pass "
-            "authorizer=PasteBackAuthorizer() to open the URL on another machine and paste the redirected URL back; "
-            "or, for a machine identity, grant_type='client_credentials' with client_id= and client_secret=",
-            url=server.issuer,
-        )
 
     def _check_client_stays_with(self, issuer: str) -> None:
         """A pre-registered client goes only to the authorization server it was first used with for this server,
