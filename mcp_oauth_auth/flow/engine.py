@@ -21,7 +21,6 @@ from mcp_oauth_auth.exceptions import (
     ClientUnknownError,
     InsufficientScopeError,
     InvalidGrantError,
-    IssuerMismatchError,
     TemporaryOAuthError,
     TokenRefreshError,
 )
@@ -368,6 +367,7 @@ class FlowEngine:
     ) -> Generator[Effect, Any, None]:
         """Discovery, client identity, then a first token by the configured grant (code, device or client
         credentials)."""
+        from mcp_oauth_auth.flow.binding import check_client_stays_with, secret_bound
         from mcp_oauth_auth.flow.discovery import discover_protected_resource, find_authorization_server
         from mcp_oauth_auth.flow.grants import (
             choose_grant,
@@ -388,12 +388,12 @@ class FlowEngine:
         )
         server = yield from find_authorization_server(
             self.server_url,
-            prm,
+            secret_bound(config, self.server_url, prm),
             config.retry,
             allow_insecure_http=config.allow_insecure_http,
             issuer=config.client.issuer,
         )
-        self._check_client_stays_with(server.issuer)
+        check_client_stays_with(config, self.record, self.server_url, server.issuer)
         resource = prm.resource if prm else self.server_url
         resource_parameter = resource if config.send_resource_indicator else None
         scopes = step_up_scopes or self._with_earlier_scopes(self._choose_scopes(challenge, prm))
@@ -458,27 +458,6 @@ class FlowEngine:
         yield from self._commit(record)
         yield from unlock_record(record.key)
         logger.info("authorized %s with %s (%s, scopes %s)", self.server_url, server.issuer, grant, list(scopes))
-
-    def _check_client_stays_with(self, issuer: str) -> None:
-        """A pre-registered client goes only to the authorization server it was first used with for this server,
-        unless the caller names the authorization server (``issuer=``) explicitly: client credentials are never
-        reused with another authorization server unasked (MCP client registration, "Authorization Server
-        Binding")."""
-        client, record = self.config.client, self.record
-        if client.issuer is not None or not client.client_id or record is None:
-            return
-        previous = record.client
-        if (
-            previous.kind == "pre-registered"
-            and previous.client_id == client.client_id
-            and not same_issuer(record.issuer, issuer)
-        ):
-            raise IssuerMismatchError(
-                f"{self.server_url} now names the authorization server {issuer}, but the client "
-                f"{client.client_id!r} was used with {record.issuer}; its credentials are not used with another "
-                f"authorization server unasked. Pass issuer={issuer!r} if the client really is registered there",
-                url=issuer,
-            )
 
     def _private_key_for(self, client: ClientRegistration) -> ClientAssertionSigner | None:
         """The signing key for ``client``'s requests: only a client that authenticates with private_key_jwt."""

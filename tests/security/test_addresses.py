@@ -177,3 +177,25 @@ def test_logout_still_forgets_the_credential_when_revocation_points_inside() -> 
 )
 def test_public_addresses_and_names_pass(host: str, public: bool) -> None:
     assert (address_rule(host) is None) is public
+
+
+def test_the_step_by_step_client_applies_the_same_policy() -> None:
+    import anyio
+    import httpx
+
+    from mcp_oauth_auth import MCPOAuthClient
+
+    server = HostileServer.protected({"resource": SERVER, "authorization_servers": ["https://169.254.169.254"]})
+
+    async def main() -> None:
+        async with server.client("httpx", "asyncio") as http:
+            assert isinstance(http, httpx.AsyncClient)
+            client = MCPOAuthClient(SERVER, http_client=http)
+            with pytest.raises(UnsafeURLError, match="link-local"):
+                await client.discover_authorization_server()
+            opted = MCPOAuthClient(SERVER, http_client=http, allow_private_networks=True)
+            with pytest.raises(DiscoveryError, match="publishes metadata"):
+                await opted.discover_authorization_server()
+
+    anyio.run(main)
+    assert "https://169.254.169.254/.well-known/oauth-authorization-server" in server.urls()
