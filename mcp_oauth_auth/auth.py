@@ -26,7 +26,7 @@ import httpx
 from mcp_oauth_auth.authorizers.base import Authorizer, AuthorizerLike, as_authorizer
 from mcp_oauth_auth.authorizers.environment import browser_unavailable_reason
 from mcp_oauth_auth.exceptions import ConfigurationError, OAuthError, RequestNotReplayableError
-from mcp_oauth_auth.flow.effects import Flow
+from mcp_oauth_auth.flow.effects import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_RESPONSE_DEADLINE, Flow
 from mcp_oauth_auth.flow.engine import FlowConfig, FlowEngine
 from mcp_oauth_auth.flow.exchange import STATUSES_WITH_WORK, sends_as_is
 from mcp_oauth_auth.flow.fetch import RetryPolicy
@@ -163,6 +163,9 @@ class MCPOAuth(_AuthBase):
             addresses for the flow to fetch (metadata, registration, token endpoints; see ``docs/security.md``).
             By default they are refused (:class:`~mcp_oauth_auth.exceptions.UnsafeURLError`) unless the MCP server
             itself is on such an address (local development) or the URL's host is one you named.
+        max_response_size: the largest OAuth response body read (bytes; 1 MiB by default), and
+        response_deadline: the longest one may take to arrive (seconds; 30 by default): past either, the connection
+            is closed (:class:`~mcp_oauth_auth.exceptions.ResponseLimitError`, a temporary failure).
         max_step_up: how many insufficient_scope step-ups one request may trigger.
         lock_timeout: how long to wait for another process's refresh of the same record before raising
             :class:`~mcp_oauth_auth.exceptions.StoreLockedError`.
@@ -205,6 +208,8 @@ class MCPOAuth(_AuthBase):
         allow_insecure_http: bool = False,
         allow_parent_resource: bool = False,
         allow_private_networks: bool = False,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+        response_deadline: float = DEFAULT_RESPONSE_DEADLINE,
         max_step_up: int = 2,
         lock_timeout: float = 60.0,
         grant_type: str = "authorization_code",
@@ -237,6 +242,8 @@ class MCPOAuth(_AuthBase):
             allow_insecure_http=allow_insecure_http,
             allow_parent_resource=allow_parent_resource,
             allow_private_networks=allow_private_networks,
+            max_response_size=max_response_size,
+            response_deadline=response_deadline,
             max_step_up=max_step_up,
             grant_type=grant_type,
             interaction=interaction,

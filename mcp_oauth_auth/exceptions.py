@@ -29,6 +29,7 @@ __all__ = [
     "RegistrationError",
     "RequestNotReplayableError",
     "ResourceMismatchError",
+    "ResponseLimitError",
     "StateMismatchError",
     "StoreLockedError",
     "TemporaryOAuthError",
@@ -87,6 +88,11 @@ class TemporaryOAuthError(OAuthError):
     logging out, which removes the credential as asked: there it reports a token the server failed to revoke
     (in the ``error`` of its ``RevocationOutcome``), which stays valid at the server until it expires.
     """
+
+
+class ResponseLimitError(TemporaryOAuthError):
+    """An OAuth response was larger than ``max_response_size`` or took longer than ``response_deadline`` to arrive;
+    it was not read (the connection was closed). Stored credentials are kept."""
 
 
 class DiscoveryError(OAuthError):

@@ -35,6 +35,8 @@ _MCPOAUTH_OPTIONS = frozenset(
         "allow_insecure_http",
         "allow_parent_resource",
         "allow_private_networks",
+        "max_response_size",
+        "response_deadline",
         "max_step_up",
         "lock_timeout",
         "grant_type",

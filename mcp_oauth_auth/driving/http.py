@@ -31,10 +31,17 @@ def request_class(client: Any) -> type[Any]:
     return httpx2.Request
 
 
-def library_request(request_class: type[Any], request: HttpRequest, timeout: Any = None) -> Any:
+def library_request(
+    request_class: type[Any], request: HttpRequest, timeout: Any = None, limits: tuple[int, float] | None = None
+) -> Any:
     """The flow's request as an ``httpx.Request`` or ``httpx2.Request``; ``timeout`` is a client's ``timeout``
-    (applied as ``client.build_request`` would; the client's default headers, cookies and params are not sent)."""
-    extensions = None if timeout is None else {"timeout": timeout.as_dict()}
+    (applied as ``client.build_request`` would; the client's default headers, cookies and params are not sent);
+    ``limits`` bound the reading of its response (:mod:`mcp_oauth_auth.driving.reading`)."""
+    extensions: dict[str, Any] = {} if timeout is None else {"timeout": timeout.as_dict()}
+    if limits is not None:
+        from mcp_oauth_auth.driving.reading import LIMITS_EXTENSION
+
+        extensions[LIMITS_EXTENSION] = limits
     return request_class(
         request.method, request.url, headers=list(request.headers), content=request.body, extensions=extensions
     )

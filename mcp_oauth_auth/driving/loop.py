@@ -19,7 +19,8 @@ from typing import Any
 
 from mcp_oauth_auth.driving.http import as_unreachable, library_request, request_class, response_result
 from mcp_oauth_auth.driving.perform import Performer
-from mcp_oauth_auth.exceptions import ConfigurationError
+from mcp_oauth_auth.driving.reading import aread_bounded, read_bounded
+from mcp_oauth_auth.exceptions import ConfigurationError, ResponseLimitError
 from mcp_oauth_auth.flow.effects import Flow, SendHttp
 
 __all__ = ["Failure", "Finished", "adrive", "drive", "effect_loop", "run", "run_async"]
@@ -59,7 +60,7 @@ def effect_loop(flow: Flow, request_class: type[Any], timeout: Any = None) -> Ge
             if not isinstance(effect, SendHttp):
                 result = yield effect
                 continue
-            answer = yield library_request(request_class, effect.request, timeout)
+            answer = yield library_request(request_class, effect.request, timeout, (effect.max_body, effect.deadline))
             if isinstance(answer, Failure):
                 failure = answer.error
                 continue
@@ -77,8 +78,7 @@ def run(flow: Flow, performer: Performer, request_class: type[Any], timeout: Any
         while step is not _DONE:
             if isinstance(step, request_class):
                 response = yield step
-                _read(response)
-                step = _next(steps, response, finished)
+                step = _next(steps, _read(response), finished)
             else:
                 step = _next(steps, performer.perform(step), finished)
     return finished.value
@@ -97,7 +97,10 @@ async def run_async(
                 continue
             response = yield step
             if not isinstance(response, Failure):
-                await response.aread()
+                try:
+                    await aread_bounded(response)
+                except ResponseLimitError as exc:
+                    response = Failure(exc)
             step = _next(steps, response, finished)
 
 
@@ -113,9 +116,14 @@ def _next(steps: Generator[Any, Any, Any], result: Any, finished: Finished) -> A
         return _DONE
 
 
-def _read(response: Any) -> None:
+def _read(response: Any) -> Any:
+    """``response``, its body read within bounds, or the Failure to throw into the flow."""
     if not isinstance(response, Failure):
-        response.read()
+        try:
+            read_bounded(response)
+        except ResponseLimitError as exc:
+            return Failure(exc)
+    return response
 
 
 def drive(
@@ -132,7 +140,7 @@ def drive(
             request = next(steps)
             while True:
                 try:
-                    response = client.send(request, auth=None, follow_redirects=False)
+                    response = client.send(request, auth=None, follow_redirects=False, stream=True)
                 except Exception as exc:
                     response = _failed(request, exc, unreachable, observe)
                 else:
@@ -151,7 +159,7 @@ async def adrive(flow: Flow, client: Any, performer: Performer, unreachable: Unr
         request = await steps.__anext__()
         while True:
             try:
-                response = await client.send(request, auth=None, follow_redirects=False)
+                response = await client.send(request, auth=None, follow_redirects=False, stream=True)
             except Exception as exc:
                 response = _failed(request, exc, unreachable, None)
             request = await steps.asend(response)

@@ -124,9 +124,18 @@ class HttpResponse:
         return f"HttpResponse({self.status} {self.url})"
 
 
+#: The largest OAuth response body read, in bytes (``max_response_size``).
+DEFAULT_MAX_RESPONSE_SIZE = 1 << 20
+#: The longest an OAuth response body may take to arrive, in seconds (``response_deadline``).
+DEFAULT_RESPONSE_DEADLINE = 30.0
+
+
 @dataclass(frozen=True)
 class SendHttp:
     request: HttpRequest
+    #: Bounds on reading the response (the driver closes the connection past them: ResponseLimitError).
+    max_body: int = DEFAULT_MAX_RESPONSE_SIZE
+    deadline: float = DEFAULT_RESPONSE_DEADLINE
 
 
 @dataclass(frozen=True)

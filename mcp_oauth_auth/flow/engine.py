@@ -155,7 +155,14 @@ class FlowEngine:
     def _guarded(self, flow: Generator[Effect, Any, T]) -> Generator[Effect, Any, T]:
         from mcp_oauth_auth.flow.guard import guarded
 
-        return guarded(flow, self.address_policy, allow_insecure_http=self.config.allow_insecure_http)
+        config = self.config
+        return guarded(
+            flow,
+            self.address_policy,
+            allow_insecure_http=config.allow_insecure_http,
+            max_body=config.max_response_size,
+            deadline=config.response_deadline,
+        )
 
     def _ensure_fresh(self, now: float | None) -> Generator[Effect, Any, None]:
         now = self.clock() if now is None else now

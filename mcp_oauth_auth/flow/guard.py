@@ -14,11 +14,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Generator
 from contextlib import closing
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from mcp_oauth_auth.exceptions import OAuthError, UnsafeURLError
 from mcp_oauth_auth.flow.addresses import MAX_URLS_PER_FLOW, AddressPolicy
-from mcp_oauth_auth.flow.effects import Effect, HttpResponse, SendHttp
+from mcp_oauth_auth.flow.effects import (
+    DEFAULT_MAX_RESPONSE_SIZE,
+    DEFAULT_RESPONSE_DEADLINE,
+    Effect,
+    HttpResponse,
+    SendHttp,
+)
 from mcp_oauth_auth.flow.urls import require_secure_url, safe_url
 
 __all__ = ["guarded"]
@@ -31,9 +38,15 @@ _warned_about_redirects: list[bool] = []
 
 
 def guarded(
-    flow: Generator[Effect, Any, T], policy: AddressPolicy, *, allow_insecure_http: bool = False
+    flow: Generator[Effect, Any, T],
+    policy: AddressPolicy,
+    *,
+    allow_insecure_http: bool = False,
+    max_body: int = DEFAULT_MAX_RESPONSE_SIZE,
+    deadline: float = DEFAULT_RESPONSE_DEADLINE,
 ) -> Generator[Effect, Any, T]:
-    """``flow`` with each of its requests checked against ``policy`` (see the module's documentation)."""
+    """``flow`` with each of its requests checked against ``policy`` (see the module's documentation), and its
+    responses read within ``max_body`` bytes and ``deadline`` seconds."""
     urls: set[str] = set()
     result: Any = None
     failure: BaseException | None = None
@@ -49,6 +62,7 @@ def guarded(
                 failure = _refusal(effect, policy, urls)
                 if failure is not None:
                     continue
+                effect = replace(effect, max_body=max_body, deadline=deadline)
             try:
                 result = yield effect
             except GeneratorExit:
