@@ -40,23 +40,18 @@ class _Handler(socketserver.BaseRequestHandler):
         try:
             if path == "/mcp":
                 challenge = f'Bearer resource_metadata="http://127.0.0.1:{port}/prm"'
-                self._send(
-                    f"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {challenge}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                )
+                self._head("401 Unauthorized", f"WWW-Authenticate: {challenge}", "Content-Length: 0")
             elif self.server.mode == "huge":
-                self._send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")
+                self._head("200 OK", "Content-Type: application/json")
                 chunk = b"x" * 65536
                 for _ in range(64):  # 4 MiB at most, then stop
                     self.request.sendall(chunk)
                     self.server.sent += len(chunk)
             elif self.server.mode == "declared":
-                self._send(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 67108864\r\nConnection: close\r\n\r\n{"
-                )
+                self._head("200 OK", "Content-Type: application/json", "Content-Length: 67108864")
+                self.request.sendall(b"{")
             else:  # trickle
-                self._send(
-                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\nConnection: close\r\n\r\n"
-                )
+                self._head("200 OK", "Content-Type: application/json", "Content-Length: 1000000")
                 for _ in range(TRICKLE_BYTES):
                     self.request.sendall(b" ")
                     self.server.sent += 1
@@ -64,8 +59,10 @@ class _Handler(socketserver.BaseRequestHandler):
         except OSError:
             self.server.broken = True
 
-    def _send(self, text: str) -> None:
-        self.request.sendall(text.encode())
+    def _head(self, status: str, *headers: str) -> None:
+        """A response head; every connection serves one request (no keep-alive)."""
+        lines = [f"HTTP/1.1 {status}", *headers, "Connection: close", "", ""]
+        self.request.sendall("\r\n".join(lines).encode())
 
 
 class _Server(socketserver.ThreadingTCPServer):
@@ -132,7 +129,7 @@ def test_a_declared_huge_body_is_not_read_at_all(kind: tuple[str, str]) -> None:
 def test_a_trickled_body_meets_the_overall_deadline(kind: tuple[str, str], how: str) -> None:
     with serving("trickle") as server:
         started = time.monotonic()
-        with pytest.raises(ResponseLimitError, match="longer than 0.5 s"):
+        with pytest.raises(ResponseLimitError, match=r"longer than 0\.5 s"):
             _real(kind, server, how, response_deadline=0.5)
         elapsed = time.monotonic() - started
         # Each read returns within the client's 5 s read timeout, so only the overall deadline stops it.
