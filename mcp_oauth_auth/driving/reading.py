@@ -53,8 +53,6 @@ def _too_slow(response: Any, deadline: float) -> ResponseLimitError:
 def read_bounded(response: Any) -> None:
     """Read ``response``'s body within its request's limits (the body is then ``response.content``); raise
     :class:`ResponseLimitError`, the connection closed, past either."""
-    if hasattr(response, "_content"):  # already read (a client that reads before the auth flow sees it)
-        return
     max_body, deadline = limits_of(response.request)
     chunks: list[bytes] = []
     try:
@@ -76,8 +74,6 @@ def read_bounded(response: Any) -> None:
 
 async def aread_bounded(response: Any) -> None:
     """Async form of :func:`read_bounded`."""
-    if hasattr(response, "_content"):
-        return
     max_body, deadline = limits_of(response.request)
     chunks: list[bytes] = []
     try:
