@@ -41,6 +41,19 @@ __all__ = [
 ]
 
 
+#: The longest message, and the longest server-supplied field (``error``, ``error_description``), an error keeps:
+#: a hostile server's texts (challenges, error documents, metadata values quoted in messages) are cut.
+MAX_MESSAGE = 2000
+MAX_SERVER_TEXT = 500
+
+
+def _bounded(text: str | None, limit: int) -> str | None:
+    """``text`` cut to ``limit`` characters (with a mark), or as it is."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit] + f"… [{len(text) - limit} more characters]"
+
+
 class OAuthError(Exception):
     """Root of every error raised by mcp_oauth_auth.
 
@@ -57,11 +70,12 @@ class OAuthError(Exception):
         error_description: str | None = None,
         status_code: int | None = None,
     ) -> None:
+        message = _bounded(message, MAX_MESSAGE) or ""
         super().__init__(message)
         self.message = message
         self.url = url
-        self.error = error
-        self.error_description = error_description
+        self.error = _bounded(error, MAX_SERVER_TEXT)
+        self.error_description = _bounded(error_description, MAX_SERVER_TEXT)
         self.status_code = status_code
 
     def __str__(self) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 from mcp_oauth_auth.driving.http import as_unreachable, library_request, request_class, response_result
 from mcp_oauth_auth.driving.perform import Performer
 from mcp_oauth_auth.driving.reading import aread_bounded, read_bounded
-from mcp_oauth_auth.exceptions import ConfigurationError, ResponseLimitError
+from mcp_oauth_auth.exceptions import ConfigurationError, ResponseLimitError, UnsafeURLError
 from mcp_oauth_auth.flow.effects import Flow, SendHttp
 
 __all__ = ["Failure", "Finished", "adrive", "drive", "effect_loop", "run", "run_async"]
@@ -60,7 +60,12 @@ def effect_loop(flow: Flow, request_class: type[Any], timeout: Any = None) -> Ge
             if not isinstance(effect, SendHttp):
                 result = yield effect
                 continue
-            answer = yield library_request(request_class, effect.request, timeout, (effect.max_body, effect.deadline))
+            try:
+                request = library_request(request_class, effect.request, timeout, (effect.max_body, effect.deadline))
+            except Exception as exc:  # httpx.InvalidURL, an IDNA error: a URL httpx cannot send, from a server
+                failure = _unsendable(effect.request.url, exc)
+                continue
+            answer = yield request
             if isinstance(answer, Failure):
                 failure = answer.error
                 continue
@@ -68,6 +73,12 @@ def effect_loop(flow: Flow, request_class: type[Any], timeout: Any = None) -> Ge
                 result = response_result(answer, effect.request)
             except ConfigurationError as exc:
                 failure = exc
+
+
+def _unsendable(url: str, exc: Exception) -> UnsafeURLError:
+    from mcp_oauth_auth.flow.urls import safe_url
+
+    return UnsafeURLError(f"the HTTP client cannot send to {safe_url(url)} ({type(exc).__name__})", url=safe_url(url))
 
 
 def run(flow: Flow, performer: Performer, request_class: type[Any], timeout: Any = None) -> Generator[Any, Any, Any]:

@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mcp_oauth_auth.exceptions import (
+    AuthorizationError,
     ClientUnknownError,
     InsufficientScopeError,
     InvalidGrantError,
@@ -36,9 +37,9 @@ from mcp_oauth_auth.flow.effects import (
     unlock_record,
 )
 from mcp_oauth_auth.flow.exchange import Exchange, Outcome
-from mcp_oauth_auth.flow.tokens import refresh_tokens
+from mcp_oauth_auth.flow.tokens import refresh_due_at, refresh_tokens
 from mcp_oauth_auth.flow.urls import BearerScope, canonical_resource, same_issuer, same_resource
-from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
+from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey
 
 if TYPE_CHECKING:
     # Needed only when a request meets a 401 or a token must be revoked: imported there (start-up time).
@@ -51,9 +52,10 @@ __all__ = ["FlowConfig", "FlowEngine", "Outcome"]
 
 logger = logging.getLogger("mcp_oauth_auth")
 
-DEFAULT_REFRESH_SKEW = 60.0
-
 T = TypeVar("T")
+
+#: Seconds after an authorization during which a rejected token does not start another one (a 401 storm).
+AUTHORIZATION_COOL_DOWN = 60.0
 
 
 class FlowEngine:
@@ -71,6 +73,8 @@ class FlowEngine:
         #: When the driver should refresh before sending (``expires_at - refresh_skew``); +inf if unknown.
         self.refresh_due_at = math.inf
         self.bearer_scope = BearerScope.for_resource(self.server_url)
+        #: When the server last rejected a token on the request it was authorized for (see _check_not_looping).
+        self.fresh_token_rejected_at = -math.inf
         self.address_policy = AddressPolicy.for_urls(
             self.server_url, (config.client.issuer, config.resource_metadata_url), config.allow_private_networks
         )
@@ -81,7 +85,7 @@ class FlowEngine:
         self.record = record
         tokens = record.tokens if record else None
         self.access_token = tokens.access_token if tokens else None
-        self.refresh_due_at = _refresh_due_at(tokens, self.config.refresh_skew)
+        self.refresh_due_at = refresh_due_at(tokens, self.config.refresh_skew)
         if record is not None:
             # The record's resource, when it is a parent of the server URL, only where the caller accepts that.
             resource = record.resource if self.config.allow_parent_resource else self.server_url
@@ -199,6 +203,7 @@ class FlowEngine:
             else:
                 if outcome is not None:
                     return outcome
+        self._check_not_looping()
         yield from self.authorize_new(challenge, None)
         return Outcome.AUTHORIZED
 
@@ -466,6 +471,19 @@ class FlowEngine:
         yield from unlock_record(record.key)
         logger.info("authorized %s with %s (%s, scopes %s)", self.server_url, server.issuer, grant, list(scopes))
 
+    def _check_not_looping(self) -> None:
+        """A server that rejects every token would otherwise start one authorization (a person's approval) per
+        request: within :data:`AUTHORIZATION_COOL_DOWN` seconds of its rejecting a token just authorized (the
+        Exchange notes it), asking again is an error instead."""
+        since = self.clock() - self.fresh_token_rejected_at
+        if since < AUTHORIZATION_COOL_DOWN:
+            raise AuthorizationError(
+                f"{self.server_url} rejected a token it had just been authorized for, {since:.0f} s ago; not "
+                f"authorizing again within {AUTHORIZATION_COOL_DOWN:.0f} s (the server may reject every token: check "
+                "its configuration)",
+                url=self.server_url,
+            )
+
     def _private_key_for(self, client: ClientRegistration) -> ClientAssertionSigner | None:
         """The signing key for ``client``'s requests: only a client that authenticates with private_key_jwt."""
         return self.config.private_key if client.token_endpoint_auth_method == "private_key_jwt" else None
@@ -492,18 +510,3 @@ class FlowEngine:
 def _union(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
     """The scopes of ``first``, then those of ``second`` not among them."""
     return tuple(dict.fromkeys((*first, *second)))
-
-
-def _refresh_due_at(tokens: TokenSet | None, skew: float | None) -> float:
-    """When to refresh: ``skew`` seconds before expiry; by default 60 s, but never before half of the lifetime.
-
-    The cap matters for short-lived tokens: with a fixed 60 s margin, a 30 s token would be refreshed on every
-    request. An explicit ``skew`` is taken as given.
-    """
-    if tokens is None or tokens.expires_at is None:
-        return math.inf
-    if skew is None:
-        skew = DEFAULT_REFRESH_SKEW
-        if tokens.issued_at > 0:
-            skew = min(skew, max(0.0, (tokens.expires_at - tokens.issued_at) / 2))
-    return tokens.expires_at - skew
