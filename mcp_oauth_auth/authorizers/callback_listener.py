@@ -143,16 +143,36 @@ async def _serve(sock: socket.socket, responder: _Responder, timeout: float) -> 
     return received[0] if received else None
 
 
-async def _serve_connections(listener: SocketListener, responder: _Responder, result: list[str]) -> None:
-    """Serve until the callback arrives; append its target to ``result``. The caller sets the deadline."""
-    active = 0
+class _Connection:
+    """One served connection: when it was accepted, whether it has sent anything, and how to end it."""
 
-    async def handle(stream: SocketStream) -> None:
-        nonlocal active
+    __slots__ = ("accepted", "heard", "scope")
+
+    def __init__(self) -> None:
+        self.accepted = anyio.current_time()
+        self.heard = False
+        self.scope = anyio.CancelScope()
+
+
+def _evictable(connections: list[_Connection]) -> _Connection:
+    """The connection to end for a new one when all slots are taken: the oldest silent one, else the oldest."""
+    silent = [connection for connection in connections if not connection.heard]
+    return min(silent or connections, key=lambda connection: connection.accepted)
+
+
+async def _serve_connections(listener: SocketListener, responder: _Responder, result: list[str]) -> None:
+    """Serve until the callback arrives; append its target to ``result``. The caller sets the deadline.
+
+    When :data:`MAX_CONNECTIONS` are open, a new connection takes the place of the oldest one that has sent nothing
+    (then of the oldest): a local process holding idle connections cannot lock the browser out.
+    """
+    connections: list[_Connection] = []
+
+    async def handle(stream: SocketStream, connection: _Connection) -> None:
         is_callback = False
         try:
-            with anyio.move_on_after(CONNECTION_TIMEOUT):
-                outcome = await _read_request(stream, responder)
+            with connection.scope, anyio.move_on_after(CONNECTION_TIMEOUT):
+                outcome = await _read_request(stream, responder, connection)
                 if outcome is None:
                     return
                 if outcome.target is not None and not result:
@@ -165,7 +185,8 @@ async def _serve_connections(listener: SocketListener, responder: _Responder, re
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                     pass
         finally:
-            active -= 1
+            if connection in connections:  # not already evicted
+                connections.remove(connection)
             await anyio.aclose_forcefully(stream)
             if is_callback:
                 task_group.cancel_scope.cancel()
@@ -178,20 +199,26 @@ async def _serve_connections(listener: SocketListener, responder: _Responder, re
                 await anyio.sleep(0.05)
                 continue
             peer = stream.extra(SocketAttribute.remote_address, None)  # noqa: S610 - not Django
-            if not _is_loopback_peer(peer) or active >= MAX_CONNECTIONS:
+            if not _is_loopback_peer(peer):
                 await anyio.aclose_forcefully(stream)
                 continue
-            active += 1
-            task_group.start_soon(handle, stream)
+            if len(connections) >= MAX_CONNECTIONS:
+                evicted = _evictable(connections)
+                connections.remove(evicted)
+                evicted.scope.cancel()
+            connection = _Connection()
+            connections.append(connection)
+            task_group.start_soon(handle, stream, connection)
 
 
-async def _read_request(stream: SocketStream, responder: _Responder) -> _Outcome | None:
+async def _read_request(stream: SocketStream, responder: _Responder, connection: _Connection) -> _Outcome | None:
     buffer = _HeadBuffer()
     while True:
         try:
             chunk = await stream.receive(4096)
         except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             return None
+        connection.heard = True
         try:
             head = buffer.feed(chunk)
         except _HeadTooLarge:
