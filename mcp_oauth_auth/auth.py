@@ -156,16 +156,13 @@ class MCPOAuth(_AuthBase):
             token's lifetime (so that short-lived tokens are not refreshed on every request).
         retry: retry policy for temporary failures (5xx, 429) of OAuth requests.
         allow_insecure_http: accept plain-HTTP OAuth endpoints on non-loopback hosts.
-        allow_parent_resource: accept protected resource metadata whose ``resource`` is a parent of ``server_url``
-            on the same origin (some gateways name one resource for several servers); by default the ``resource``
-            must be ``server_url`` itself (RFC 9728 §3.3), so that no token valid for sibling servers is requested.
-        allow_private_networks: let the servers name URLs on private, loopback, link-local or other non-public
-            addresses for the flow to fetch (metadata, registration, token endpoints; see ``docs/security.md``).
-            By default they are refused (:class:`~mcp_oauth_auth.exceptions.UnsafeURLError`) unless the MCP server
-            itself is on such an address (local development) or the URL's host is one you named.
-        max_response_size: the largest OAuth response body read (bytes; 1 MiB by default), and
-        response_deadline: the longest one may take to arrive (seconds; 30 by default): past either, the connection
-            is closed (:class:`~mcp_oauth_auth.exceptions.ResponseLimitError`, a temporary failure).
+        allow_parent_resource: accept metadata whose ``resource`` is a parent of ``server_url`` (a gateway's); by
+            default it must be ``server_url`` itself (RFC 9728 §3.3): no token valid for sibling servers.
+        allow_private_networks: let servers name non-public addresses (private, loopback, link-local) for the flow
+            to fetch; refused by default (:class:`~mcp_oauth_auth.exceptions.UnsafeURLError`) unless the MCP server
+            is on one or you named the host.
+        max_response_size: the largest OAuth response body read (1 MiB); response_deadline: the longest it may
+            take to arrive (30 s); past either: :class:`~mcp_oauth_auth.exceptions.ResponseLimitError`.
         max_step_up: how many insufficient_scope step-ups one request may trigger.
         lock_timeout: how long to wait for another process's refresh of the same record before raising
             :class:`~mcp_oauth_auth.exceptions.StoreLockedError`.

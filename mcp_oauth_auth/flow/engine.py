@@ -131,29 +131,20 @@ class FlowEngine:
         self, status: int, challenge: BearerChallenge, rejected_token: str | None, attempt: int
     ) -> Generator[Effect, Any, Outcome]:
         """After the server rejected ``rejected_token`` with 401, or with 403 ``insufficient_scope`` (``attempt``
-        counts the earlier recoveries of the same kind for this request).
-
-        Returns what was done: reused (another request or process had already renewed the credential), refreshed
-        or authorized.
-        """
+        counts the earlier recoveries of the same kind for this request). Returns what was done: reused (another
+        request or process had already renewed the credential), refreshed or authorized."""
         return self._guarded(self._recover(status, challenge, rejected_token, attempt))
 
     def authenticate(self, scopes: tuple[str, ...] = ()) -> Generator[Effect, Any, None]:
         """Make sure a usable token exists without a protected request: stored, refreshed, or newly obtained.
-
-        ``scopes`` this credential was never requested with cause one new authorization for the union of the old
-        and the new scopes (scopes a server chose not to grant are not asked for again: the union is compared
-        with what was *requested*).
-        """
+        ``scopes`` never requested before cause one new authorization for the union of the old and the new (the
+        union is compared with what was *requested*: scopes a server chose not to grant are not asked for again)."""
         return self._guarded(self._authenticate(scopes))
 
     def logout(self, revoke: bool) -> Generator[Effect, Any, list[RevocationOutcome]]:
-        """Revoke the stored tokens (RFC 7009; refresh token first) when ``revoke``, then delete the record.
-
-        Runs under the record's lock on what the store holds now (another process may have rotated the tokens), so
-        the tokens revoked are the current ones. Revocation failures are reported, and the record is deleted anyway:
-        the person asked to be logged out here.
-        """
+        """Revoke the stored tokens (RFC 7009; refresh token first) when ``revoke``, then delete the record, under
+        the record's lock on what the store holds now (the current tokens, whoever rotated them). Revocation failures
+        are reported, and the record is deleted anyway: the person asked to be logged out here."""
         return self._guarded(self._logout(revoke))
 
     def _guarded(self, flow: Generator[Effect, Any, T]) -> Generator[Effect, Any, T]:
