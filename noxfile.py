@@ -14,6 +14,8 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 
 #: Debian packages of the real Secret Service the keyring tests start on a private D-Bus session.
 SECRET_SERVICE_PACKAGES = ("gnome-keyring", "dbus-daemon")
+#: Debian package of the real Redis server the Redis store tests start on a free loopback port.
+REDIS_PACKAGES = ("redis-server",)
 
 
 @nox.session
@@ -22,8 +24,9 @@ def tests(session: nox.Session) -> None:
 
     Besides the Python packages it sets up the real servers the integration tests start: the Secret Service
     (gnome-keyring and dbus-daemon from Debian's packages, installed when missing and run as root, else named),
-    the oidc-provider authorization server and the official MCP TypeScript SDK's server (Node.js, each from its
-    lockfile). The MCP Python SDK's and FastMCP's authorization servers come with the ``dev`` extra.
+    the oidc-provider authorization server, the official MCP TypeScript SDK's server and the official MCP
+    conformance suite in two versions with the Node.js 22 it needs (each from its lockfile). The MCP Python SDK's
+    and FastMCP's authorization servers come with the ``dev`` extra.
 
     It measures branch coverage of the library (the ``testing`` package aside), configured in pyproject.toml:
     ``coverage run -m pytest`` starts coverage before pytest loads the package's own pytest plugin (which imports the
@@ -31,10 +34,14 @@ def tests(session: nox.Session) -> None:
     ``coverage report``. The whole suite fails under ``fail_under``. With arguments (``nox -s tests -- tests/unit``,
     ``-- -k refresh``) they go to pytest, and the report is shown without the threshold: a part of the suite does
     not cover the whole library.
+
+    The Redis store tests start a real Redis server: Debian's redis-server, installed like the Secret Service.
     """
     _secret_service(session)
+    _debian_packages(session, REDIS_PACKAGES, ("redis-server",), "the Redis store tests need a real redis-server")
     session.run("npm", "ci", "--prefix", "tests/integration/oidc", "--no-audit", "--no-fund", external=True)
     session.run("npm", "ci", "--prefix", "tests/integration/ts_sdk", "--no-audit", "--no-fund", external=True)
+    session.run("npm", "ci", "--prefix", "tests/integration/conformance", "--no-audit", "--no-fund", external=True)
     session.install("-e", ".[dev]")
     session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", *session.posargs)
@@ -43,19 +50,24 @@ def tests(session: nox.Session) -> None:
 
 
 def _secret_service(session: nox.Session) -> None:
-    if shutil.which("gnome-keyring-daemon") and shutil.which("dbus-daemon"):
+    _debian_packages(
+        session,
+        SECRET_SERVICE_PACKAGES,
+        ("gnome-keyring-daemon", "dbus-daemon"),
+        "the keyring tests need a real Secret Service",
+    )
+
+
+def _debian_packages(session: nox.Session, packages: tuple[str, ...], programs: tuple[str, ...], why: str) -> None:
+    """Install Debian ``packages`` (as root, with apt-get) unless every one of ``programs`` is on PATH already."""
+    if all(shutil.which(program) for program in programs):
         return
     if shutil.which("apt-get") and os.geteuid() == 0:
         env = {"DEBIAN_FRONTEND": "noninteractive"}
         session.run("apt-get", "update", external=True, env=env)
-        session.run(
-            "apt-get", "install", "-y", "--no-install-recommends", *SECRET_SERVICE_PACKAGES, external=True, env=env
-        )
+        session.run("apt-get", "install", "-y", "--no-install-recommends", *packages, external=True, env=env)
         return
-    session.error(
-        "the keyring tests need a real Secret Service: install the packages "
-        f"{' '.join(SECRET_SERVICE_PACKAGES)} (e.g. sudo apt-get install {' '.join(SECRET_SERVICE_PACKAGES)})"
-    )
+    session.error(f"{why}: install the packages {' '.join(packages)} (e.g. sudo apt-get install {' '.join(packages)})")
 
 
 @nox.session

@@ -29,12 +29,14 @@ from mcp_oauth_auth.exceptions import (
     ResponseLimitError,
     StateMismatchError,
     StoreLockedError,
+    StoreUnavailableError,
     TemporaryOAuthError,
     TokenExchangeError,
     TokenRefreshError,
     TokenRevocationError,
     TokenStorageError,
     UnsafeURLError,
+    WorkloadIdentityError,
 )
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.storage import (
         EncryptedFileTokenStore,
         KeyringTokenStore,
+        RedisTokenStore,
         VaultTokenStore,
         get_available_backends,
     )
@@ -68,7 +71,13 @@ def __getattr__(name: str) -> Any:
         from mcp_oauth_auth.flow.private_key_jwt import PrivateKeyJWT
 
         return PrivateKeyJWT
-    if name in ("EncryptedFileTokenStore", "KeyringTokenStore", "VaultTokenStore", "get_available_backends"):
+    if name in (
+        "EncryptedFileTokenStore",
+        "KeyringTokenStore",
+        "RedisTokenStore",
+        "VaultTokenStore",
+        "get_available_backends",
+    ):
         from mcp_oauth_auth import storage
 
         return getattr(storage, name)
@@ -115,6 +124,7 @@ __all__ = [
     "PrivateKeyJWT",
     "RecordConflictError",
     "RecordKey",
+    "RedisTokenStore",
     "RegistrationError",
     "RequestNotReplayableError",
     "ResourceMismatchError",
@@ -122,6 +132,7 @@ __all__ = [
     "RetryPolicy",
     "StateMismatchError",
     "StoreLockedError",
+    "StoreUnavailableError",
     "TemporaryOAuthError",
     "TokenExchangeError",
     "TokenManager",
@@ -134,6 +145,7 @@ __all__ = [
     "TokenStoreFactory",
     "UnsafeURLError",
     "VaultTokenStore",
+    "WorkloadIdentityError",
     "__version__",
     "get_available_backends",
 ]

@@ -13,7 +13,7 @@ from typing import NoReturn
 from mcp_oauth_auth import __version__
 from mcp_oauth_auth.cli import commands
 from mcp_oauth_auth.cli import login as login_command
-from mcp_oauth_auth.cli.errors import ExitCode, explain
+from mcp_oauth_auth.cli.errors import DOCUMENTATION, ExitCode, explain
 from mcp_oauth_auth.cli.output import PrintableFormatter, Terminal
 
 __all__ = ["build_parser", "main"]
@@ -32,9 +32,9 @@ Log in to MCP servers with OAuth 2.1, keep the credentials, and use them.
   mcp-oauth logout NAME              revoke and forget (clear: forget only)
 """
 
-_EPILOG = """\
+_EPILOG = f"""\
 exit status: 0 ok, 1 error, 2 usage, 3 not logged in (no such credential, or it needs a new login),
-4 doctor found that a client cannot authenticate, 130 interrupted. Documentation: docs/cli.md"""
+4 doctor found that a client cannot authenticate, 130 interrupted. Documentation: {DOCUMENTATION}/cli.md"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BACKEND",
         default=os.environ.get("MCP_OAUTH_STORE", "auto"),
         help="credential store: auto (default, or $MCP_OAUTH_STORE), keychain, secret_service, "
-        "credential_manager, vault, encrypted_file, memory",
+        "credential_manager, vault, redis, encrypted_file, memory",
     )
     as_json = _Parser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="machine-readable output (never contains tokens)")
@@ -159,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="let the server name private, loopback or link-local addresses for this client to fetch (refused by "
         "default unless the server itself is on one)",
     )
+    login.add_argument(
+        "--assertion-file",
+        metavar="PATH",
+        help="workload identity: a file holding the workload's JWT (RFC 7523 jwt-bearer grant, re-read for every "
+        "token request); needs --client-id",
+    )
 
     command("list", commands.list_records, "list the stored credentials (no secrets)", store, as_json, aliases=["ls"])
     command(
@@ -175,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         "test", commands.test_connection, "connect to the MCP server with the stored credential", named, store, as_json
     )
     test.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS", help="per request (default 30)")
-    doctor = command("doctor", commands.doctor, "check what an MCP server publishes for authorization", as_json)
+    doctor = command("doctor", commands.doctor, "check what an MCP server publishes for authorization", store, as_json)
     doctor.add_argument("url", metavar="URL", help="the MCP endpoint, e.g. https://mcp.example.com/mcp")
     doctor.add_argument("--timeout", type=_seconds, default=15.0, metavar="SECONDS", help="per request (default 15)")
     command("logout", commands.logout, "revoke the tokens at the server, then forget them", named, store, as_json)
