@@ -26,6 +26,7 @@ from mcp_oauth_auth.exceptions import (
     RegistrationError,
     RequestNotReplayableError,
     ResourceMismatchError,
+    ResponseLimitError,
     StateMismatchError,
     StoreLockedError,
     StoreUnavailableError,
@@ -34,6 +35,7 @@ from mcp_oauth_auth.exceptions import (
     TokenRefreshError,
     TokenRevocationError,
     TokenStorageError,
+    UnsafeURLError,
     WorkloadIdentityError,
 )
 from mcp_oauth_auth.flow.fetch import RetryPolicy
@@ -132,6 +134,7 @@ __all__ = [
     "RegistrationError",
     "RequestNotReplayableError",
     "ResourceMismatchError",
+    "ResponseLimitError",
     "RetryPolicy",
     "StateMismatchError",
     "StoreLockedError",
@@ -146,6 +149,7 @@ __all__ = [
     "TokenStore",
     "TokenStoreBackend",
     "TokenStoreFactory",
+    "UnsafeURLError",
     "VaultTokenStore",
     "WorkloadIdentityError",
     "__version__",

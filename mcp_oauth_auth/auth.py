@@ -26,7 +26,7 @@ import httpx
 from mcp_oauth_auth.authorizers.base import Authorizer, AuthorizerLike, as_authorizer
 from mcp_oauth_auth.authorizers.environment import browser_decision
 from mcp_oauth_auth.exceptions import ConfigurationError, OAuthError, RequestNotReplayableError
-from mcp_oauth_auth.flow.effects import Flow
+from mcp_oauth_auth.flow.effects import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_RESPONSE_DEADLINE, Flow
 from mcp_oauth_auth.flow.engine import FlowConfig, FlowEngine
 from mcp_oauth_auth.flow.exchange import STATUSES_WITH_WORK, sends_as_is
 from mcp_oauth_auth.flow.fetch import RetryPolicy
@@ -126,7 +126,7 @@ class MCPOAuth(_AuthBase):
 
     Args:
         server_url: the MCP endpoint. Bearer tokens go only to this origin, at or below this path (or below the
-            ``resource`` the server's metadata names, when that is a parent of it).
+            ``resource`` the server's metadata names, when that is a parent of it and ``allow_parent_resource``).
         scopes: scopes to request (instead of the server's ``scopes_supported``), together with the 401
             challenge's ``scope``, which the MCP specification makes authoritative for the request at hand. By
             default the challenge's ``scope``, else the server's ``scopes_supported``. A new authorization also asks
@@ -158,6 +158,13 @@ class MCPOAuth(_AuthBase):
             token's lifetime (so that short-lived tokens are not refreshed on every request).
         retry: retry policy for temporary failures (5xx, 429) of OAuth requests.
         allow_insecure_http: accept plain-HTTP OAuth endpoints on non-loopback hosts.
+        allow_parent_resource: accept metadata whose ``resource`` is a parent of ``server_url`` (a gateway's); by
+            default it must be ``server_url`` itself (RFC 9728 §3.3): no token valid for sibling servers.
+        allow_private_networks: let servers name non-public addresses (private, loopback, link-local) for the flow
+            to fetch; refused by default (:class:`~mcp_oauth_auth.exceptions.UnsafeURLError`) unless the MCP server
+            is on one or you named the host.
+        max_response_size: the largest OAuth response body read (1 MiB); response_deadline: the longest it may
+            take to arrive (30 s); past either: :class:`~mcp_oauth_auth.exceptions.ResponseLimitError`.
         max_step_up: how many insufficient_scope step-ups one request may trigger.
         lock_timeout: how long to wait for another process's refresh of the same record before raising
             :class:`~mcp_oauth_auth.exceptions.StoreLockedError`.
@@ -209,6 +216,10 @@ class MCPOAuth(_AuthBase):
         refresh_skew: float | None = None,
         retry: RetryPolicy | None = None,
         allow_insecure_http: bool = False,
+        allow_parent_resource: bool = False,
+        allow_private_networks: bool = False,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+        response_deadline: float = DEFAULT_RESPONSE_DEADLINE,
         max_step_up: int = 2,
         lock_timeout: float = 60.0,
         grant_type: str = "authorization_code",
@@ -241,6 +252,10 @@ class MCPOAuth(_AuthBase):
             trust_unadvertised_pkce=trust_unadvertised_pkce,
             resource_metadata_url=resource_metadata_url,
             allow_insecure_http=allow_insecure_http,
+            allow_parent_resource=allow_parent_resource,
+            allow_private_networks=allow_private_networks,
+            max_response_size=max_response_size,
+            response_deadline=response_deadline,
             max_step_up=max_step_up,
             grant_type=JWT_BEARER if assertion is not None and grant_type == "authorization_code" else grant_type,
             interaction=interaction,
@@ -450,22 +465,25 @@ class MCPOAuth(_AuthBase):
         url = request.url
         scope = self._engine.bearer_scope
         as_sent = scope.as_sent
-        if as_sent is not None:
+        sent = getattr(url, "_uri_reference", None)
+        if as_sent is not None and sent is not None:
             # The components httpx and httpx2 URLs keep as parsed (what goes on the wire): reading them costs a
             # fraction of the decoding properties, and equal to the scope's they imply covers() (BearerScope.as_sent).
-            # Any other URL, or a URL class without them, is decided by covers() from the decoded properties.
-            sent = getattr(url, "_uri_reference", None)
-            if sent is not None:
-                scheme, host, port, prefix, below = as_sent
-                path = sent.path
-                if (
-                    sent.host == host
-                    and (path == prefix or path.startswith(below))
-                    and sent.scheme == scheme
-                    and sent.port == port
-                ):
-                    return True
-        return scope.covers(url.scheme, url.host, url.port, url.path)
+            # A path with a "%" or a "/." may hide a dot segment: covers() decides it, as any other URL, or a URL
+            # class without these components.
+            scheme, host, port, prefix, below = as_sent
+            path = sent.path
+            if (
+                sent.host == host
+                and (path == prefix or path.startswith(below))
+                and "%" not in path
+                and "/." not in path
+                and sent.scheme == scheme
+                and sent.port == port
+            ):
+                return True
+        raw_path = sent.path if sent is not None else None
+        return scope.covers(url.scheme, url.host, url.port, url.path, raw_path)
 
     def _authorize_request(self, request: Any) -> str | None:
         engine = self._engine

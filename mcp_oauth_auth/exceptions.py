@@ -29,6 +29,7 @@ __all__ = [
     "RegistrationError",
     "RequestNotReplayableError",
     "ResourceMismatchError",
+    "ResponseLimitError",
     "StateMismatchError",
     "StoreLockedError",
     "StoreUnavailableError",
@@ -37,8 +38,22 @@ __all__ = [
     "TokenRefreshError",
     "TokenRevocationError",
     "TokenStorageError",
+    "UnsafeURLError",
     "WorkloadIdentityError",
 ]
+
+
+#: The longest message, and the longest server-supplied field (``error``, ``error_description``), an error keeps:
+#: a hostile server's texts (challenges, error documents, metadata values quoted in messages) are cut.
+MAX_MESSAGE = 2000
+MAX_SERVER_TEXT = 500
+
+
+def _bounded(text: str | None, limit: int) -> str | None:
+    """``text`` cut to ``limit`` characters (with a mark), or as it is."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit] + f"… [{len(text) - limit} more characters]"
 
 
 class OAuthError(Exception):
@@ -57,11 +72,12 @@ class OAuthError(Exception):
         error_description: str | None = None,
         status_code: int | None = None,
     ) -> None:
+        message = _bounded(message, MAX_MESSAGE) or ""
         super().__init__(message)
         self.message = message
         self.url = url
-        self.error = error
-        self.error_description = error_description
+        self.error = _bounded(error, MAX_SERVER_TEXT)
+        self.error_description = _bounded(error_description, MAX_SERVER_TEXT)
         self.status_code = status_code
 
     def __str__(self) -> str:
@@ -90,6 +106,11 @@ class TemporaryOAuthError(OAuthError):
     """
 
 
+class ResponseLimitError(TemporaryOAuthError):
+    """An OAuth response was larger than ``max_response_size`` or took longer than ``response_deadline`` to arrive;
+    it was not read (the connection was closed). Stored credentials are kept."""
+
+
 class DiscoveryError(OAuthError):
     """Protected resource or authorization server metadata could not be found or is unusable."""
 
@@ -100,6 +121,12 @@ class ResourceMismatchError(DiscoveryError):
 
 class IssuerMismatchError(DiscoveryError):
     """An ``issuer`` (metadata, RFC 8414 §3.3) or ``iss`` (callback, RFC 9207) is not the expected string."""
+
+
+class UnsafeURLError(DiscoveryError):
+    """A server named a URL the address policy forbids sending to (a private, loopback, link-local or otherwise
+    non-public address, or plain http to loopback: server-side request forgery), or a redirect led to one, or a
+    flow asked for more requests than one flow may make; the message names the URL and the rule."""
 
 
 class PKCENotSupportedError(DiscoveryError):

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, ClassVar
 
+from mcp_oauth_auth.flow.printable import printable_text
+
 if TYPE_CHECKING:
     from mcp_oauth_auth.flow.device_authorization import DeviceAuthorization
 
@@ -68,11 +70,13 @@ class Authorizer:
 
 
 def device_prompt(device: DeviceAuthorization) -> str:
-    """The device flow's instructions for a person, in plain text."""
-    lines = ["To authorize this application, visit:", f"    {device.verification_uri}"]
-    lines.append(f"and confirm the code:  {device.display_user_code}")
+    """The device flow's instructions for a person, in plain text (the server's values with control characters
+    escaped: they are refused when parsed, and escaped again here for a :class:`DeviceAuthorization` made
+    elsewhere)."""
+    lines = ["To authorize this application, visit:", f"    {printable_text(device.verification_uri)}"]
+    lines.append(f"and confirm the code:  {printable_text(device.display_user_code)}")
     if device.verification_uri_complete:
-        lines.append(f"(or open {device.verification_uri_complete}, which carries the code)")
+        lines.append(f"(or open {printable_text(device.verification_uri_complete)}, which carries the code)")
     seconds = device.seconds_left()
     if math.isfinite(seconds):
         minutes = max(1, round(seconds / 60))

@@ -169,9 +169,9 @@ class _Responder:
             return _Outcome(_response(400, "Bad Request", _plain_page("Bad request")))
         params = parse_qs(query, keep_blank_values=True)
         if self._belongs_elsewhere(params.get("state")):
-            # Not the response to this authorization request: a tab left over from an earlier attempt, say. It
-            # must not end the wait (the flow would reject it, and the person's real approval would find nobody
-            # listening); a callback without any state still ends it, for the flow to report.
+            # Not the response to this authorization request: a tab left over from an earlier attempt, say, or a
+            # callback without any state, which any web page can send. It must not end the wait (the flow would
+            # reject it, and the person's real approval would find nobody listening).
             logger.info("ignored an authorization callback for another authorization request (its state differs)")
             return _Outcome(_response(400, "Bad Request", _STALE_CALLBACK_HTML))
         logger.debug("authorization callback received on %s (parameters: %s)", path, ", ".join(sorted(params)))
@@ -188,9 +188,9 @@ class _Responder:
         return _Outcome(_response(200, "OK", page), target)
 
     def _belongs_elsewhere(self, states: list[str] | None) -> bool:
-        if self._state is None or states is None:
+        if self._state is None:
             return False
-        return len(states) != 1 or not hmac.compare_digest(states[0].encode(), self._state.encode())
+        return states is None or len(states) != 1 or not hmac.compare_digest(states[0].encode(), self._state.encode())
 
     def _host_matches(self, host: str) -> bool:
         host = host.strip().lower()

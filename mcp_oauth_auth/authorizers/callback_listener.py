@@ -21,6 +21,7 @@ threads for the whole wait (minutes) and need a wake-up channel of its own to ho
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 import sys
@@ -92,20 +93,47 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _bind_all(host: str, port: int) -> list[socket.socket]:
+    """The listening sockets for loopback ``host``:``port``: one, except for ``localhost``, which a browser may
+    resolve to 127.0.0.1 or ::1, so both are bound on the same port (RFC 8252 §8.3): otherwise another process could
+    listen on the other one and receive the callback. Where the machine has no IPv6 loopback, 127.0.0.1 alone."""
+    if host.strip("[]").lower() != "localhost":
+        return [_bind(host, port)]
+    for _ in range(8):  # port 0: the port chosen for 127.0.0.1 may be taken on ::1; choose again
+        first = _bind("127.0.0.1", port)
+        chosen: int = first.getsockname()[1]
+        try:
+            return [first, _bind("::1", chosen)]
+        except (CallbackPortInUseError, OSError) as exc:
+            first.close()
+            cause = exc if not isinstance(exc, CallbackPortInUseError) else exc.__cause__
+            if isinstance(cause, OSError) and cause.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                return [_bind("127.0.0.1", chosen)]  # no IPv6 loopback here: nobody can take ::1 either
+            if port:
+                raise CallbackPortInUseError(
+                    f"cannot listen on [::1]:{port} for the authorization callback to localhost: another program "
+                    "holds it and could receive the callback. Stop it, or use a redirect URI on 127.0.0.1"
+                ) from exc
+    raise CallbackPortInUseError("no port is free on both 127.0.0.1 and ::1 for the authorization callback")
+
+
 def _port_is_free(host: str, port: int) -> bool:
     try:
-        _bind(host, port).close()
+        socks = _bind_all(host, port)
     except CallbackPortInUseError:
         return False
+    for sock in socks:
+        sock.close()
     return True
 
 
 def _free_port(host: str) -> int:
-    sock = _bind(host, 0)
+    socks = _bind_all(host, 0)
     try:
-        port: int = sock.getsockname()[1]
+        port: int = socks[0].getsockname()[1]
     finally:
-        sock.close()
+        for sock in socks:
+            sock.close()
     return port
 
 
@@ -113,46 +141,70 @@ def _free_port(host: str) -> int:
 # The I/O loop
 
 
-def _serve_in_thread(sock: socket.socket, responder: _Responder, timeout: float) -> str | None:
+def _serve_in_thread(socks: list[socket.socket], responder: _Responder, timeout: float) -> str | None:
     """:func:`_serve` for blocking callers: on an event loop of its own, in a helper thread."""
     import anyio.from_thread  # only blocking callers need it
 
     with anyio.from_thread.start_blocking_portal() as portal:
-        return portal.call(_serve, sock, responder, timeout)
+        return portal.call(_serve, socks, responder, timeout)
 
 
-async def _serve(sock: socket.socket, responder: _Responder, timeout: float) -> str | None:  # noqa: ASYNC109
-    """Serve the bound ``sock`` until the callback arrives (its target) or ``timeout`` seconds pass (None).
+async def _serve(socks: list[socket.socket], responder: _Responder, timeout: float) -> str | None:  # noqa: ASYNC109
+    """Serve the bound ``socks`` until the callback arrives (its target) or ``timeout`` seconds pass (None).
 
-    Closes ``sock`` and every connection before returning, also when cancelled. The timeout is applied here, not by
+    Closes ``socks`` and every connection before returning, also when cancelled. The timeout is applied here, not by
     the caller, so that a callback that has arrived is returned even when the time runs out while its page is sent.
     """
+    listeners: list[SocketListener] = []
     try:
-        sock.setblocking(False)
-        listener = await SocketListener.from_socket(sock)  # takes ownership of the socket
+        for sock in socks:
+            sock.setblocking(False)
+            listeners.append(await SocketListener.from_socket(sock))  # takes ownership of the socket
     except BaseException:
-        sock.close()
+        for sock in socks:
+            sock.close()
         raise
     received: list[str] = []
     try:
         with anyio.move_on_after(timeout):
-            await _serve_connections(listener, responder, received)
+            await _serve_connections(listeners, responder, received)
     finally:
         with anyio.CancelScope(shield=True):
-            await listener.aclose()
+            for listener in listeners:
+                await listener.aclose()
     return received[0] if received else None
 
 
-async def _serve_connections(listener: SocketListener, responder: _Responder, result: list[str]) -> None:
-    """Serve until the callback arrives; append its target to ``result``. The caller sets the deadline."""
-    active = 0
+class _Connection:
+    """One served connection: when it was accepted, whether it has sent anything, and how to end it."""
 
-    async def handle(stream: SocketStream) -> None:
-        nonlocal active
+    __slots__ = ("accepted", "heard", "scope")
+
+    def __init__(self) -> None:
+        self.accepted = anyio.current_time()
+        self.heard = False
+        self.scope = anyio.CancelScope()
+
+
+def _evictable(connections: list[_Connection]) -> _Connection:
+    """The connection to end for a new one when all slots are taken: the oldest silent one, else the oldest."""
+    silent = [connection for connection in connections if not connection.heard]
+    return min(silent or connections, key=lambda connection: connection.accepted)
+
+
+async def _serve_connections(listeners: list[SocketListener], responder: _Responder, result: list[str]) -> None:
+    """Serve until the callback arrives; append its target to ``result``. The caller sets the deadline.
+
+    When :data:`MAX_CONNECTIONS` are open, a new connection takes the place of the oldest one that has sent nothing
+    (then of the oldest): a local process holding idle connections cannot lock the browser out.
+    """
+    connections: list[_Connection] = []
+
+    async def handle(stream: SocketStream, connection: _Connection) -> None:
         is_callback = False
         try:
-            with anyio.move_on_after(CONNECTION_TIMEOUT):
-                outcome = await _read_request(stream, responder)
+            with connection.scope, anyio.move_on_after(CONNECTION_TIMEOUT):
+                outcome = await _read_request(stream, responder, connection)
                 if outcome is None:
                     return
                 if outcome.target is not None and not result:
@@ -165,12 +217,13 @@ async def _serve_connections(listener: SocketListener, responder: _Responder, re
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
                     pass
         finally:
-            active -= 1
+            if connection in connections:  # not already evicted
+                connections.remove(connection)
             await anyio.aclose_forcefully(stream)
             if is_callback:
                 task_group.cancel_scope.cancel()
 
-    async with anyio.create_task_group() as task_group:
+    async def accept(listener: SocketListener) -> None:
         while True:
             try:
                 stream = await listener.accept()
@@ -178,20 +231,30 @@ async def _serve_connections(listener: SocketListener, responder: _Responder, re
                 await anyio.sleep(0.05)
                 continue
             peer = stream.extra(SocketAttribute.remote_address, None)  # noqa: S610 - not Django
-            if not _is_loopback_peer(peer) or active >= MAX_CONNECTIONS:
+            if not _is_loopback_peer(peer):
                 await anyio.aclose_forcefully(stream)
                 continue
-            active += 1
-            task_group.start_soon(handle, stream)
+            if len(connections) >= MAX_CONNECTIONS:
+                evicted = _evictable(connections)
+                connections.remove(evicted)
+                evicted.scope.cancel()
+            connection = _Connection()
+            connections.append(connection)
+            task_group.start_soon(handle, stream, connection)
+
+    async with anyio.create_task_group() as task_group:
+        for listener in listeners:
+            task_group.start_soon(accept, listener)
 
 
-async def _read_request(stream: SocketStream, responder: _Responder) -> _Outcome | None:
+async def _read_request(stream: SocketStream, responder: _Responder, connection: _Connection) -> _Outcome | None:
     buffer = _HeadBuffer()
     while True:
         try:
             chunk = await stream.receive(4096)
         except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             return None
+        connection.heard = True
         try:
             head = buffer.feed(chunk)
         except _HeadTooLarge:

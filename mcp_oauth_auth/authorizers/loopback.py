@@ -34,13 +34,20 @@ from mcp_oauth_auth.authorizers.callback_http import (
     _Responder,
     _uri_host,
 )
-from mcp_oauth_auth.authorizers.callback_listener import _bind, _free_port, _port_is_free, _serve, _serve_in_thread
+from mcp_oauth_auth.authorizers.callback_listener import (
+    _bind_all,
+    _free_port,
+    _port_is_free,
+    _serve,
+    _serve_in_thread,
+)
 from mcp_oauth_auth.authorizers.callback_page import DEFAULT_FAILURE_HTML, DEFAULT_SUCCESS_HTML
 from mcp_oauth_auth.exceptions import (
     AuthorizationError,
     AuthorizationTimeoutError,
     ConfigurationError,
 )
+from mcp_oauth_auth.flow.printable import printable_text
 
 __all__ = ["LoopbackBrowserAuthorizer"]
 
@@ -48,7 +55,7 @@ logger = logging.getLogger("mcp_oauth_auth")
 
 
 def _default_prompt(authorization_url: str) -> None:
-    sys.stderr.write(f"Open this URL to authorize: {authorization_url}\n")
+    sys.stderr.write(f"Open this URL to authorize: {printable_text(authorization_url)}\n")
     sys.stderr.flush()
 
 
@@ -65,7 +72,9 @@ def _open_default_browser(authorization_url: str) -> None:
 class LoopbackBrowserAuthorizer(Authorizer):
     """Sends the person's browser to the authorization server and catches the redirect on a loopback port.
 
-    :param host: loopback IP literal to listen on (``localhost`` works, but RFC 8252 §8.3 advises against it).
+    :param host: loopback IP literal to listen on (``localhost`` works: both 127.0.0.1 and ::1 are then bound on the
+        port, so that no other program can take the one the browser may resolve to; RFC 8252 §8.3 advises IP
+        literals).
     :param port: fixed port; 0 reuses a registered redirect URI whose port is free, else picks a free port.
     :param path: callback path of the redirect URI.
     :param timeout: seconds to wait for the callback, counted from binding the port.
@@ -161,29 +170,31 @@ class LoopbackBrowserAuthorizer(Authorizer):
 
     def authorize(self, authorization_url: str, redirect_uri: str) -> str:
         endpoint = _endpoint(redirect_uri)
-        with self._listening(endpoint, authorization_url) as (sock, responder, timeout):
-            target = _serve_in_thread(sock, responder, timeout)
+        with self._listening(endpoint, authorization_url) as (socks, responder, timeout):
+            target = _serve_in_thread(socks, responder, timeout)
         return self._callback_url(endpoint, target)
 
     async def authorize_async(self, authorization_url: str, redirect_uri: str) -> str:
         endpoint = _endpoint(redirect_uri)
-        with self._listening(endpoint, authorization_url) as (sock, responder, timeout):
-            target = await _serve(sock, responder, timeout)
+        with self._listening(endpoint, authorization_url) as (socks, responder, timeout):
+            target = await _serve(socks, responder, timeout)
         return self._callback_url(endpoint, target)
 
     @contextlib.contextmanager
     def _listening(
         self, endpoint: _Endpoint, authorization_url: str
-    ) -> Iterator[tuple[socket.socket, _Responder, float]]:
-        """Bind the callback's socket, show the authorization URL, and yield the socket, the responder and the
-        seconds left to wait; the socket is closed on exit (the listener closes it already, unless it never ran)."""
-        sock = _bind(endpoint.bind_ip, endpoint.port)
+    ) -> Iterator[tuple[list[socket.socket], _Responder, float]]:
+        """Bind the callback's sockets (two for ``localhost``), show the authorization URL, and yield the sockets,
+        the responder and the seconds left to wait; the sockets are closed on exit (the listener closes them
+        already, unless it never ran)."""
+        socks = _bind_all(endpoint.host if endpoint.host == "localhost" else endpoint.bind_ip, endpoint.port)
         bound = time.monotonic()
         try:
             self._announce(authorization_url, endpoint)
-            yield sock, self._responder(endpoint, authorization_url), self.timeout - (time.monotonic() - bound)
+            yield socks, self._responder(endpoint, authorization_url), self.timeout - (time.monotonic() - bound)
         finally:
-            sock.close()
+            for sock in socks:
+                sock.close()
 
     def _callback_url(self, endpoint: _Endpoint, target: str | None) -> str:
         if target is None:

@@ -14,6 +14,7 @@ from typing import IO
 
 from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI, Authorizer
 from mcp_oauth_auth.exceptions import AuthorizationError
+from mcp_oauth_auth.flow.printable import printable_text
 
 __all__ = ["PasteBackAuthorizer"]
 
@@ -54,7 +55,9 @@ class PasteBackAuthorizer(Authorizer):
     def authorize(self, authorization_url: str, redirect_uri: str) -> str:
         output = self._output or sys.stderr
         host = redirect_uri.split("//", 1)[-1].split("/", 1)[0]
-        print(_INSTRUCTIONS.format(url=authorization_url, redirect_host=host), file=output)
+        print(
+            _INSTRUCTIONS.format(url=printable_text(authorization_url), redirect_host=printable_text(host)), file=output
+        )
         print("Redirected URL: ", end="", file=output, flush=True)
         line = (self._input or sys.stdin).readline()
         pasted = line.strip()

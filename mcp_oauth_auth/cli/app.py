@@ -148,6 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     login.add_argument("--client-metadata-url", metavar="URL", help="your Client ID Metadata Document (https URL)")
     login.add_argument(
+        "--allow-parent-resource",
+        action="store_true",
+        help="accept a server whose metadata names a parent URL as its resource (some gateways): the token is then "
+        "valid for every server below that URL",
+    )
+    login.add_argument(
+        "--allow-private-networks",
+        action="store_true",
+        help="let the server name private, loopback or link-local addresses for this client to fetch (refused by "
+        "default unless the server itself is on one)",
+    )
+    login.add_argument(
         "--assertion-file",
         metavar="PATH",
         help="workload identity: a file holding the workload's JWT (RFC 7523 jwt-bearer grant, re-read for every "

@@ -25,6 +25,7 @@ from mcp_oauth_auth.cli.lookup import (
 )
 from mcp_oauth_auth.cli.output import Terminal, format_time, redact_token, render_table
 from mcp_oauth_auth.cli.summary import emit_json, expiry_text, granted_scopes, print_fields, summary
+from mcp_oauth_auth.flow.urls import same_resource
 from mcp_oauth_auth.records import CredentialRecord
 
 if TYPE_CHECKING:
@@ -191,6 +192,9 @@ def _auth_for(record: CredentialRecord, store: TokenStore, name: str) -> MCPOAut
             options["grant_type"] = "client_credentials"
     elif client.kind == "client-metadata-document":
         options["client_metadata_url"] = client.client_id
+    if not same_resource(record.resource, record.server_url):
+        # Logged in with --allow-parent-resource: the record is used as it was accepted then.
+        options["allow_parent_resource"] = True
     return MCPOAuth(
         record.server_url,
         scopes=record.requested_scopes or None,

@@ -120,6 +120,8 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
         client_secret=client_secret,
         client_metadata_url=args.client_metadata_url,
         issuer=args.issuer,
+        allow_parent_resource=args.allow_parent_resource,
+        allow_private_networks=args.allow_private_networks,
         client_name="mcp-oauth",
         name=args.name,
         assertion=Path(args.assertion_file) if args.assertion_file else None,

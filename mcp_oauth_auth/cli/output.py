@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import IO, Any, TextIO, cast
 
+from mcp_oauth_auth.flow.printable import escape_controls, printable_text, redact_url_passwords
+
 __all__ = [
     "PrintableFormatter",
     "Terminal",
@@ -44,25 +46,9 @@ _ASCII_SPINNER_FRAMES = "|/-\\"
 #: A token shorter than this is masked entirely: a few characters of a short secret are a real part of it.
 _REDACT_MIN_LENGTH = 24
 
-#: ``scheme://user:password@``, wherever a URL appears in a text: the password is everything up to the userinfo's
-#: last ``@`` (as ``urlsplit`` reads it), within the authority (which ends at ``/``, ``?``, ``#`` or a space).
-_URL_PASSWORD = re.compile(r"(?i)([a-z][a-z0-9+.\-]*://[^/?#@:\s]*):[^/?#\s]*@")
-#: What a terminal acts upon instead of showing it: the C0 controls (newline and tab too: every message is one
-#: line), DEL, the C1 controls (CSI among them), and the Unicode controls that reorder text or break lines.
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _STYLE_CODES = "|".join(sorted(_STYLES.values(), key=len, reverse=True))
 #: The escape sequences :meth:`Terminal.style` writes: the only ones let through, and only to a colour terminal.
 _OWN_STYLE = re.compile(rf"\x1b\[(?:0|(?:{_STYLE_CODES})(?:;(?:{_STYLE_CODES}))*)m")
-
-
-def redact_url_passwords(text: str) -> str:
-    """``text`` with the password of every URL in it masked: ``https://alice:***@host/``."""
-    return _URL_PASSWORD.sub(r"\1:***@", text)
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 def printable(text: str, keep_styles: bool = False) -> str:
@@ -71,16 +57,16 @@ def printable(text: str, keep_styles: bool = False) -> str:
     With ``keep_styles``, the colour sequences of :meth:`Terminal.style` stay (any other escape does not).
     Applying it again changes nothing.
     """
-    text = redact_url_passwords(text)
     if not keep_styles:
-        return _UNPRINTABLE.sub(_escape, text)
+        return printable_text(text)
+    text = redact_url_passwords(text)
     pieces = []
     shown = 0
     for match in _OWN_STYLE.finditer(text):
-        pieces.append(_UNPRINTABLE.sub(_escape, text[shown : match.start()]))
+        pieces.append(escape_controls(text[shown : match.start()]))
         pieces.append(match.group())
         shown = match.end()
-    pieces.append(_UNPRINTABLE.sub(_escape, text[shown:]))
+    pieces.append(escape_controls(text[shown:]))
     return "".join(pieces)
 
 

@@ -12,6 +12,7 @@ from mcp_oauth_auth.compat.tokens import OAuthTokens
 from mcp_oauth_auth.driving.loop import adrive
 from mcp_oauth_auth.driving.perform import Performer, choose_redirect
 from mcp_oauth_auth.exceptions import ConfigurationError, TokenRevocationError
+from mcp_oauth_auth.flow.addresses import AddressPolicy
 from mcp_oauth_auth.flow.discovery import (
     AuthorizationServerMetadata,
     ProtectedResourceMetadata,
@@ -21,6 +22,7 @@ from mcp_oauth_auth.flow.discovery import (
 from mcp_oauth_auth.flow.effects import Effect, Flow
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.grants import code_grant
+from mcp_oauth_auth.flow.guard import guarded
 from mcp_oauth_auth.flow.registration import ClientSettings, identify_client
 from mcp_oauth_auth.flow.revocation import revoke_token
 from mcp_oauth_auth.flow.tokens import refresh_tokens
@@ -45,6 +47,8 @@ class MCPOAuthClient:
         http_client: as for :class:`OAuthHandler`.
         client_id: a pre-registered client (then :meth:`register_client` is not needed).
         client_secret: its secret, for a confidential client.
+        allow_private_networks: as for :class:`~mcp_oauth_auth.MCPOAuth`: let the servers name non-public
+            addresses for the flow to fetch.
     """
 
     def __init__(
@@ -61,8 +65,10 @@ class MCPOAuthClient:
         send_resource_indicator: bool = True,
         trust_unadvertised_pkce: bool = False,
         allow_insecure_http: bool = False,
+        allow_private_networks: bool = False,
     ) -> None:
         self.server_url = canonical_resource(server_url)
+        self._address_policy = AddressPolicy(self.server_url, allow_private_networks)
         self.redirect_uri = redirect_uri
         self._authorizer: Authorizer = (
             as_authorizer(authorizer) if authorizer is not None else _default_browser_authorizer()
@@ -252,6 +258,8 @@ class MCPOAuthClient:
 
     async def _run(self, flow: Flow) -> Any:
         """Drive a sans-IO flow: its HTTP requests through the client, its sleeps and its authorizer calls."""
+        # Every request checked against the address policy, as MCPOAuth's flows are (flow/guard.py).
+        flow = guarded(flow, self._address_policy, allow_insecure_http=self._allow_insecure_http)
         async with http_client(self._http_source) as client:
             return await adrive(flow, client, Performer(authorizer=self._authorizer), _unreachable)
 

@@ -31,10 +31,17 @@ def request_class(client: Any) -> type[Any]:
     return httpx2.Request
 
 
-def library_request(request_class: type[Any], request: HttpRequest, timeout: Any = None) -> Any:
+def library_request(
+    request_class: type[Any], request: HttpRequest, timeout: Any = None, limits: tuple[int, float] | None = None
+) -> Any:
     """The flow's request as an ``httpx.Request`` or ``httpx2.Request``; ``timeout`` is a client's ``timeout``
-    (applied as ``client.build_request`` would; the client's default headers, cookies and params are not sent)."""
-    extensions = None if timeout is None else {"timeout": timeout.as_dict()}
+    (applied as ``client.build_request`` would; the client's default headers, cookies and params are not sent);
+    ``limits`` bound the reading of its response (:mod:`mcp_oauth_auth.driving.reading`)."""
+    extensions: dict[str, Any] = {} if timeout is None else {"timeout": timeout.as_dict()}
+    if limits is not None:
+        from mcp_oauth_auth.driving.reading import LIMITS_EXTENSION
+
+        extensions[LIMITS_EXTENSION] = limits
     return request_class(
         request.method, request.url, headers=list(request.headers), content=request.body, extensions=extensions
     )
@@ -62,11 +69,14 @@ def response_result(response: Any, request: HttpRequest) -> HttpResponse:
 
 def response_view(response: Any, url: str) -> HttpResponse:
     """An ``httpx`` / ``httpx2`` response, read, as the flow's :class:`HttpResponse` for ``url``."""
+    history = response.history
+    redirects = (*(str(hop.url) for hop in history[1:]), str(response.url)) if history else ()
     return HttpResponse(
         status=response.status_code,
         headers=tuple((name.lower(), value) for name, value in response.headers.multi_items()),
         body=response.content,
         url=url,
+        redirects=redirects,
     )
 
 

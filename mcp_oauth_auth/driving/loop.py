@@ -19,7 +19,8 @@ from typing import Any
 
 from mcp_oauth_auth.driving.http import as_unreachable, library_request, request_class, response_result
 from mcp_oauth_auth.driving.perform import Performer
-from mcp_oauth_auth.exceptions import ConfigurationError, TemporaryOAuthError
+from mcp_oauth_auth.driving.reading import aread_bounded, read_bounded
+from mcp_oauth_auth.exceptions import ConfigurationError, ResponseLimitError, TemporaryOAuthError, UnsafeURLError
 from mcp_oauth_auth.flow.effects import Flow, SendHttp
 
 __all__ = ["Failure", "Finished", "adrive", "drive", "effect_loop", "run", "run_async"]
@@ -63,7 +64,12 @@ def effect_loop(flow: Flow, request_class: type[Any], timeout: Any = None) -> Ge
                 else:
                     result = outcome
                 continue
-            answer = yield library_request(request_class, effect.request, timeout)
+            try:
+                request = library_request(request_class, effect.request, timeout, (effect.max_body, effect.deadline))
+            except Exception as exc:  # httpx.InvalidURL, an IDNA error: a URL httpx cannot send, from a server
+                failure = _unsendable(effect.request.url, exc)
+                continue
+            answer = yield request
             if isinstance(answer, Failure):
                 failure = answer.error
                 continue
@@ -71,6 +77,12 @@ def effect_loop(flow: Flow, request_class: type[Any], timeout: Any = None) -> Ge
                 result = response_result(answer, effect.request)
             except ConfigurationError as exc:
                 failure = exc
+
+
+def _unsendable(url: str, exc: Exception) -> UnsafeURLError:
+    from mcp_oauth_auth.flow.urls import safe_url
+
+    return UnsafeURLError(f"the HTTP client cannot send to {safe_url(url)} ({type(exc).__name__})", url=safe_url(url))
 
 
 def run(flow: Flow, performer: Performer, request_class: type[Any], timeout: Any = None) -> Generator[Any, Any, Any]:
@@ -81,8 +93,7 @@ def run(flow: Flow, performer: Performer, request_class: type[Any], timeout: Any
         while step is not _DONE:
             if isinstance(step, request_class):
                 response = yield step
-                _read(response)
-                step = _next(steps, response, finished)
+                step = _next(steps, _read(response), finished)
             else:
                 step = _next(steps, _perform(performer.perform, step), finished)
     return finished.value
@@ -105,7 +116,10 @@ async def run_async(
                 continue
             response = yield step
             if not isinstance(response, Failure):
-                await response.aread()
+                try:
+                    await aread_bounded(response)
+                except ResponseLimitError as exc:
+                    response = Failure(exc)
             step = _next(steps, response, finished)
 
 
@@ -130,9 +144,14 @@ def _perform(perform: Callable[[Any], Any], effect: Any) -> Any:
         return Failure(exc)
 
 
-def _read(response: Any) -> None:
+def _read(response: Any) -> Any:
+    """``response``, its body read within bounds, or the Failure to throw into the flow."""
     if not isinstance(response, Failure):
-        response.read()
+        try:
+            read_bounded(response)
+        except ResponseLimitError as exc:
+            return Failure(exc)
+    return response
 
 
 def drive(
@@ -149,7 +168,7 @@ def drive(
             request = next(steps)
             while True:
                 try:
-                    response = client.send(request, auth=None, follow_redirects=False)
+                    response = client.send(request, auth=None, follow_redirects=False, stream=True)
                 except Exception as exc:
                     response = _failed(request, exc, unreachable, observe)
                 else:
@@ -168,7 +187,7 @@ async def adrive(flow: Flow, client: Any, performer: Performer, unreachable: Unr
         request = await steps.__anext__()
         while True:
             try:
-                response = await client.send(request, auth=None, follow_redirects=False)
+                response = await client.send(request, auth=None, follow_redirects=False, stream=True)
             except Exception as exc:
                 response = _failed(request, exc, unreachable, None)
             request = await steps.asend(response)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mcp_oauth_auth.exceptions import ConfigurationError
+from mcp_oauth_auth.flow.effects import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_RESPONSE_DEADLINE
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.jwt_bearer import JWT_BEARER, AssertionSource, check_assertion_source
 from mcp_oauth_auth.flow.registration import ClientSettings
@@ -41,6 +42,13 @@ class FlowConfig:
     resource_metadata_url: str | None = None
     #: Accept plain-HTTP OAuth endpoints on non-loopback hosts (never do this outside a lab).
     allow_insecure_http: bool = False
+    #: Accept protected resource metadata naming a parent of the server URL as its ``resource`` (a gateway's).
+    allow_parent_resource: bool = False
+    #: Let servers name private, loopback and link-local addresses for the flow to fetch (flow/addresses.py).
+    allow_private_networks: bool = False
+    #: The largest OAuth response body read, in bytes, and the longest it may take to arrive, in seconds.
+    max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE
+    response_deadline: float = DEFAULT_RESPONSE_DEADLINE
     #: How many times a 403 ``insufficient_scope`` may trigger a new authorization for one request.
     max_step_up: int = 2
     #: ``"authorization_code"`` (a person approves), ``"client_credentials"`` (machine to machine) or the jwt-bearer
@@ -106,9 +114,23 @@ class FlowConfig:
             raise ConfigurationError(f"retry must be a RetryPolicy, not {type(self.retry).__name__}")
         if self.refresh_skew is not None and not is_duration(self.refresh_skew):
             raise ConfigurationError(f"refresh_skew must be a number of seconds (0 or more), not {self.refresh_skew!r}")
+        if not is_whole_number(self.max_response_size, 1):
+            raise ConfigurationError(
+                f"max_response_size must be a number of bytes (1 or more), not {self.max_response_size!r}"
+            )
+        if not is_duration(self.response_deadline) or not self.response_deadline > 0:
+            raise ConfigurationError(
+                f"response_deadline must be a number of seconds (more than 0), not {self.response_deadline!r}"
+            )
         if not is_whole_number(self.max_step_up, 0):
             raise ConfigurationError(f"max_step_up must be a whole number (0 or more), not {self.max_step_up!r}")
-        for name in ("send_resource_indicator", "trust_unadvertised_pkce", "allow_insecure_http"):
+        for name in (
+            "send_resource_indicator",
+            "trust_unadvertised_pkce",
+            "allow_insecure_http",
+            "allow_parent_resource",
+            "allow_private_networks",
+        ):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigurationError(f"{name} must be True or False, not {getattr(self, name)!r}")
         if self.name is not None and (not isinstance(self.name, str) or not self.name.strip()):

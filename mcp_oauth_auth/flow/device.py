@@ -31,6 +31,7 @@ from mcp_oauth_auth.flow.device_authorization import DEFAULT_INTERVAL, DeviceAut
 from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata
 from mcp_oauth_auth.flow.effects import Effect, HttpResponse, sleep
 from mcp_oauth_auth.flow.fetch import RetryPolicy
+from mcp_oauth_auth.flow.printable import has_controls
 from mcp_oauth_auth.flow.tokens import parse_token_response, token_error, with_scope_and_resource
 from mcp_oauth_auth.flow.urls import is_loopback_host, safe_url
 from mcp_oauth_auth.flow.values import parse_seconds
@@ -65,7 +66,7 @@ MAX_LIFETIME = 86400.0
 def _user_facing_uri(value: Any, name: str, endpoint: str, *, required: bool, allow_insecure_http: bool) -> str | None:
     if value is None and not required:
         return None
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str) or not value or has_controls(value):
         raise AuthorizationError(f"the device authorization response has no valid {name!r}", url=endpoint)
     try:
         parts = urlsplit(value)
@@ -135,7 +136,8 @@ def _parse_device_authorization(
     device_code = document.get("device_code")
     user_code = document.get("user_code")
     for name, value in (("device_code", device_code), ("user_code", user_code)):
-        if not isinstance(value, str) or not value:
+        # The user code is shown to a person: control characters in it are refused (a terminal acts on them).
+        if not isinstance(value, str) or not value or (name == "user_code" and has_controls(value)):
             raise AuthorizationError(f"the device authorization response has no valid {name!r}", url=endpoint)
     assert isinstance(device_code, str)
     assert isinstance(user_code, str)

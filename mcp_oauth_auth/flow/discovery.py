@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcp_oauth_auth.exceptions import DiscoveryError, IssuerMismatchError, ResourceMismatchError
+from mcp_oauth_auth.flow.addresses import MAX_AUTHORIZATION_SERVERS
 from mcp_oauth_auth.flow.effects import Effect, HttpRequest
 from mcp_oauth_auth.flow.fetch import RetryPolicy, fetch
+from mcp_oauth_auth.flow.printable import has_controls
 from mcp_oauth_auth.flow.urls import (
     authorization_server_metadata_urls,
     origin_of,
@@ -22,6 +24,7 @@ from mcp_oauth_auth.flow.urls import (
     require_secure_url,
     resource_identifies_server,
     same_issuer,
+    same_resource,
 )
 
 __all__ = [
@@ -81,9 +84,18 @@ def _string_tuple(document: dict[str, Any], name: str) -> tuple[str, ...] | None
 
 
 def discover_protected_resource(
-    server_url: str, from_challenge: str | None, retry: RetryPolicy, *, allow_insecure_http: bool = False
+    server_url: str,
+    from_challenge: str | None,
+    retry: RetryPolicy,
+    *,
+    allow_insecure_http: bool = False,
+    allow_parent_resource: bool = False,
 ) -> Generator[Effect, Any, ProtectedResourceMetadata | None]:
-    """Fetch and validate the server's protected resource metadata; None when it publishes none."""
+    """Fetch and validate the server's protected resource metadata; None when it publishes none.
+
+    Its ``resource`` must be the server's URL (RFC 9728 §3.3); with ``allow_parent_resource``, a parent of it on the
+    same origin is accepted too (a gateway naming one resource for several servers: the token then covers them
+    all)."""
     for url in protected_resource_metadata_urls(server_url, from_challenge):
         require_secure_url(url, "protected resource metadata URL", allow_insecure_http=allow_insecure_http)
         response = yield from fetch(HttpRequest.get(url), retry, "protected resource metadata")
@@ -92,12 +104,21 @@ def discover_protected_resource(
             logger.debug("protected resource metadata: %s answered %s, trying next", url, response.status)
             continue
         metadata = _parse_protected_resource(document, url)
-        if not resource_identifies_server(metadata.resource, server_url):
-            raise ResourceMismatchError(
-                f"protected resource metadata names resource {metadata.resource!r}, which does not identify "
-                f"the MCP server {server_url!r} (RFC 9728 §3.3); refusing to authorize",
-                url=url,
-            )
+        if not same_resource(metadata.resource, server_url):
+            if not resource_identifies_server(metadata.resource, server_url):
+                raise ResourceMismatchError(
+                    f"protected resource metadata names resource {metadata.resource!r}, which does not identify "
+                    f"the MCP server {server_url!r} (RFC 9728 §3.3); refusing to authorize",
+                    url=url,
+                )
+            if not allow_parent_resource:
+                raise ResourceMismatchError(
+                    f"protected resource metadata names resource {metadata.resource!r}, a parent of the MCP server "
+                    f"{server_url!r}, not the server itself (RFC 9728 §3.3: identical); a token for it would be "
+                    "valid for every server below it. Pass allow_parent_resource=True (CLI --allow-parent-resource) "
+                    "if this server is a gateway that really names one resource for several endpoints",
+                    url=url,
+                )
         logger.debug(
             "protected resource metadata from %s: authorization servers %s", url, list(metadata.authorization_servers)
         )
@@ -111,6 +132,8 @@ def _parse_protected_resource(document: dict[str, Any], url: str) -> ProtectedRe
     if not isinstance(resource, str) or not resource:
         raise DiscoveryError("protected resource metadata has no 'resource' (RFC 9728 §2)", url=url)
     servers = _string_tuple(document, "authorization_servers") or ()
+    if any(has_controls(server) for server in (resource, *servers)):
+        raise DiscoveryError("protected resource metadata names URLs with control characters", url=url)
     if not servers:
         raise DiscoveryError("protected resource metadata lists no authorization_servers", url=url)
     scopes = _string_tuple(document, "scopes_supported") or ()
@@ -155,6 +178,9 @@ def _parse_authorization_server(
             return None
         if not isinstance(value, str) or not value:
             raise DiscoveryError(f"authorization server metadata lacks a valid {name!r}", url=url)
+        if has_controls(value):
+            # Shown to people (the authorization URL is printed): a terminal would act on them.
+            raise DiscoveryError(f"authorization server metadata's {name!r} has control characters", url=url)
         require_secure_url(value, name, allow_insecure_http=allow_insecure_http)
         return value
 
@@ -227,6 +253,11 @@ def find_authorization_server(
         issuers = tuple(candidate for candidate in issuers if same_issuer(candidate, issuer))
         if not issuers:
             raise _not_pinned(server_url, prm.authorization_servers, issuer, prm.url)
+    if len(issuers) > MAX_AUTHORIZATION_SERVERS:
+        logger.warning(
+            "%s lists %d authorization servers; trying the first %d", prm.url, len(issuers), MAX_AUTHORIZATION_SERVERS
+        )
+        issuers = issuers[:MAX_AUTHORIZATION_SERVERS]
     for candidate in issuers:
         metadata = yield from discover_authorization_server(candidate, retry, allow_insecure_http=allow_insecure_http)
         if metadata is not None:

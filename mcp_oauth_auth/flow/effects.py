@@ -100,6 +100,8 @@ class HttpResponse:
     body: bytes = b""
     url: str = ""
     request: HttpRequest | None = field(default=None, repr=False, compare=False)
+    #: Where the HTTP client was redirected on the way (a client with ``follow_redirects=True``), in order.
+    redirects: tuple[str, ...] = field(default=(), compare=False)
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -124,9 +126,18 @@ class HttpResponse:
         return f"HttpResponse({self.status} {self.url})"
 
 
+#: The largest OAuth response body read, in bytes (``max_response_size``).
+DEFAULT_MAX_RESPONSE_SIZE = 1 << 20
+#: The longest an OAuth response body may take to arrive, in seconds (``response_deadline``).
+DEFAULT_RESPONSE_DEADLINE = 30.0
+
+
 @dataclass(frozen=True)
 class SendHttp:
     request: HttpRequest
+    #: Bounds on reading the response (the driver closes the connection past them: ResponseLimitError).
+    max_body: int = DEFAULT_MAX_RESPONSE_SIZE
+    deadline: float = DEFAULT_RESPONSE_DEADLINE
 
 
 @dataclass(frozen=True)

@@ -15,17 +15,17 @@ import math
 import time
 from collections.abc import Callable, Generator
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mcp_oauth_auth.exceptions import (
     AuthorizationError,
     ClientUnknownError,
     InsufficientScopeError,
     InvalidGrantError,
-    IssuerMismatchError,
     TemporaryOAuthError,
     TokenRefreshError,
 )
+from mcp_oauth_auth.flow.addresses import AddressPolicy
 from mcp_oauth_auth.flow.config import MACHINE_GRANTS, FlowConfig
 from mcp_oauth_auth.flow.effects import (
     Effect,
@@ -37,15 +37,15 @@ from mcp_oauth_auth.flow.effects import (
     unlock_record,
 )
 from mcp_oauth_auth.flow.exchange import Exchange, Outcome
-from mcp_oauth_auth.flow.tokens import refresh_tokens
-from mcp_oauth_auth.flow.urls import BearerScope, canonical_resource, same_issuer
+from mcp_oauth_auth.flow.tokens import refresh_due_at, refresh_tokens
+from mcp_oauth_auth.flow.urls import BearerScope, canonical_resource, same_issuer, same_resource
 from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
 
 if TYPE_CHECKING:
     # Needed only when a request meets a 401 or a token must be revoked: imported there (start-up time).
     from mcp_oauth_auth.flow.challenge import BearerChallenge
     from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
-    from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata, ProtectedResourceMetadata
+    from mcp_oauth_auth.flow.discovery import ProtectedResourceMetadata
     from mcp_oauth_auth.flow.dpop import DPoPState
     from mcp_oauth_auth.flow.revocation import RevocationOutcome
 
@@ -53,7 +53,10 @@ __all__ = ["FlowConfig", "FlowEngine", "Outcome"]
 
 logger = logging.getLogger("mcp_oauth_auth")
 
-DEFAULT_REFRESH_SKEW = 60.0
+T = TypeVar("T")
+
+#: Seconds after an authorization during which a rejected token does not start another one (a 401 storm).
+AUTHORIZATION_COOL_DOWN = 60.0
 
 
 class FlowEngine:
@@ -71,6 +74,11 @@ class FlowEngine:
         #: When the driver should refresh before sending (``expires_at - refresh_skew``); +inf if unknown.
         self.refresh_due_at = math.inf
         self.bearer_scope = BearerScope.for_resource(self.server_url)
+        #: When the server last rejected a token on the request it was authorized for (see _check_not_looping).
+        self.fresh_token_rejected_at = -math.inf
+        self.address_policy = AddressPolicy.for_urls(
+            self.server_url, (config.client.issuer, config.resource_metadata_url), config.allow_private_networks
+        )
         #: DPoP (RFC 9449): the key and nonces when in use (asked for, or required by the resource), else None.
         self.dpop: DPoPState | None = None
         #: ``self.dpop`` while the current access token is DPoP-bound (sent as ``DPoP`` with a proof), else None.
@@ -97,9 +105,11 @@ class FlowEngine:
         tokens = record.tokens if record else None
         self.dpop_bound = self.dpop if tokens is not None and tokens.token_type == "DPoP" else None
         self.access_token = tokens.access_token if tokens else None
-        self.refresh_due_at = _refresh_due_at(tokens, self.config.refresh_skew)
+        self.refresh_due_at = refresh_due_at(tokens, self.config.refresh_skew)
         if record is not None:
-            self.bearer_scope = BearerScope.for_resource(record.resource)
+            # The record's resource, when it is a parent of the server URL, only where the caller accepts that.
+            resource = record.resource if self.config.allow_parent_resource else self.server_url
+            self.bearer_scope = BearerScope.for_resource(resource)
 
     def _commit(self, record: CredentialRecord) -> Generator[Effect, Any, None]:
         """Persist first, then use: a rotated refresh token must never exist only in memory."""
@@ -115,7 +125,9 @@ class FlowEngine:
         usable = [
             record
             for record in records
-            if record.tokens is not None and (pinned is None or same_issuer(record.issuer, pinned))
+            if record.tokens is not None
+            and (pinned is None or same_issuer(record.issuer, pinned))
+            and (self.config.allow_parent_resource or same_resource(record.resource, self.server_url))
         ]
         if usable:
             latest = max(usable, key=lambda record: record.updated_at)
@@ -129,8 +141,45 @@ class FlowEngine:
         """What one protected request needs: credential work before it is sent and after each response."""
         return Exchange(self)
 
+    # Each entry point runs its flow guarded: every request it makes is checked against the address policy.
+
     def ensure_fresh(self, now: float | None = None) -> Generator[Effect, Any, None]:
         """Before sending: load stored credentials and renew an expiring token when a refresh token exists."""
+        return self._guarded(self._ensure_fresh(now))
+
+    def recover(
+        self, status: int, challenge: BearerChallenge, rejected_token: str | None, attempt: int
+    ) -> Generator[Effect, Any, Outcome]:
+        """After the server rejected ``rejected_token`` with 401, or with 403 ``insufficient_scope`` (``attempt``
+        counts the earlier recoveries of the same kind for this request). Returns what was done: reused (another
+        request or process had already renewed the credential), refreshed or authorized."""
+        return self._guarded(self._recover(status, challenge, rejected_token, attempt))
+
+    def authenticate(self, scopes: tuple[str, ...] = ()) -> Generator[Effect, Any, None]:
+        """Make sure a usable token exists without a protected request: stored, refreshed, or newly obtained.
+        ``scopes`` never requested before cause one new authorization for the union of the old and the new (the
+        union is compared with what was *requested*: scopes a server chose not to grant are not asked for again)."""
+        return self._guarded(self._authenticate(scopes))
+
+    def logout(self, revoke: bool) -> Generator[Effect, Any, list[RevocationOutcome]]:
+        """Revoke the stored tokens (RFC 7009; refresh token first) when ``revoke``, then delete the record, under
+        the record's lock on what the store holds now (the current tokens, whoever rotated them). Revocation failures
+        are reported, and the record is deleted anyway: the person asked to be logged out here."""
+        return self._guarded(self._logout(revoke))
+
+    def _guarded(self, flow: Generator[Effect, Any, T]) -> Generator[Effect, Any, T]:
+        from mcp_oauth_auth.flow.guard import guarded
+
+        config = self.config
+        return guarded(
+            flow,
+            self.address_policy,
+            allow_insecure_http=config.allow_insecure_http,
+            max_body=config.max_response_size,
+            deadline=config.response_deadline,
+        )
+
+    def _ensure_fresh(self, now: float | None) -> Generator[Effect, Any, None]:
         now = self.clock() if now is None else now
         yield from self.load()
         tokens = self.record.tokens if self.record else None
@@ -148,15 +197,9 @@ class FlowEngine:
         except InvalidGrantError as exc:
             logger.info("the refresh token was refused for good (%s); a new authorization will be needed", exc.error)
 
-    def recover(
+    def _recover(
         self, status: int, challenge: BearerChallenge, rejected_token: str | None, attempt: int
     ) -> Generator[Effect, Any, Outcome]:
-        """After the server rejected ``rejected_token`` with 401, or with 403 ``insufficient_scope`` (``attempt``
-        counts the earlier recoveries of the same kind for this request).
-
-        Returns what was done: reused (another request or process had already renewed the credential), refreshed
-        or authorized.
-        """
         yield from self.load()
         if self.access_token is not None and self.access_token != rejected_token:
             logger.debug("another request already renewed the credential; reusing it")
@@ -171,6 +214,7 @@ class FlowEngine:
             else:
                 if outcome is not None:
                     return outcome
+        self._check_not_looping()
         yield from self.authorize_new(challenge, None)
         return Outcome.AUTHORIZED
 
@@ -201,17 +245,11 @@ class FlowEngine:
         yield from self.authorize_new(challenge, scopes)
         return Outcome.AUTHORIZED
 
-    def authenticate(self, scopes: tuple[str, ...] = ()) -> Generator[Effect, Any, None]:
-        """Make sure a usable token exists without a protected request: stored, refreshed, or newly obtained.
-
-        ``scopes`` this credential was never requested with cause one new authorization for the union of the old
-        and the new scopes (scopes a server chose not to grant are not asked for again: the union is compared
-        with what was *requested*).
-        """
+    def _authenticate(self, scopes: tuple[str, ...]) -> Generator[Effect, Any, None]:
         from mcp_oauth_auth.flow.challenge import BearerChallenge
 
         now = self.clock()
-        yield from self.ensure_fresh(now)
+        yield from self._ensure_fresh(now)
         tokens = self.record.tokens if self.record else None
         if tokens is None or tokens.expires_within(0, now):
             # No token, or an expired one that could not be renewed (no refresh token, or it was refused).
@@ -225,13 +263,7 @@ class FlowEngine:
             )
             yield from self.authorize_new(BearerChallenge(), union)
 
-    def logout(self, revoke: bool) -> Generator[Effect, Any, list[RevocationOutcome]]:
-        """Revoke the stored tokens (RFC 7009; refresh token first) when ``revoke``, then delete the record.
-
-        Runs under the record's lock on what the store holds now (another process may have rotated the tokens), so
-        the tokens revoked are the current ones. Revocation failures are reported, and the record is deleted anyway:
-        the person asked to be logged out here.
-        """
+    def _logout(self, revoke: bool) -> Generator[Effect, Any, list[RevocationOutcome]]:
         yield from self.load()
         if self.record is None:
             return []
@@ -310,7 +342,7 @@ class FlowEngine:
         tokens = record.tokens
         if tokens is None or tokens.access_token == stale_token:
             return False
-        return now is None or now < _refresh_due_at(tokens, self.config.refresh_skew)
+        return now is None or now < refresh_due_at(tokens, self.config.refresh_skew)
 
     def _reissue(self, record: CredentialRecord, key: RecordKey) -> Generator[Effect, Any, None]:
         """A new token by the machine grant, at the stored endpoint: no discovery, no refresh token needed."""
@@ -411,29 +443,34 @@ class FlowEngine:
     ) -> Generator[Effect, Any, None]:
         """Discovery, client identity, then a first token by the configured grant (code, device or client
         credentials)."""
+        from mcp_oauth_auth.flow.binding import check_client_stays_with, secret_bound
         from mcp_oauth_auth.flow.discovery import discover_protected_resource, find_authorization_server
-        from mcp_oauth_auth.flow.grants import code_grant, device_grant, machine_client
+        from mcp_oauth_auth.flow.grants import choose_grant, code_grant, device_grant, machine_client
 
         config = self.config
         metadata_url = challenge.resource_metadata or config.resource_metadata_url
         prm = yield from discover_protected_resource(
-            self.server_url, metadata_url, config.retry, allow_insecure_http=config.allow_insecure_http
+            self.server_url,
+            metadata_url,
+            config.retry,
+            allow_insecure_http=config.allow_insecure_http,
+            allow_parent_resource=config.allow_parent_resource,
         )
         server = yield from find_authorization_server(
             self.server_url,
-            prm,
+            secret_bound(config, self.server_url, prm),
             config.retry,
             allow_insecure_http=config.allow_insecure_http,
             issuer=config.client.issuer,
         )
-        self._check_client_stays_with(server.issuer)
+        check_client_stays_with(config, self.record, self.server_url, server.issuer)
         if prm is not None and prm.dpop_bound_access_tokens_required:
             self.require_dpop()
         resource = prm.resource if prm else self.server_url
         resource_parameter = resource if config.send_resource_indicator else None
         scopes = step_up_scopes or self._with_earlier_scopes(self._choose_scopes(challenge, prm))
         existing = self.record.client if self.record and self.record.issuer == server.issuer else None
-        grant = self._grant(server)
+        grant = choose_grant(config, server)
         dpop = self.dpop and self.dpop.for_server(server.extra.get("dpop_signing_alg_values_supported"))
         if grant in MACHINE_GRANTS:
             machine = machine_client(server, config.client, config.private_key, grant)
@@ -491,50 +528,17 @@ class FlowEngine:
         yield from unlock_record(record.key)
         logger.info("authorized %s with %s (%s, scopes %s)", self.server_url, server.issuer, grant, list(scopes))
 
-    def _grant(self, server: AuthorizationServerMetadata) -> str:
-        """A machine grant (as configured), ``"device"`` or ``"code"``: configured, or chosen for this machine."""
-        config = self.config
-        if config.grant_type in MACHINE_GRANTS:
-            return config.grant_type
-        if config.interaction != "auto":
-            return "device" if config.interaction == "device" else "code"
-        if config.headless_reason is None:
-            return "code"
-        if server.device_authorization_endpoint:
-            logger.info(
-                "no browser can be opened here (%s); %s offers the device flow, using it",
-                config.headless_reason,
-                server.issuer,
-            )
-            return "device"
-        raise AuthorizationError(
-            f"cannot ask for authorization: no browser can be opened here ({config.headless_reason}), and "
-            f"{server.issuer} does not offer the device flow (RFC 8628). Options: authorize once where a browser "
-            "can open, with the same credential store (this process then uses the stored credential); pass "
-            "authorizer=PasteBackAuthorizer() to open the URL on another machine and paste the redirected URL back; "
-            "or, for a machine identity, grant_type='client_credentials' with client_id= and client_secret=",
-            url=server.issuer,
-        )
-
-    def _check_client_stays_with(self, issuer: str) -> None:
-        """A pre-registered client goes only to the authorization server it was first used with for this server,
-        unless the caller names the authorization server (``issuer=``) explicitly: client credentials are never
-        reused with another authorization server unasked (MCP client registration, "Authorization Server
-        Binding")."""
-        client, record = self.config.client, self.record
-        if client.issuer is not None or not client.client_id or record is None:
-            return
-        previous = record.client
-        if (
-            previous.kind == "pre-registered"
-            and previous.client_id == client.client_id
-            and not same_issuer(record.issuer, issuer)
-        ):
-            raise IssuerMismatchError(
-                f"{self.server_url} now names the authorization server {issuer}, but the client "
-                f"{client.client_id!r} was used with {record.issuer}; its credentials are not used with another "
-                f"authorization server unasked. Pass issuer={issuer!r} if the client really is registered there",
-                url=issuer,
+    def _check_not_looping(self) -> None:
+        """A server that rejects every token would otherwise start one authorization (a person's approval) per
+        request: within :data:`AUTHORIZATION_COOL_DOWN` seconds of its rejecting a token just authorized (the
+        Exchange notes it), asking again is an error instead."""
+        since = self.clock() - self.fresh_token_rejected_at
+        if since < AUTHORIZATION_COOL_DOWN:
+            raise AuthorizationError(
+                f"{self.server_url} rejected a token it had just been authorized for, {since:.0f} s ago; not "
+                f"authorizing again within {AUTHORIZATION_COOL_DOWN:.0f} s (the server may reject every token: check "
+                "its configuration)",
+                url=self.server_url,
             )
 
     def _with_tokens(self, record: CredentialRecord, tokens: TokenSet) -> CredentialRecord:
@@ -568,18 +572,3 @@ class FlowEngine:
 def _union(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
     """The scopes of ``first``, then those of ``second`` not among them."""
     return tuple(dict.fromkeys((*first, *second)))
-
-
-def _refresh_due_at(tokens: TokenSet | None, skew: float | None) -> float:
-    """When to refresh: ``skew`` seconds before expiry; by default 60 s, but never before half of the lifetime.
-
-    The cap matters for short-lived tokens: with a fixed 60 s margin, a 30 s token would be refreshed on every
-    request. An explicit ``skew`` is taken as given.
-    """
-    if tokens is None or tokens.expires_at is None:
-        return math.inf
-    if skew is None:
-        skew = DEFAULT_REFRESH_SKEW
-        if tokens.issued_at > 0:
-            skew = min(skew, max(0.0, (tokens.expires_at - tokens.issued_at) / 2))
-    return tokens.expires_at - skew

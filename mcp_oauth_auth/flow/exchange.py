@@ -71,6 +71,7 @@ class Engine(Protocol):
     server_url: str
     access_token: str | None
     refresh_due_at: float
+    fresh_token_rejected_at: float
     loaded: bool
     clock: Callable[[], float]
     dpop: DPoPState | None
@@ -151,6 +152,8 @@ class Exchange:
         else:
             if self.authorized or self.recoveries >= MAX_RECOVERIES:
                 logger.warning("the server rejected a freshly issued token for %s; giving up", self._engine.server_url)
+                if self.authorized:  # no new authorization for a while (FlowEngine._check_not_looping)
+                    self._engine.fresh_token_rejected_at = self._engine.clock()
                 return None
             attempt = self.recoveries
             self.recoveries += 1

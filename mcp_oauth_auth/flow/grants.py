@@ -19,10 +19,12 @@ Each returns the client registration it used and the tokens.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
+from mcp_oauth_auth.exceptions import AuthorizationError
 from mcp_oauth_auth.flow.authorization import check_pkce_support, start_authorization, validate_callback
 from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
 from mcp_oauth_auth.flow.client_credentials import request_client_credentials
@@ -43,10 +45,12 @@ from mcp_oauth_auth.flow.urls import check_redirect_uri
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
 
 if TYPE_CHECKING:
+    from mcp_oauth_auth.flow.config import FlowConfig
     from mcp_oauth_auth.flow.dpop import DPoPState
 
 __all__ = [
     "MACHINE_GRANTS",
+    "choose_grant",
     "client_credentials_grant",
     "code_grant",
     "device_grant",
@@ -54,7 +58,34 @@ __all__ = [
     "machine_client",
 ]
 
+logger = logging.getLogger("mcp_oauth_auth")
+
 Grant = Generator[Effect, Any, tuple[ClientRegistration, TokenSet]]
+
+
+def choose_grant(config: FlowConfig, server: AuthorizationServerMetadata) -> str:
+    """A machine grant (as configured), ``"device"`` or ``"code"``: configured, or chosen for this machine."""
+    if config.grant_type in MACHINE_GRANTS:
+        return config.grant_type
+    if config.interaction != "auto":
+        return "device" if config.interaction == "device" else "code"
+    if config.headless_reason is None:
+        return "code"
+    if server.device_authorization_endpoint:
+        logger.info(
+            "no browser can be opened here (%s); %s offers the device flow, using it",
+            config.headless_reason,
+            server.issuer,
+        )
+        return "device"
+    raise AuthorizationError(
+        f"cannot ask for authorization: no browser can be opened here ({config.headless_reason}), and "
+        f"{server.issuer} does not offer the device flow (RFC 8628). Options: authorize once where a browser "
+        "can open, with the same credential store (this process then uses the stored credential); pass "
+        "authorizer=PasteBackAuthorizer() to open the URL on another machine and paste the redirected URL back; "
+        "or, for a machine identity, grant_type='client_credentials' with client_id= and client_secret=",
+        url=server.issuer,
+    )
 
 
 def code_grant(

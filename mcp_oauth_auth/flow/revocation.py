@@ -12,7 +12,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
-from mcp_oauth_auth.exceptions import OAuthError, TemporaryOAuthError, TokenRevocationError
+from mcp_oauth_auth.exceptions import OAuthError, TemporaryOAuthError, TokenRevocationError, UnsafeURLError
 from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner, authenticated_fetch
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.tokens import token_error
@@ -97,7 +97,7 @@ def revoke_tokens(
             yield from revoke_token(
                 endpoint, client, token, hint, retry, private_key=private_key, issuer=issuer, now=now
             )
-        except (TokenRevocationError, TemporaryOAuthError) as exc:
+        except (TokenRevocationError, TemporaryOAuthError, UnsafeURLError) as exc:
             failure = _not_revoked(exc, retry) if isinstance(exc, TemporaryOAuthError) else exc
             logger.warning("could not revoke the %s at %s: %s", hint, safe_url(endpoint), failure)
             outcomes.append(RevocationOutcome(hint, False, failure))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Generator
@@ -37,6 +38,7 @@ __all__ = [
     "grant_request",
     "keep_omitted",
     "parse_token_response",
+    "refresh_due_at",
     "refresh_tokens",
     "token_error",
 ]
@@ -285,3 +287,22 @@ def parse_token_response(
         id_token=id_token if isinstance(id_token, str) else None,
         issued_at=issued_at,
     )
+
+
+#: Refresh this many seconds before expiry by default (at most half of the token's lifetime).
+DEFAULT_REFRESH_SKEW = 60.0
+
+
+def refresh_due_at(tokens: TokenSet | None, skew: float | None) -> float:
+    """When to refresh: ``skew`` seconds before expiry; by default 60 s, but never before half of the lifetime.
+
+    The cap matters for short-lived tokens: with a fixed 60 s margin, a 30 s token would be refreshed on every
+    request. An explicit ``skew`` is taken as given.
+    """
+    if tokens is None or tokens.expires_at is None:
+        return math.inf
+    if skew is None:
+        skew = DEFAULT_REFRESH_SKEW
+        if tokens.issued_at > 0:
+            skew = min(skew, max(0.0, (tokens.expires_at - tokens.issued_at) / 2))
+    return tokens.expires_at - skew

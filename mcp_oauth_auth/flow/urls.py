@@ -21,6 +21,7 @@ __all__ = [
     "require_secure_url",
     "resource_identifies_server",
     "same_issuer",
+    "same_resource",
     "shown_url",
     "split_url",
 ]
@@ -164,6 +165,36 @@ def resource_identifies_server(resource: str, server_url: str) -> bool:
     return s_path == r_path or s_path.startswith(r_path + "/")
 
 
+def same_resource(resource: str, server_url: str) -> bool:
+    """Whether a PRM ``resource`` is the MCP server's own URL (RFC 9728 §3.3: identical), as canonical URIs and
+    up to a trailing slash; never a parent of it (that is :func:`resource_identifies_server`, an opt-in)."""
+    try:
+        r_scheme, r_host, r_port, r_path, r_query = split_url(resource)
+        s_scheme, s_host, s_port, s_path, s_query = split_url(server_url)
+    except ConfigurationError:
+        return False
+    return (r_scheme, r_host, r_port, r_path.rstrip("/"), r_query) == (
+        s_scheme,
+        s_host,
+        s_port,
+        s_path.rstrip("/"),
+        s_query,
+    )
+
+
+#: A path segment that is a dot segment (RFC 3986 §3.3) once percent-decoded: "." or "..".
+_DOT_SEGMENT = re.compile(
+    r"(?:^|[/\\]|%(?:25)?(?:2f|5c))(?:\.|%(?:25)?2e){1,2}(?:$|[/\\?#]|%(?:25)?(?:2f|5c))", re.IGNORECASE
+)
+
+
+def has_dot_segment(raw_path: str) -> bool:
+    """Whether ``raw_path`` (as sent, percent-encoded) has a ``.`` or ``..`` segment, literal or encoded
+    (``%2e``, ``%2E``), including segments ended by an encoded slash or a backslash (``..%2f``, ``..\\``): a server
+    that decodes or normalises the path would resolve it elsewhere than the prefix it seems to be under."""
+    return _DOT_SEGMENT.search(raw_path) is not None
+
+
 @dataclass(frozen=True)
 class BearerScope:
     """The URLs a bearer token may be sent to: the resource's origin, at or below its path."""
@@ -178,12 +209,16 @@ class BearerScope:
         scheme, host, port, path, _ = split_url(resource)
         return cls(scheme, host, port, path.rstrip("/"))
 
-    def covers(self, scheme: str, host: str, port: int | None, path: str) -> bool:
-        """True for a request URL given as parts (``port`` None for the scheme's default port).
+    def covers(self, scheme: str, host: str, port: int | None, path: str, raw_path: str | None = None) -> bool:
+        """True for a request URL given as parts (``port`` None for the scheme's default port; ``raw_path`` the
+        path as sent, percent-encoded, when known).
 
         A WebSocket handshake (``ws``/``wss``) is an HTTP request to the same host and port (RFC 6455 §3), so it is
-        covered like ``http``/``https``.
+        covered like ``http``/``https``. A path with a dot segment, literal or percent-encoded, is never covered
+        (``/mcp/%2e%2e/admin`` decodes to a path under ``/mcp`` but a server resolves it to ``/admin``).
         """
+        if has_dot_segment(path) or (raw_path is not None and has_dot_segment(raw_path)):
+            return False
         scheme = _WEBSOCKET_SCHEMES.get(scheme, scheme)
         if scheme != self.scheme or host.lower() != self.host:
             return False

@@ -6,6 +6,7 @@
   a temporary file, fsynced, renamed over the target, directory fsynced: a crash leaves the old or the new content.
 * :func:`create_exclusive` — a new 0600 file, created only if it does not exist yet: racing writers agree on one.
 * :func:`read_optional` — a file's bytes, or None when it does not exist.
+* :func:`read_trusted` — the same, for a file that must be ours and not writable (or readable) by others.
 * :class:`FileRecordLock` — an OS advisory lock on a lock file (``flock`` on POSIX, ``msvcrt.locking`` on Windows):
   exclusive across processes and across lock objects of one process, released by the kernel when its holder dies.
 """
@@ -31,6 +32,7 @@ __all__ = [
     "ensure_private_dir",
     "fsync_directory",
     "read_optional",
+    "read_trusted",
     "storage_error",
     "sweep_temporaries",
     "write_atomic",
@@ -84,6 +86,40 @@ def read_optional(path: Path, action: str) -> bytes | None:
         return None
     except OSError as exc:
         raise storage_error(action, path, exc) from None
+
+
+def read_trusted(path: Path, action: str, *, secret: bool = False) -> bytes | None:
+    """The bytes of ``path`` (None when it does not exist), once it is known to be a regular file of ours (not a
+    symbolic link) that nobody else can write, nor read when it is a ``secret``: a file planted or loosened by
+    someone else is refused, not trusted (:class:`TokenStorageError`)."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise TokenStorageError(f"{path} is a symbolic link; not trusted: remove it") from None
+        raise storage_error(action, path, exc) from None
+    with os.fdopen(descriptor, "rb") as file:
+        info = os.fstat(file.fileno())
+        loose = 0o077 if secret else 0o022
+        problem = None
+        if not stat.S_ISREG(info.st_mode):
+            problem = "is not a regular file"
+        elif _POSIX and info.st_uid != os.getuid():
+            problem = "belongs to another user"
+        elif _POSIX and info.st_mode & loose:
+            problem = (
+                f"has mode {stat.S_IMODE(info.st_mode):04o} ({'readable or ' if secret else ''}writable by others)"
+            )
+        if problem is not None:
+            raise TokenStorageError(
+                f"{path} {problem}; not trusted: if it is yours, restore its mode (chmod 600), else remove it"
+            )
+        try:
+            return file.read()
+        except OSError as exc:
+            raise storage_error(action, path, exc) from None
 
 
 def ensure_private_dir(path: Path) -> Path:

@@ -47,7 +47,7 @@ from mcp_oauth_auth.storage.encrypted_format import (
     seal_key_check,
     unb64,
 )
-from mcp_oauth_auth.storage.files import FileRecordLock, create_exclusive, ensure_private_dir, read_optional
+from mcp_oauth_auth.storage.files import FileRecordLock, create_exclusive, ensure_private_dir, read_trusted
 
 __all__ = ["KEYRING_SERVICE", "PASSWORD_ENV", "MasterKey"]
 
@@ -215,7 +215,7 @@ class MasterKey:
         return info
 
     def _read_store_info(self) -> StoreInfo | None:
-        data = read_optional(self._info_path, "read")
+        data = read_trusted(self._info_path, "read")
         return None if data is None else parse_store_info(data, self._info_path, self.directory)
 
     @contextlib.contextmanager
@@ -396,7 +396,7 @@ class MasterKey:
         return key
 
     def _read_key_file(self) -> bytes | None:
-        data = read_optional(self._key_file, "read the key file")
+        data = read_trusted(self._key_file, "read the key file", secret=True)
         if data is None:
             return None
         key = unb64(data.strip().decode("ascii", errors="replace"), KEY_BYTES)

@@ -19,6 +19,7 @@ import itertools
 import json
 import logging
 import os
+import re
 import sys
 from typing import Any
 
@@ -43,12 +44,33 @@ def scenario_context() -> dict[str, Any]:
     return json.loads(raw) if raw else {}
 
 
+#: Scenarios whose server publishes its origin as the protected resource of an MCP endpoint below it. The library
+#: accepts only the identical resource by default (RFC 9728 §3.3; a parent resource would let one tenant's server
+#: obtain tokens valid for its neighbours, issue 14); a deployer who trusts such a gateway opts in, as here.
+PARENT_RESOURCE_SCENARIOS = frozenset({"auth/metadata-var2"})
+
+
+def operator_issuer(server_url: str) -> str:
+    """The authorization server an operator configures with pre-registered credentials (``issuer=``): the library
+    sends a secret, key or workload assertion only to an issuer the user names, or to one on the MCP server's own
+    origin (issue 14), and the suite's authorization server runs on another origin. Read here from the server's
+    protected resource metadata, as the operator would have read it when registering the client."""
+    with httpx.Client(timeout=10) as client:
+        challenge = client.post(server_url, json={}).headers.get("www-authenticate", "")
+        found = re.search(r'resource_metadata="([^"]+)"', challenge)
+        origin = httpx.URL(server_url).copy_with(path="/", query=None)
+        metadata_url = found.group(1) if found else str(origin.join("/.well-known/oauth-protected-resource"))
+        servers = client.get(metadata_url).json()["authorization_servers"]
+    return str(servers[0])
+
+
 def make_auth(server_url: str, scenario: str, context: dict[str, Any]) -> MCPOAuth:
     """MCPOAuth as the scenario calls for: pre-registered or machine-to-machine credentials from the context."""
     options: dict[str, Any] = {
         "store": MemoryTokenStore(),
         "authorizer": HeadlessAuthorizer(timeout=10),
         "client_name": "mcp-oauth-auth conformance client",
+        "allow_parent_resource": scenario in PARENT_RESOURCE_SCENARIOS,
     }
     if scenario == "auth/pre-registration":
         options.update(client_id=context["client_id"], client_secret=context["client_secret"])
@@ -63,6 +85,8 @@ def make_auth(server_url: str, scenario: str, context: dict[str, Any]) -> MCPOAu
         options.update(client_id=context["client_id"], assertion=context["valid_jwt"])
     else:
         options.update(client_metadata_url=CLIENT_METADATA_URL)
+    if "client_id" in options:
+        options["issuer"] = operator_issuer(server_url)
     return MCPOAuth(server_url, **options)
 
 

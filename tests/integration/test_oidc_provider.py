@@ -345,6 +345,8 @@ def test_client_credentials(oidc_stack: OIDCStack, method: str) -> None:
         store=MemoryTokenStore(),
         grant_type="client_credentials",
         client_id=client_id,
+        # The provider is on another origin than the MCP server: its secret or key goes only to a named issuer.
+        issuer=provider.issuer,
         token_endpoint_auth_method=None if method == "private_key_jwt" else method,
         **provider.client_credentials(client_id),
     )
@@ -388,6 +390,7 @@ def test_confidential_client(oidc_stack_factory: StackFactory, method: str) -> N
         store=MemoryTokenStore(),
         authorizer=HeadlessAuthorizer(page_handler=person.page_handler),
         client_id=client_id,
+        issuer=provider.issuer,  # another origin than the MCP server's: named, as its secret or key requires
         token_endpoint_auth_method=None if method == "private_key_jwt" else method,
         refresh_skew=0,
         **provider.client_credentials(client_id),

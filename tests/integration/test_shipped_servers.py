@@ -220,6 +220,8 @@ def test_pre_registered_confidential_client(start: Start, client: str, method: s
         authorizer=HeadlessAuthorizer(),
         client_id="pre-registered",
         client_secret=secret,
+        # Where the authorization server is on another origin (sdk-separate-as), the secret goes only to a named one.
+        issuer=server.issuer,
         token_endpoint_auth_method=method,
     )
     assert mcp_session(auth, server.url, client, 1, 2) == ([ADD_TOOL], "3")

@@ -101,7 +101,14 @@ def mcp_server(authorization_server: FakeMCPStack, client: str) -> Iterator[Runn
 
 
 def new_auth(server: RunningSDKServer, stack: FakeMCPStack) -> MCPOAuth:
-    return MCPOAuth(server.url, store=MemoryTokenStore(), authorizer=stack.authorizer)
+    # The SSE server's resource is its origin (its messages endpoint is not below /sse): a parent of the server URL,
+    # which the client accepts only when told to (RFC 9728 §3.3 asks for the identical resource).
+    return MCPOAuth(
+        server.url,
+        store=MemoryTokenStore(),
+        authorizer=stack.authorizer,
+        allow_parent_resource=server.transport == "sse",
+    )
 
 
 def test_mcpoauth_is_an_auth_of_the_sdk_http_library() -> None:

@@ -298,12 +298,17 @@ def test_callbacks_for_other_authorization_requests_do_not_end_the_wait(port: in
     assert page.status_code == 200
 
 
-def test_a_callback_without_state_still_ends_the_wait_for_the_flow_to_reject(port: int, redirect: str) -> None:
-    callback = f"{redirect}?error=server_error"  # some servers drop state from error responses
-    browser = ThreadBrowser(get(callback))
+def test_a_callback_without_state_does_not_end_the_wait(port: int, redirect: str) -> None:
+    """Any web page can send a callback without state (issue 14, point 7): it is ignored like one with another state,
+    and the real callback still arrives."""
+    callback = f"{redirect}?code={CODE}&state={STATE}"
+    browser = ThreadBrowser(get(f"{redirect}?error=server_error"), get(f"{redirect}?code=PLANTED"), get(callback))
     authorizer = LoopbackBrowserAuthorizer(port=port, open_browser=browser, on_prompt=lambda url: None, timeout=10)
     assert authorizer.authorize(AUTH_URL, redirect) == callback
-    browser.join()
+    *ignored, page = responses(browser.join())
+    assert [r.status_code for r in ignored] == [400, 400]
+    assert all("Not the current authorization" in r.text for r in ignored)
+    assert page.status_code == 200
 
 
 def test_without_state_in_the_request_any_callback_ends_the_wait(port: int, redirect: str) -> None:

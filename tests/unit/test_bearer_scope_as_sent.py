@@ -47,6 +47,11 @@ REQUESTS = [
     "https://mcp.example.com/mcp%2Ftools",
     "https://mcp.example.com/%6Dcp",
     "https://mcp.example.com/mcp/%2e%2e/admin",
+    "https://mcp.example.com/mcp/%2E%2e/admin",
+    "https://mcp.example.com/mcp/..%2fadmin",
+    "https://mcp.example.com/mcp/.%2E%5Cadmin",
+    "https://mcp.example.com/mcp/x/%252e%252e/%252e%252e/admin",
+    "https://mcp.example.com/mcp/.well-known/x",
     "https://MCP.EXAMPLE.COM:443/mcp",
     "https://mcp.example.com:8443/mcp",
     "https://mcp.example.com:443/mcp",
@@ -92,7 +97,9 @@ def test_covers_matches_the_decoded_rule(library_name: str, resource: str) -> No
     for target in REQUESTS:
         request = library.Request("GET", target)
         url = request.url
-        assert auth._covers(request) is scope.covers(url.scheme, url.host, url.port, url.path), (resource, target)
+        raw_path = url.raw_path.decode("ascii").partition("?")[0]
+        expected = scope.covers(url.scheme, url.host, url.port, url.path, raw_path)
+        assert auth._covers(request) is expected, (resource, target)
 
 
 @pytest.mark.parametrize("library_name", LIBRARIES)
@@ -106,12 +113,31 @@ def test_covers_on_the_common_cases(library_name: str) -> None:
         "https://mcp.example.com/mcp/tools?x=1#f",
         "https://mcp.example.com/mcp%2Ftools",
         "https://mcp.example.com/%6Dcp",
-        "https://mcp.example.com/mcp/%2e%2e/admin",
         "https://MCP.EXAMPLE.COM:443/mcp",
         "https://mcp.example.com:443/mcp",
         "wss://mcp.example.com/mcp",
         "https://user:pass@mcp.example.com/mcp",
+        "https://mcp.example.com/mcp/.well-known/x",
     }
+
+
+@pytest.mark.parametrize("library_name", LIBRARIES)
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://mcp.example.com/mcp/%2e%2e/admin",
+        "https://mcp.example.com/mcp/..%2fadmin",
+        "https://mcp.example.com/mcp/..%2Fadmin",
+        "https://mcp.example.com/mcp/%2E./admin",
+        "https://mcp.example.com/mcp/x%2f..%2f..%2fadmin",
+        "https://mcp.example.com/mcp/%252e%252e/admin",
+        "https://mcp.example.com/mcp/..%5cadmin",
+    ],
+)
+def test_a_dot_segment_encoded_or_not_is_never_covered(library_name: str, target: str) -> None:
+    library: ModuleType = importlib.import_module(library_name)
+    assert not _auth("https://mcp.example.com/mcp")._covers(library.Request("GET", target))
+    assert not _auth("https://mcp.example.com")._covers(library.Request("GET", target))
 
 
 def test_a_url_without_parsed_components_is_decided_by_its_properties() -> None:

@@ -66,13 +66,16 @@ def test_the_pinned_authorization_server_is_chosen_among_several(kind: ClientKin
     assert auth.record.issuer == "https://auth.test"
 
 
-def test_without_a_pin_the_first_listed_authorization_server_is_used() -> None:
-    """The control for the test above: the same listing, unpinned, goes to the first server."""
+def test_without_a_pin_a_confidential_client_goes_to_no_other_origin() -> None:
+    """The control for the test above: the same listing, unpinned, is refused for a client with a secret (issue 14,
+    point 3: its secret goes only to a named issuer or to the MCP server's own origin), before any request."""
     stack = stack_at("https://auth.test")
     stack.config.prm_authorization_servers = ["https://elsewhere.test", "https://auth.test"]
     auth = pre_registered(stack)
-    assert send_all(SYNC, stack, auth, [("GET", stack.server_url)])[0].status == 200
-    assert "elsewhere.test" in hosts_contacted(stack)  # tried first, found no metadata, skipped
+    with pytest.raises(IssuerMismatchError, match=r"pass issuer='https://elsewhere\.test'") as caught:
+        send_all(SYNC, stack, auth, [("GET", stack.server_url)])
+    assert SECRET not in str(caught.value)
+    assert hosts_contacted(stack) == {"mcp.test"}
 
 
 def test_a_server_naming_only_other_authorization_servers_is_refused(kind: ClientKind) -> None:
@@ -107,7 +110,8 @@ def test_a_root_slash_is_not_a_different_issuer() -> None:
 def test_stored_credentials_of_other_authorization_servers_are_not_used() -> None:
     store = MemoryTokenStore()
     first = stack_at("https://auth.test")
-    assert send_all(SYNC, first, pre_registered(first, store), [("GET", first.server_url)])[0].status == 200
+    auth = pre_registered(first, store, issuer="https://auth.test")
+    assert send_all(SYNC, first, auth, [("GET", first.server_url)])[0].status == 200
     [stored_key] = store.list_keys()
     assert stored_key.issuer == "https://auth.test"
 
@@ -129,7 +133,8 @@ def test_stored_credentials_of_other_authorization_servers_are_not_used() -> Non
 def test_a_secret_is_not_sent_to_a_new_authorization_server_unasked(kind: ClientKind) -> None:
     store = MemoryTokenStore()
     before = stack_at("https://auth.test")
-    assert send_all(kind, before, pre_registered(before, store), [("GET", before.server_url)])[0].status == 200
+    first = pre_registered(before, store, issuer="https://auth.test")
+    assert send_all(kind, before, first, [("GET", before.server_url)])[0].status == 200
     drop_refresh_token(store)
     [key] = store.list_keys()
     stored = store.load(key)

@@ -1,0 +1,93 @@
+"""Reading OAuth responses with bounds: a size cap and an overall deadline for the body.
+
+A hostile server could answer a metadata or token request with an endless or enormous body (read whole into
+memory), or trickle one byte at a time (httpx's timeouts are per read, so a trickle never times out). Every OAuth
+response is read here instead: at most ``max_body`` bytes (after content decoding, so a compressed bomb counts at
+its real size), within ``deadline`` seconds from the first byte read; past either, the connection is closed and a
+:class:`~mcp_oauth_auth.exceptions.ResponseLimitError` is thrown into the flow (a temporary failure: stored
+credentials are kept).
+
+The limits travel with each request, as the flow's guard set them (:mod:`mcp_oauth_auth.flow.guard`), in the request's
+``extensions`` under :data:`LIMITS_EXTENSION`; transports ignore extensions they do not know.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from mcp_oauth_auth.exceptions import ResponseLimitError
+from mcp_oauth_auth.flow.effects import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_RESPONSE_DEADLINE
+from mcp_oauth_auth.flow.urls import safe_url
+
+__all__ = ["LIMITS_EXTENSION", "aread_bounded", "limits_of", "read_bounded"]
+
+LIMITS_EXTENSION = "mcp_oauth_auth.read_limits"
+
+
+def limits_of(request: Any) -> tuple[int, float]:
+    """``(max_body, deadline)`` for the response to ``request`` (the defaults where the request carries none)."""
+    limits = request.extensions.get(LIMITS_EXTENSION)
+    return limits if limits is not None else (DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_RESPONSE_DEADLINE)
+
+
+def _declared_too_large(response: Any, max_body: int) -> bool:
+    lengths = response.headers.get_list("content-length")
+    return len(lengths) == 1 and lengths[0].strip().isdigit() and int(lengths[0]) > max_body
+
+
+def _too_large(response: Any, max_body: int) -> ResponseLimitError:
+    url = safe_url(str(response.request.url))
+    return ResponseLimitError(
+        f"the response from {url} is larger than {max_body} bytes (max_response_size); not read", url=url
+    )
+
+
+def _too_slow(response: Any, deadline: float) -> ResponseLimitError:
+    url = safe_url(str(response.request.url))
+    return ResponseLimitError(
+        f"the response from {url} took longer than {deadline:g} s to arrive (response_deadline); not read", url=url
+    )
+
+
+def read_bounded(response: Any) -> None:
+    """Read ``response``'s body within its request's limits (the body is then ``response.content``); raise
+    :class:`ResponseLimitError`, the connection closed, past either."""
+    max_body, deadline = limits_of(response.request)
+    chunks: list[bytes] = []
+    try:
+        if _declared_too_large(response, max_body):
+            raise _too_large(response, max_body)
+        size, started = 0, time.monotonic()
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > max_body:
+                raise _too_large(response, max_body)
+            chunks.append(chunk)
+            if time.monotonic() - started > deadline:
+                raise _too_slow(response, deadline)
+    except BaseException:
+        response.close()
+        raise
+    response._content = b"".join(chunks)
+
+
+async def aread_bounded(response: Any) -> None:
+    """Async form of :func:`read_bounded`."""
+    max_body, deadline = limits_of(response.request)
+    chunks: list[bytes] = []
+    try:
+        if _declared_too_large(response, max_body):
+            raise _too_large(response, max_body)
+        size, started = 0, time.monotonic()
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > max_body:
+                raise _too_large(response, max_body)
+            chunks.append(chunk)
+            if time.monotonic() - started > deadline:
+                raise _too_slow(response, deadline)
+    except BaseException:
+        await response.aclose()
+        raise
+    response._content = b"".join(chunks)
