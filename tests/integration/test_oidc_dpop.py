@@ -138,6 +138,7 @@ def test_client_credentials_with_dpop_nonces(dpop_stack: tuple[OIDCProvider, DPo
         grant_type="client_credentials",
         client_id=client_id,
         client_secret=provider.secret(client_id),
+        issuer=provider.issuer,  # another origin than the MCP server's: named, as its secret requires
         dpop=True,
     )
     with httpx.Client(auth=auth, timeout=30) as client:

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from mcp_oauth_auth import DiscoveryError, UnsafeURLError
+from mcp_oauth_auth import DiscoveryError, RegistrationError, UnsafeURLError
 from mcp_oauth_auth.flow import guard
 
 from .hostile import PRM_URL, SERVER, HostileServer, answer, document, make_auth
@@ -48,7 +48,8 @@ def test_authenticate_never_follows_a_redirect(kind: tuple[str, str]) -> None:
     server = HostileServer.protected(PRM)
     server.routes[PRM_URL] = answer(302, {"location": "https://169.254.169.254/prm"})
     server.routes[SERVER.replace("/mcp", "/.well-known/oauth-protected-resource")] = answer(404)
-    with pytest.raises(DiscoveryError):
+    # The refused hop leaves no metadata: the 2025-03-26 fallback is tried, and fails on this fake's origin.
+    with pytest.raises((DiscoveryError, RegistrationError)):
         server.authenticate(kind, make_auth(), follow_redirects=True)
     assert not [url for url in server.urls() if "169.254" in url]
 
@@ -62,7 +63,7 @@ def test_following_redirects_is_warned_about_once(
     server.routes["https://cdn.example/prm"] = answer(404)
     with caplog.at_level(logging.WARNING, logger="mcp_oauth_auth"):
         for _ in range(2):
-            with pytest.raises(DiscoveryError):
+            with pytest.raises((DiscoveryError, RegistrationError)):
                 server.request(("httpx", "sync"), make_auth(), follow_redirects=True)
     warnings = [record for record in caplog.records if "follow_redirects=True" in record.getMessage()]
     assert len(warnings) == 1
