@@ -19,6 +19,7 @@ __all__ = [
     "ClientRegistrationRequiredError",
     "ClientUnknownError",
     "ConfigurationError",
+    "ConnectionFailedError",
     "DiscoveryError",
     "InsufficientScopeError",
     "InvalidGrantError",
@@ -36,6 +37,7 @@ __all__ = [
     "TokenRefreshError",
     "TokenRevocationError",
     "TokenStorageError",
+    "WrongPasswordError",
 ]
 
 
@@ -86,6 +88,16 @@ class TemporaryOAuthError(OAuthError):
     logging out, which removes the credential as asked: there it reports a token the server failed to revoke
     (in the ``error`` of its ``RevocationOutcome``), which stays valid at the server until it expires.
     """
+
+
+class ConnectionFailedError(TemporaryOAuthError):
+    """A request could not be sent: ``reason`` says why, ``dns`` (the host name does not exist: most often a typo
+    in the URL), ``dns-unavailable``, ``refused``, ``tls`` (the certificate failed verification), ``timeout`` or
+    ``network``. Temporary as far as stored credentials go: they are never discarded because of it."""
+
+    def __init__(self, message: str, *, url: str | None = None, reason: str = "network") -> None:
+        super().__init__(message, url=url)
+        self.reason = reason
 
 
 class DiscoveryError(OAuthError):
@@ -182,3 +194,8 @@ class StoreLockedError(TokenStorageError):
 
 class RecordConflictError(TokenStorageError):
     """The record changed in the store since it was read (another process or host wrote it); nothing was lost."""
+
+
+class WrongPasswordError(TokenStorageError):
+    """The password (``password=`` or ``$MCP_OAUTH_PASSWORD``) is not the one the store was set up with; nothing
+    in the store was changed."""

@@ -147,6 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="use this authorization server only (the one --client-id is registered at, if given)",
     )
     login.add_argument("--client-metadata-url", metavar="URL", help="your Client ID Metadata Document (https URL)")
+    login.add_argument(
+        "--trust-unadvertised-pkce",
+        action="store_true",
+        help="use an authorization server that does not advertise PKCE S256 (only one you trust)",
+    )
 
     command("list", commands.list_records, "list the stored credentials (no secrets)", store, as_json, aliases=["ls"])
     command(

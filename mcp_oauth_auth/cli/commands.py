@@ -62,8 +62,11 @@ def http_client(auth: httpx.Auth | None = None, timeout: float = 30.0) -> httpx.
 
 
 def list_records(args: argparse.Namespace, terminal: Terminal) -> int:
+    from mcp_oauth_auth.cli.strength import warn_if_weak
+
     store = open_store(args.store)
     found = sorted(load_all(store), key=_sort_key)
+    warn_if_weak(terminal, store)
     if args.json:
         document = [
             summary(item.record, store)
@@ -72,7 +75,7 @@ def list_records(args: argparse.Namespace, terminal: Terminal) -> int:
             for item in found
         ]
         emit_json(terminal, document)
-        return ExitCode.OK
+        return _unreadable_status(found)
     if not found:
         terminal.note(f"No stored credentials in {store_description(store)}.")
         terminal.note("Add one with: mcp-oauth login NAME URL")
@@ -83,7 +86,15 @@ def list_records(args: argparse.Namespace, terminal: Terminal) -> int:
     shrink_order = (3, 2, 5, 1, 0, 4)
     for line in render_table(headers, rows, terminal.width, terminal.ellipsis, shrink_order):
         terminal.print(line)
-    return ExitCode.OK
+    for item in found:
+        if item.record is None:  # the table cuts the reason on a narrow terminal: here it is whole
+            terminal.error(f"the credential for {item.key.resource} ({item.key.issuer}) cannot be read: {item.problem}")
+    return _unreadable_status(found)
+
+
+def _unreadable_status(found: Sequence[StoredRecord]) -> int:
+    """``list`` fails when a stored record cannot be read: a script must not take a partial list for the whole."""
+    return ExitCode.ERROR if any(item.record is None for item in found) else ExitCode.OK
 
 
 def _sort_key(item: StoredRecord) -> tuple[str, str]:

@@ -15,6 +15,8 @@ from mcp_oauth_auth.cli.commands import http_client
 from mcp_oauth_auth.cli.errors import CLIError, ExitCode
 from mcp_oauth_auth.cli.lookup import add_name, labelled, load_all, open_store, store_description, store_label
 from mcp_oauth_auth.cli.output import Terminal
+from mcp_oauth_auth.cli.probe import check_endpoint
+from mcp_oauth_auth.cli.strength import warn_if_weak
 from mcp_oauth_auth.cli.summary import emit_json, expiry_text, granted_scopes, print_fields, summary
 from mcp_oauth_auth.records import CredentialRecord
 
@@ -113,18 +115,21 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
         client_secret=client_secret,
         client_metadata_url=args.client_metadata_url,
         issuer=args.issuer,
+        trust_unadvertised_pkce=args.trust_unadvertised_pkce,
         client_name="mcp-oauth",
         name=args.name,
     )
     started = time.time()
     try:
         with http_client() as http:
+            check_endpoint(args.url, http)  # before anything is registered anywhere
             tokens = auth.authenticate(http)
     finally:
         waiting.stop()
     record = auth.record
     assert record is not None  # authenticate() raises rather than return without a record
     record = add_name(store, record.key, args.name) or record
+    warn_if_weak(terminal, store)
     if args.json:
         emit_json(terminal, summary(record, store))
         return ExitCode.OK

@@ -8,11 +8,12 @@ from dataclasses import replace
 
 from mcp_oauth_auth.cli.errors import CLIError, ExitCode, NotLoggedInError
 from mcp_oauth_auth.cli.output import Terminal
-from mcp_oauth_auth.exceptions import ConfigurationError, TokenStorageError
+from mcp_oauth_auth.exceptions import ConfigurationError, TokenStorageError, WrongPasswordError
 from mcp_oauth_auth.records import CredentialRecord, RecordKey
 from mcp_oauth_auth.storage.base import RecordLock, TokenStore
 from mcp_oauth_auth.storage.memory import MutexRecordLock
-from mcp_oauth_auth.storage.names import StoredRecord, labelled, load_all, serves
+from mcp_oauth_auth.storage.names import StoredRecord, labelled, serves
+from mcp_oauth_auth.storage.names import load_all as _load_all
 
 __all__ = [
     "RecordView",
@@ -38,7 +39,18 @@ def open_store(backend: str) -> TokenStore:
         raise CLIError(str(exc), f"--store takes one of: {choices}", ExitCode.USAGE) from None
 
 
-def _concrete(store: TokenStore) -> TokenStore:
+def load_all(store: TokenStore) -> list[StoredRecord]:
+    """Every record in the store (one that cannot be read says why); a wrong ``MCP_OAUTH_PASSWORD`` is an error of
+    the whole store, raised as such, rather than one unreadable record after another."""
+    found = _load_all(store)
+    for item in found:
+        if isinstance(item.error, WrongPasswordError):
+            raise item.error
+    return found
+
+
+def concrete_store(store: TokenStore) -> TokenStore:
+    """The store in use: the one an ``auto`` store chose."""
     from mcp_oauth_auth.storage.auto import AutoTokenStore
 
     return store.chosen if isinstance(store, AutoTokenStore) else store
@@ -46,7 +58,7 @@ def _concrete(store: TokenStore) -> TokenStore:
 
 def store_label(store: TokenStore) -> str:
     """A short name for the store actually in use: ``keyring``, ``encrypted_file``, ``vault``, ``memory``."""
-    kind = type(_concrete(store)).__name__
+    kind = type(concrete_store(store)).__name__
     labels = {
         "KeyringTokenStore": "keyring",
         "EncryptedFileTokenStore": "encrypted_file",
@@ -58,7 +70,7 @@ def store_label(store: TokenStore) -> str:
 
 def store_description(store: TokenStore) -> str:
     """The store with where it keeps things, e.g. ``encrypted_file (/home/me/.mcp_oauth)``."""
-    concrete = _concrete(store)
+    concrete = concrete_store(store)
     directory = getattr(concrete, "directory", None)
     label = store_label(store)
     return f"{label} ({directory})" if directory is not None else label
