@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from mcp_oauth_auth.authorizers.base import Authorizer
+from mcp_oauth_auth.cli.app import CLIENT_SECRET_ENV
 from mcp_oauth_auth.cli.commands import http_client
 from mcp_oauth_auth.cli.errors import CLIError, ExitCode
 from mcp_oauth_auth.cli.lookup import add_name, labelled, load_all, open_store, store_description, store_label
@@ -25,9 +26,6 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.storage.base import TokenStore
 
 __all__ = ["CLIENT_SECRET_ENV", "login"]
-
-#: Where a client secret may come from instead of the command line (which other users can see in ``ps``).
-CLIENT_SECRET_ENV = "MCP_OAUTH_CLIENT_SECRET"
 
 
 class _Waiting:

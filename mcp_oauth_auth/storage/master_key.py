@@ -120,6 +120,11 @@ class _SystemKeyring:
 
 def _os_keyring() -> tuple[_KeySlot | None, str]:
     """The OS keyring when it is usable, else None and why not (asks the keyring backend's probe)."""
+    from mcp_oauth_auth.storage.keyring_quick import keyring_out_of_reach
+
+    out_of_reach = keyring_out_of_reach()
+    if out_of_reach is not None:
+        return None, out_of_reach
     try:
         module: Any = importlib.import_module("mcp_oauth_auth.storage.keyring_store")
         status: Any = module.probe_keyring()
