@@ -9,8 +9,6 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from mcp_oauth_auth import __version__
 from mcp_oauth_auth.authorizers.base import Authorizer
 from mcp_oauth_auth.cli.errors import CLIError, ExitCode, NotLoggedInError
@@ -28,6 +26,8 @@ from mcp_oauth_auth.cli.summary import emit_json, expiry_text, granted_scopes, p
 from mcp_oauth_auth.records import CredentialRecord
 
 if TYPE_CHECKING:
+    import httpx
+
     from mcp_oauth_auth.auth import MCPOAuth
     from mcp_oauth_auth.flow.revocation import RevocationOutcome
     from mcp_oauth_auth.storage.base import TokenStore
@@ -45,16 +45,15 @@ __all__ = [
 ]
 
 #: Loopback hosts never go through a proxy from the environment (httpx would send them to HTTP(S)_PROXY).
-_LOOPBACK_DIRECT: dict[str, httpx.BaseTransport | None] = {
-    "all://127.0.0.1": None,
-    "all://localhost": None,
-    "all://[::1]": None,
-}
+_LOOPBACK_DIRECT = ("all://127.0.0.1", "all://localhost", "all://[::1]")
 
 
 def http_client(auth: httpx.Auth | None = None, timeout: float = 30.0) -> httpx.Client:
     """The HTTP client of every command: the environment's proxy settings, except for loopback addresses."""
-    return httpx.Client(auth=auth, timeout=timeout, mounts=_LOOPBACK_DIRECT)
+    import httpx  # (here: `list`, `show` and `clear` never need it)
+
+    direct: dict[str, httpx.BaseTransport | None] = dict.fromkeys(_LOOPBACK_DIRECT)
+    return httpx.Client(auth=auth, timeout=timeout, mounts=direct)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -287,6 +286,8 @@ def test_connection(args: argparse.Namespace, terminal: Terminal) -> int:
 
 
 def logout(args: argparse.Namespace, terminal: Terminal) -> int:
+    import httpx
+
     store = open_store(args.store)
     record = find_record(store, args.name, args.url, terminal)
     auth = _auth_for(record, store, args.name)

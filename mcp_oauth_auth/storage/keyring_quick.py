@@ -17,7 +17,7 @@ NO_SESSION_BUS = (
 )
 
 #: Distributions whose keyring backends all need D-Bus on Linux, or are never usable here (keyrings.alt's files).
-_KNOWN_BACKEND_DISTRIBUTIONS = {"keyring", "keyrings.alt", "keyrings-alt"}
+_KNOWN_BACKEND_DISTRIBUTIONS = {"keyring", "keyrings-alt"}
 
 
 def _keyring_config() -> Path:
@@ -26,13 +26,28 @@ def _keyring_config() -> Path:
     return Path(root, "python_keyring", "keyringrc.cfg")
 
 
-def _other_backends() -> bool:
-    from importlib.metadata import entry_points
+def _distribution(folder: str) -> str:
+    """``keyrings.alt-5.0.dist-info`` -> ``keyrings-alt`` (the normalised name)."""
+    return folder.split("-", 1)[0].lower().replace("_", "-").replace(".", "-")
 
-    for entry in entry_points(group="keyring.backends"):
-        dist = getattr(entry, "dist", None)
-        if dist is None or dist.name.lower() not in _KNOWN_BACKEND_DISTRIBUTIONS:
-            return True
+
+def _other_backends() -> bool:
+    """Whether an installed distribution other than keyring's own offers keyring backends (``keyring.backends``
+    entry points). The metadata is read directly: importing importlib.metadata would cost what this saves."""
+    for folder in sys.path:
+        try:
+            entries = list(os.scandir(folder or "."))
+        except OSError:
+            continue
+        for entry in entries:
+            if not entry.name.endswith((".dist-info", ".egg-info")):
+                continue
+            try:
+                text = Path(entry.path, "entry_points.txt").read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            if "[keyring.backends]" in text and _distribution(entry.name) not in _KNOWN_BACKEND_DISTRIBUTIONS:
+                return True
     return False
 
 

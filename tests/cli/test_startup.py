@@ -77,3 +77,16 @@ def test_without_a_session_bus_the_keyring_is_not_even_imported(home: Path, tmp_
     configured = _run(home, ["-c", CHOOSE], env)
     assert configured.returncode == 0, problem(configured)
     assert "keyring.core" in imported_modules(configured.stderr)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the D-Bus session bus is the Linux keyrings' way")
+def test_a_keyring_backend_from_another_distribution_is_left_to_keyring(home: Path, tmp_path: Path) -> None:
+    packages = tmp_path / "packages"
+    info = packages / "keyrings.example-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: keyrings.example\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[keyring.backends]\nexample = keyrings_example\n")
+    env = {"XDG_CONFIG_HOME": str(tmp_path), "PYTHONPATH": str(packages)}
+    result = _run(home, ["-c", CHOOSE], env)
+    assert result.returncode == 0, problem(result)
+    assert "keyring.core" in imported_modules(result.stderr)
