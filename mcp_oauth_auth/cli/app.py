@@ -208,7 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = command("doctor", commands.doctor, "check what an MCP server publishes for authorization", as_json)
     doctor.add_argument("url", metavar="URL", help="the MCP endpoint, e.g. https://mcp.example.com/mcp")
     doctor.add_argument("--timeout", type=_seconds, default=15.0, metavar="SECONDS", help="per request (default 15)")
-    command("logout", commands.logout, "revoke the tokens at the server, then forget them", named, store, as_json)
+    logout = command(
+        "logout", commands.logout, "revoke the tokens at the server, then forget them", named, store, as_json
+    )
+    logout.add_argument(
+        "--all",
+        action="store_true",
+        help="revoke and forget the credential even when other names use it (without: only NAME is removed)",
+    )
     command("clear", commands.clear, "forget a credential here, without contacting the server", named, store, as_json)
     demo = command("demo", commands.demo, "the complete flow against an embedded local server, narrated")
     demo.add_argument(

@@ -288,8 +288,12 @@ def test_connection(args: argparse.Namespace, terminal: Terminal) -> int:
 def logout(args: argparse.Namespace, terminal: Terminal) -> int:
     import httpx
 
+    from mcp_oauth_auth.cli.aliases import drop_alias, shared_by_others
+
     store = open_store(args.store)
     record = find_record(store, args.name, args.url, terminal)
+    if shared_by_others(record, args.name) and not args.all:
+        return drop_alias(terminal, store, record, args.name, args.json)
     auth = _auth_for(record, store, args.name)
     try:
         with http_client() as http:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from mcp_oauth_auth.cli.errors import CLIError, ExitCode, NotLoggedInError
@@ -19,10 +20,12 @@ __all__ = [
     "RecordView",
     "StoredRecord",
     "add_name",
+    "concrete_store",
     "find_record",
     "labelled",
     "load_all",
     "open_store",
+    "relabel",
     "store_description",
     "store_label",
 ]
@@ -111,6 +114,14 @@ def find_record(
 def add_name(store: TokenStore, key: RecordKey, name: str) -> CredentialRecord | None:
     """Label the record with ``name`` and make it the most recently updated, so that ``name`` means this record
     from now on (under the store's lock for it, when the store has locks). The updated record, or None if gone."""
+    return relabel(store, key, lambda names: names if name in names else (*names, name))
+
+
+def relabel(
+    store: TokenStore, key: RecordKey, change: Callable[[tuple[str, ...]], tuple[str, ...]]
+) -> CredentialRecord | None:
+    """Give the record the names ``change`` makes of its names, under the store's lock for it (when the store has
+    locks), and make it the most recently updated. The updated record, or None if it is gone."""
     make_lock = getattr(store, "lock", None)
     lock: RecordLock | None = make_lock(key) if callable(make_lock) else None
     if lock is not None:
@@ -123,8 +134,7 @@ def add_name(store: TokenStore, key: RecordKey, name: str) -> CredentialRecord |
         record = store.load(key)
         if record is None:
             return None
-        names = record.names if name in record.names else (*record.names, name)
-        updated = replace(record, names=names, updated_at=time.time())
+        updated = replace(record, names=change(record.names), updated_at=time.time())
         store.save(updated)
         return updated
     finally:
