@@ -106,3 +106,19 @@ def test_an_mcp_endpoint_passes_the_probe(stack: FakeMCPStack, home: Path) -> No
     result = run_cli(home, "login", "x", stack.server_url, "--headless")
     assert result.returncode == 0, problem(result)
     assert stack.count("register") == 1
+
+
+def test_the_library_registers_nothing_for_a_website_either(website: tuple[str, list[tuple[str, str]]]) -> None:
+    """MCPOAuth.authenticate() sends no request to the endpoint itself (discovery starts at the well-known URLs), so
+    it has no answer to check for free; what keeps it from registering at a website is that nothing there publishes
+    authorization metadata, so PKCE support cannot be verified."""
+    import httpx
+
+    from mcp_oauth_auth import HeadlessAuthorizer, MCPOAuth, PKCENotSupportedError
+
+    origin, seen = website
+    auth = MCPOAuth(origin + "/", authorizer=HeadlessAuthorizer())
+    with pytest.raises(PKCENotSupportedError), httpx.Client() as http:
+        auth.authenticate(http)
+    assert seen
+    assert all(method == "GET" and path.startswith("/.well-known/") for method, path in seen), seen
