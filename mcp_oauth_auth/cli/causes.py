@@ -50,10 +50,20 @@ _ADVICE: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r" or pass password="), ""),
     (re.compile(r" \(or pass key_file=\)"), ""),
     (re.compile(r"use a smaller chunk_size"), "choose another --store, e.g. encrypted_file"),
+    (
+        re.compile(r"or raise LoopbackBrowserAuthorizer\(timeout=\.\.\.\)"),
+        "or log in with --device or --no-browser, which wait longer",
+    ),
+    (
+        re.compile(
+            r"HeadlessAuthorizer needs a page_handler that submits it, or use a browser \(LoopbackBrowserAuthorizer\)"
+        ),
+        "--headless cannot fill it in: log in without --headless (your browser opens), or with --device or "
+        "--no-browser",
+    ),
     (re.compile(r"\bclient_id= \(and client_secret= "), "--client-id (and --client-secret "),
     (re.compile(r"\bclient_id=(?=[\s,.;)]|$)"), "--client-id"),
     (re.compile(r"\bclient_secret=(?=[\s,.;)]|$)"), "--client-secret"),
-    (re.compile(r"\bprivate_key=(?=[\s,.;)]|$)"), "--client-secret"),
 ]
 
 

@@ -131,6 +131,16 @@ def test_the_library_names_the_cause_and_keeps_the_credential() -> None:
         ("Pass issuer='https://as.example' if the client", "Log in with --issuer 'https://as.example' if the client"),
         ("the right password (MCP_OAUTH_PASSWORD or password=)", "the right password (MCP_OAUTH_PASSWORD)"),
         (
+            "approve the request in the browser sooner, or raise LoopbackBrowserAuthorizer(timeout=...)",
+            "approve the request in the browser sooner, or log in with --device or --no-browser, which wait longer",
+        ),
+        (
+            "at http://as/login; HeadlessAuthorizer needs a page_handler that submits it, or use a browser "
+            "(LoopbackBrowserAuthorizer)",
+            "at http://as/login; --headless cannot fill it in: log in without --headless (your browser opens), or "
+            "with --device or --no-browser",
+        ),
+        (
             "pass client_id= (and client_secret= for a confidential client).",
             "pass --client-id (and --client-secret for a confidential client).",
         ),
