@@ -42,26 +42,26 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def _host(url: str) -> str:
+def _host(url: str) -> tuple[str, str]:
+    """``host:port`` (or ``host``) for messages, and the host name alone; ``url`` itself when it cannot be parsed."""
     try:
         parts = urlsplit(url)
-        host = parts.hostname or url
-        return f"{host}:{parts.port}" if parts.port else host
+        name = parts.hostname or url
+        return (f"{name}:{parts.port}" if parts.port else name), name
     except ValueError:
-        return url
+        return url, url
 
 
 def classify_connection_failure(exc: BaseException, url: str) -> ConnectionFailure:
     """The cause of the transport failure ``exc`` of a request to ``url``."""
-    host = _host(url)
-    name = (urlsplit(url).hostname or host) if "://" in url else host
+    host, name = _host(url)
     chain = _chain(exc)
     for cause in chain:
         if isinstance(cause, ssl.SSLCertVerificationError):
             problem = cause.verify_message or cause.reason or "the certificate was not accepted"
             return ConnectionFailure("tls", host, f"TLS certificate verification failed for {host}: {problem}")
         if isinstance(cause, ssl.SSLError):
-            problem = cause.reason or str(cause)
+            problem = cause.strerror or cause.reason or str(cause)
             return ConnectionFailure("tls", host, f"the TLS handshake with {host} failed: {problem}")
         if isinstance(cause, socket.gaierror):
             if cause.errno in _NAME_NOT_FOUND:
