@@ -6,8 +6,6 @@ authorization, token refresh and step-up happen inline, through your own client.
 
 from typing import TYPE_CHECKING, Any
 
-from mcp_oauth_auth.auth import MCPOAuth
-from mcp_oauth_auth.authorizers.base import Authorizer, CallableAuthorizer
 from mcp_oauth_auth.exceptions import (
     AuthorizationDeniedError,
     AuthorizationError,
@@ -16,6 +14,7 @@ from mcp_oauth_auth.exceptions import (
     ClientRegistrationRequiredError,
     ClientUnknownError,
     ConfigurationError,
+    ConnectionFailedError,
     DiscoveryError,
     InsufficientScopeError,
     InvalidGrantError,
@@ -37,23 +36,27 @@ from mcp_oauth_auth.exceptions import (
     TokenStorageError,
     UnsafeURLError,
     WorkloadIdentityError,
+    WrongPasswordError,
 )
-from mcp_oauth_auth.flow.fetch import RetryPolicy
-from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
-from mcp_oauth_auth.storage import MemoryTokenStore, TokenStore
 
 if TYPE_CHECKING:
+    from mcp_oauth_auth.auth import MCPOAuth
+    from mcp_oauth_auth.authorizers.base import Authorizer, CallableAuthorizer
     from mcp_oauth_auth.authorizers.device import DeviceAuthorizer
     from mcp_oauth_auth.authorizers.headless import HeadlessAuthorizer
     from mcp_oauth_auth.authorizers.loopback import LoopbackBrowserAuthorizer
     from mcp_oauth_auth.authorizers.paste import PasteBackAuthorizer
     from mcp_oauth_auth.flow.dpop import DPoPKey
+    from mcp_oauth_auth.flow.fetch import RetryPolicy
     from mcp_oauth_auth.flow.private_key_jwt import PrivateKeyJWT
     from mcp_oauth_auth.handler import MCPOAuthClient, OAuthHandler, OAuthTokens, TokenManager, TokenStoreFactory
+    from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
     from mcp_oauth_auth.storage import (
         EncryptedFileTokenStore,
         KeyringTokenStore,
+        MemoryTokenStore,
         RedisTokenStore,
+        TokenStore,
         VaultTokenStore,
         get_available_backends,
     )
@@ -62,8 +65,30 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 
+#: Imported on first use, so that ``import mcp_oauth_auth`` (and ``mcp-oauth --help``) does not load httpx, anyio
+#: and the whole flow: name -> the module that defines it.
+_LAZY = {
+    "MCPOAuth": "mcp_oauth_auth.auth",
+    "Authorizer": "mcp_oauth_auth.authorizers.base",
+    "CallableAuthorizer": "mcp_oauth_auth.authorizers.base",
+    "RetryPolicy": "mcp_oauth_auth.flow.fetch",
+    "ClientRegistration": "mcp_oauth_auth.records",
+    "CredentialRecord": "mcp_oauth_auth.records",
+    "RecordKey": "mcp_oauth_auth.records",
+    "TokenSet": "mcp_oauth_auth.records",
+    "MemoryTokenStore": "mcp_oauth_auth.storage",
+    "TokenStore": "mcp_oauth_auth.storage",
+}
+
+
 def __getattr__(name: str) -> Any:
-    """The concrete authorizers and stores are imported on first use (start-up time)."""
+    """The library's classes are imported on first use (start-up time)."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # once: later lookups find it without this function
+        return value
     if name in ("DeviceAuthorizer", "HeadlessAuthorizer", "LoopbackBrowserAuthorizer", "PasteBackAuthorizer"):
         from mcp_oauth_auth import authorizers
 
@@ -108,6 +133,7 @@ __all__ = [
     "ClientRegistrationRequiredError",
     "ClientUnknownError",
     "ConfigurationError",
+    "ConnectionFailedError",
     "CredentialRecord",
     "DPoPKey",
     "DeviceAuthorizer",
@@ -152,6 +178,7 @@ __all__ = [
     "UnsafeURLError",
     "VaultTokenStore",
     "WorkloadIdentityError",
+    "WrongPasswordError",
     "__version__",
     "get_available_backends",
 ]

@@ -19,6 +19,7 @@ __all__ = [
     "ClientRegistrationRequiredError",
     "ClientUnknownError",
     "ConfigurationError",
+    "ConnectionFailedError",
     "DiscoveryError",
     "InsufficientScopeError",
     "InvalidGrantError",
@@ -40,6 +41,7 @@ __all__ = [
     "TokenStorageError",
     "UnsafeURLError",
     "WorkloadIdentityError",
+    "WrongPasswordError",
 ]
 
 
@@ -109,6 +111,16 @@ class TemporaryOAuthError(OAuthError):
 class ResponseLimitError(TemporaryOAuthError):
     """An OAuth response was larger than ``max_response_size`` or took longer than ``response_deadline`` to arrive;
     it was not read (the connection was closed). Stored credentials are kept."""
+
+
+class ConnectionFailedError(TemporaryOAuthError):
+    """A request could not be sent: ``reason`` says why, ``dns`` (the host name does not exist: most often a typo
+    in the URL), ``dns-unavailable``, ``refused``, ``tls`` (the certificate failed verification), ``timeout`` or
+    ``network``. Temporary as far as stored credentials go: they are never discarded because of it."""
+
+    def __init__(self, message: str, *, url: str | None = None, reason: str = "network") -> None:
+        super().__init__(message, url=url)
+        self.reason = reason
 
 
 class DiscoveryError(OAuthError):
@@ -223,3 +235,8 @@ class StoreUnavailableError(TokenStorageError, TemporaryOAuthError):
 
     It is a temporary error: a still-valid access token keeps being used, and trying again later may succeed.
     """
+
+
+class WrongPasswordError(TokenStorageError):
+    """The password (``password=`` or ``$MCP_OAUTH_PASSWORD``) is not the one the store was set up with; nothing
+    in the store was changed."""

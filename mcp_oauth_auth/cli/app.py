@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import traceback
@@ -11,14 +10,37 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from mcp_oauth_auth import __version__
-from mcp_oauth_auth.cli import commands
-from mcp_oauth_auth.cli import login as login_command
+from mcp_oauth_auth.cli.debug import DEBUG_ALL_OPTION, configure_logging, expand_debug_all
 from mcp_oauth_auth.cli.errors import DOCUMENTATION, ExitCode, explain
-from mcp_oauth_auth.cli.output import PrintableFormatter, Terminal
+from mcp_oauth_auth.cli.output import Terminal
 
-__all__ = ["build_parser", "main"]
+__all__ = ["CLIENT_SECRET_ENV", "build_parser", "main"]
 
 _Handler = Callable[[argparse.Namespace, Terminal], int]
+
+
+class _Commands:
+    """A module of command handlers, imported when a command runs: ``--help``, ``--version`` and usage errors never
+    load the library (httpx, the flow, the stores)."""
+
+    def __init__(self, module: str) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> _Handler:
+        def handler(args: argparse.Namespace, terminal: Terminal) -> int:
+            import importlib
+
+            run: _Handler = getattr(importlib.import_module(self._module), name)
+            return run(args, terminal)
+
+        return handler
+
+
+commands = _Commands("mcp_oauth_auth.cli.commands")
+login_command = _Commands("mcp_oauth_auth.cli.login")
+
+#: Where ``login`` also reads a client secret from (the command line shows it to other users, in ``ps``).
+CLIENT_SECRET_ENV = "MCP_OAUTH_CLIENT_SECRET"
 
 _DESCRIPTION = """\
 Log in to MCP servers with OAuth 2.1, keep the credentials, and use them.
@@ -80,11 +102,26 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"mcp-oauth {__version__}")
-    parser.add_argument("--debug", action="store_true", help="debug logging, and tracebacks on errors")
+    parser.add_argument(
+        "--debug",
+        action="store_const",
+        const="on",
+        help="the library's log, one line per HTTP request, and tracebacks on errors (--debug=all: the HTTP "
+        "stack's own log too)",
+    )
+    parser.add_argument(DEBUG_ALL_OPTION, dest="debug", action="store_const", const="all", help=argparse.SUPPRESS)
 
     # Options every command accepts after its name too; SUPPRESS keeps a value given before the command.
     common = _Parser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--debug", action="store_const", const="on", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument(
+        DEBUG_ALL_OPTION,
+        dest="debug",
+        action="store_const",
+        const="all",
+        default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
+    )
     store = _Parser(add_help=False)
     store.add_argument(
         "--store",
@@ -139,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     login.add_argument("--client-id", metavar="ID", help="a client registered at the authorization server")
     login.add_argument(
-        "--client-secret", metavar="SECRET", help=f"its secret, if confidential (or ${login_command.CLIENT_SECRET_ENV})"
+        "--client-secret", metavar="SECRET", help=f"its secret, if confidential (or ${CLIENT_SECRET_ENV})"
     )
     login.add_argument(
         "--issuer",
@@ -170,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="bind the tokens to a key pair stored with the credential (DPoP, RFC 9449)",
     )
+    login.add_argument(
+        "--trust-unadvertised-pkce",
+        action="store_true",
+        help="use an authorization server that does not advertise PKCE S256 (only one you trust)",
+    )
 
     command("list", commands.list_records, "list the stored credentials (no secrets)", store, as_json, aliases=["ls"])
     command(
@@ -189,7 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = command("doctor", commands.doctor, "check what an MCP server publishes for authorization", store, as_json)
     doctor.add_argument("url", metavar="URL", help="the MCP endpoint, e.g. https://mcp.example.com/mcp")
     doctor.add_argument("--timeout", type=_seconds, default=15.0, metavar="SECONDS", help="per request (default 15)")
-    command("logout", commands.logout, "revoke the tokens at the server, then forget them", named, store, as_json)
+    logout = command(
+        "logout", commands.logout, "revoke the tokens at the server, then forget them", named, store, as_json
+    )
+    logout.add_argument(
+        "--all",
+        action="store_true",
+        help="revoke and forget the credential even when other names use it (without: only NAME is removed)",
+    )
     command("clear", commands.clear, "forget a credential here, without contacting the server", named, store, as_json)
     demo = command("demo", commands.demo, "the complete flow against an embedded local server, narrated")
     demo.add_argument(
@@ -203,30 +252,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _configure_logging(debug: bool) -> None:
-    # Log lines are written like everything else (no control characters from a server reach the terminal); without
-    # --debug, as logging's last resort would write them: the message alone, warnings and worse.
-    handler = logging.StreamHandler()
-    if debug:
-        handler.setFormatter(PrintableFormatter("%(asctime)s %(name)s %(levelname)s: %(message)s"))
-        logging.basicConfig(level=logging.DEBUG, handlers=[handler])
-        return
-    handler.setFormatter(PrintableFormatter("%(message)s"))
-    logging.basicConfig(level=logging.WARNING, handlers=[handler])
-    # The commands report outcomes themselves; the library's own warnings would repeat them.
-    logging.getLogger("mcp_oauth_auth").setLevel(logging.ERROR)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``mcp-oauth`` with ``argv`` (default: the process's arguments); returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(expand_debug_all(sys.argv[1:] if argv is None else argv))
     handler: _Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help(sys.stderr)
         return ExitCode.USAGE
-    debug = bool(getattr(args, "debug", False))
-    _configure_logging(debug)
+    debug: str | None = getattr(args, "debug", None)
+    configure_logging(debug)
     terminal = Terminal()
     try:
         return int(handler(args, terminal))

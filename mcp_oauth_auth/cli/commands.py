@@ -9,8 +9,6 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from mcp_oauth_auth import __version__
 from mcp_oauth_auth.authorizers.base import Authorizer
 from mcp_oauth_auth.cli.errors import CLIError, ExitCode, NotLoggedInError
@@ -29,6 +27,8 @@ from mcp_oauth_auth.flow.urls import same_resource
 from mcp_oauth_auth.records import CredentialRecord
 
 if TYPE_CHECKING:
+    import httpx
+
     from mcp_oauth_auth.auth import MCPOAuth
     from mcp_oauth_auth.flow.revocation import RevocationOutcome
     from mcp_oauth_auth.storage.base import TokenStore
@@ -46,16 +46,15 @@ __all__ = [
 ]
 
 #: Loopback hosts never go through a proxy from the environment (httpx would send them to HTTP(S)_PROXY).
-_LOOPBACK_DIRECT: dict[str, httpx.BaseTransport | None] = {
-    "all://127.0.0.1": None,
-    "all://localhost": None,
-    "all://[::1]": None,
-}
+_LOOPBACK_DIRECT = ("all://127.0.0.1", "all://localhost", "all://[::1]")
 
 
 def http_client(auth: httpx.Auth | None = None, timeout: float = 30.0) -> httpx.Client:
     """The HTTP client of every command: the environment's proxy settings, except for loopback addresses."""
-    return httpx.Client(auth=auth, timeout=timeout, mounts=_LOOPBACK_DIRECT)
+    import httpx  # (here: `list`, `show` and `clear` never need it)
+
+    direct: dict[str, httpx.BaseTransport | None] = dict.fromkeys(_LOOPBACK_DIRECT)
+    return httpx.Client(auth=auth, timeout=timeout, mounts=direct)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -63,8 +62,11 @@ def http_client(auth: httpx.Auth | None = None, timeout: float = 30.0) -> httpx.
 
 
 def list_records(args: argparse.Namespace, terminal: Terminal) -> int:
+    from mcp_oauth_auth.cli.strength import warn_if_weak
+
     store = open_store(args.store)
     found = sorted(load_all(store), key=_sort_key)
+    warn_if_weak(terminal, store)
     if args.json:
         document = [
             summary(item.record, store)
@@ -73,7 +75,7 @@ def list_records(args: argparse.Namespace, terminal: Terminal) -> int:
             for item in found
         ]
         emit_json(terminal, document)
-        return ExitCode.OK
+        return _unreadable_status(found)
     if not found:
         terminal.note(f"No stored credentials in {store_description(store)}.")
         terminal.note("Add one with: mcp-oauth login NAME URL")
@@ -84,7 +86,15 @@ def list_records(args: argparse.Namespace, terminal: Terminal) -> int:
     shrink_order = (3, 2, 5, 1, 0, 4)
     for line in render_table(headers, rows, terminal.width, terminal.ellipsis, shrink_order):
         terminal.print(line)
-    return ExitCode.OK
+    for item in found:
+        if item.record is None:  # the table cuts the reason on a narrow terminal: here it is whole
+            terminal.error(f"the credential for {item.key.resource} ({item.key.issuer}) cannot be read: {item.problem}")
+    return _unreadable_status(found)
+
+
+def _unreadable_status(found: Sequence[StoredRecord]) -> int:
+    """``list`` fails when a stored record cannot be read: a script must not take a partial list for the whole."""
+    return ExitCode.ERROR if any(item.record is None for item in found) else ExitCode.OK
 
 
 def _sort_key(item: StoredRecord) -> tuple[str, str]:
@@ -280,8 +290,14 @@ def test_connection(args: argparse.Namespace, terminal: Terminal) -> int:
 
 
 def logout(args: argparse.Namespace, terminal: Terminal) -> int:
+    import httpx
+
+    from mcp_oauth_auth.cli.aliases import drop_alias, shared_by_others
+
     store = open_store(args.store)
     record = find_record(store, args.name, args.url, terminal)
+    if shared_by_others(record, args.name) and not args.all:
+        return drop_alias(terminal, store, record, args.name, args.json)
     auth = _auth_for(record, store, args.name)
     try:
         with http_client() as http:

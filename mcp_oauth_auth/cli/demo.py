@@ -90,11 +90,20 @@ class DemoServer:
 
     def __init__(self, port: int = 0) -> None:
         from mcp_oauth_auth.testing.fake import FakeMCPStack
+        from mcp_oauth_auth.testing.fake_config import FakeStackConfig
 
         self._http = _HTTPServer((_HOST, port), _RequestHandler)
         self._http.demo = self
         bound_port = self._http.server_address[1]
-        self.stack: FakeMCPStack = FakeMCPStack(base_url=f"http://{_HOST}:{bound_port}")
+        # The device flow is offered, and approves each code itself at the second poll (a second later): a login
+        # with --device works on a machine without any browser.
+        config = FakeStackConfig(
+            device_authorization_enabled=True, device_poll_interval=1, device_auto_approve_after_polls=1
+        )
+        self.stack: FakeMCPStack = FakeMCPStack(config, base_url=f"http://{_HOST}:{bound_port}")
+        #: The same server named ``localhost`` (what people and browsers type) is a server of its own: a client
+        #: checks that the metadata names the very URL it was given.
+        self.localhost = FakeMCPStack(config, base_url=f"http://localhost:{bound_port}")
         self._thread = threading.Thread(
             target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, name="mcp-oauth-demo-server", daemon=True
         )
@@ -119,7 +128,8 @@ class DemoServer:
     def respond(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes) -> _Answer:
         """The fake stack answers everything, including the bearer check of the MCP endpoint; a request it lets
         through to the MCP endpoint is then answered as MCP."""
-        checked = self.stack.handle(method, url, headers, body)
+        stack = self.localhost if httpx.URL(url).host == "localhost" else self.stack
+        checked = stack.handle(method, url, headers, body)
         if checked.status != 200 or not self._is_mcp_endpoint(url):
             return _Answer(checked.status, list(checked.headers), checked.body)
         return self._mcp(method, body, checked.json())
@@ -401,11 +411,15 @@ def serve_forever(terminal: Terminal, port: int = 0) -> None:
     with DemoServer.start(port) as server:
         terminal.print(f"MCP server:            {server.url}")
         terminal.print(f"Authorization server:  {server.stack.issuer}")
+        terminal.print(f"Also as:               {server.localhost.server_url}")
         terminal.print()
         terminal.print("Try, in another terminal:")
         terminal.print(f"  mcp-oauth doctor {server.url}")
-        terminal.print(f"  mcp-oauth login demo {server.url}")
+        terminal.print(f"  mcp-oauth login demo {server.url} --device")
         terminal.print("  mcp-oauth test demo")
+        terminal.print()
+        terminal.print("The login needs no browser: the demo approves the device code itself after a second.")
+        terminal.print("(Without --device, on a desktop, your browser opens and the demo approves at once.)")
         terminal.print()
         terminal.note("Serving on loopback only; Ctrl-C stops.")
         with contextlib.suppress(KeyboardInterrupt):

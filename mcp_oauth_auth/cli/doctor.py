@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 
 from mcp_oauth_auth.cli.errors import CLIError, ExitCode, explain
-from mcp_oauth_auth.cli.mcp_session import HANDSHAKE_VERSIONS
 from mcp_oauth_auth.cli.output import Terminal
+from mcp_oauth_auth.cli.probe import send_probe
 from mcp_oauth_auth.driving.loop import drive
 from mcp_oauth_auth.driving.perform import Performer
 from mcp_oauth_auth.exceptions import OAuthError, PKCENotSupportedError
@@ -183,18 +183,8 @@ def _probe(report: DoctorReport, url: str, http: httpx.Client) -> BearerChalleng
     """An unauthenticated MCP ``initialize``, as a client's first request: expect 401 with a Bearer challenge."""
     section = Section("MCP server", "server")
     report.sections.append(section)
-    message = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": HANDSHAKE_VERSIONS[0],
-            "capabilities": {},
-            "clientInfo": {"name": "mcp-oauth doctor", "version": "0"},
-        },
-    }
     try:
-        response = http.post(url, json=message, headers={"Accept": "application/json, text/event-stream"})
+        response = send_probe(url, http, "mcp-oauth doctor")
     except httpx.HTTPError as exc:
         raise explain(exc) from exc
     status = response.status_code

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import enum
-
-import httpx
+from typing import TYPE_CHECKING
 
 from mcp_oauth_auth.exceptions import (
     AuthorizationDeniedError,
@@ -13,14 +12,18 @@ from mcp_oauth_auth.exceptions import (
     CallbackPortInUseError,
     ClientRegistrationRequiredError,
     ConfigurationError,
+    ConnectionFailedError,
     DiscoveryError,
     InvalidGrantError,
     OAuthError,
     StoreLockedError,
     TemporaryOAuthError,
     TokenStorageError,
+    WrongPasswordError,
 )
-from mcp_oauth_auth.flow.urls import safe_url
+
+if TYPE_CHECKING:
+    import httpx
 
 #: Where the documentation is for people who installed the package (the project's ``Documentation`` URL): help
 #: texts and hints link there, never to a path inside a clone of the repository.
@@ -64,10 +67,15 @@ def explain(exc: BaseException) -> CLIError:
     """The message, hint and exit code for any exception a command lets through."""
     if isinstance(exc, CLIError):
         return exc
+    import httpx  # (here: a command that succeeds never needs it for this)
+
     if isinstance(exc, httpx.HTTPError):
         return _http_error(exc)
     if isinstance(exc, OAuthError):
-        return CLIError(str(exc), _oauth_hint(exc), _oauth_code(exc))
+        from mcp_oauth_auth.cli.causes import as_cli_advice
+
+        text = exc.message if isinstance(exc, ConnectionFailedError) else str(exc)  # (its message names the URL)
+        return CLIError(as_cli_advice(text), _oauth_hint(exc), _oauth_code(exc))
     return CLIError(
         f"unexpected {type(exc).__name__}: {exc}",
         "run again with --debug for the traceback, and report it if it persists",
@@ -75,16 +83,25 @@ def explain(exc: BaseException) -> CLIError:
 
 
 def _http_error(exc: httpx.HTTPError) -> CLIError:
+    import httpx
+
+    from mcp_oauth_auth.cli.causes import connection_hint
+    from mcp_oauth_auth.driving.failures import ConnectionFailure, classify_connection_failure
+    from mcp_oauth_auth.flow.urls import safe_url
+
     try:
         url = safe_url(str(exc.request.url))
     except RuntimeError:  # no request attached
         url = "the server"
+    failure = classify_connection_failure(exc, url)
     if isinstance(exc, httpx.TimeoutException):
-        return CLIError(f"{url} did not answer in time ({type(exc).__name__})", "check the URL, or try again later")
-    return CLIError(
-        f"could not reach {url} ({type(exc).__name__}: {exc})",
-        "check the URL and your network connection (proxies: HTTPS_PROXY / NO_PROXY)",
-    )
+        failure = ConnectionFailure("timeout", failure.host, failure.detail)
+    hint = connection_hint(failure)
+    if failure.kind == "timeout":
+        return CLIError(f"{url} did not answer in time ({type(exc).__name__})", hint)
+    if failure.kind == "network":
+        return CLIError(f"could not reach {url} ({type(exc).__name__}: {exc})", hint)
+    return CLIError(f"could not reach {url}: {failure.detail}", hint)
 
 
 def _oauth_code(exc: OAuthError) -> ExitCode:
@@ -92,7 +109,17 @@ def _oauth_code(exc: OAuthError) -> ExitCode:
 
 
 def _oauth_hint(exc: OAuthError) -> str | None:
+    if isinstance(exc, ConnectionFailedError):
+        from mcp_oauth_auth.cli.causes import connection_hint
+        from mcp_oauth_auth.driving.failures import ConnectionFailure
+
+        return connection_hint(ConnectionFailure(exc.reason, "", ""))
     hints: list[tuple[type[OAuthError], str]] = [
+        (
+            WrongPasswordError,
+            "set MCP_OAUTH_PASSWORD to the password this store was set up with (or choose another store with "
+            "--store, or another MCP_OAUTH_HOME)",
+        ),
         (InvalidGrantError, "the authorization server no longer accepts this credential: log in again"),
         (TemporaryOAuthError, "the server failed temporarily; nothing stored was changed, try again later"),
         (StoreLockedError, "another process is using this credential; try again when it has finished"),

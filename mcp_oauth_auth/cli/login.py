@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mcp_oauth_auth.authorizers.base import Authorizer
+from mcp_oauth_auth.cli.app import CLIENT_SECRET_ENV
 from mcp_oauth_auth.cli.commands import http_client
 from mcp_oauth_auth.cli.errors import CLIError, ExitCode
 from mcp_oauth_auth.cli.lookup import add_name, labelled, load_all, open_store, store_description, store_label
 from mcp_oauth_auth.cli.output import Terminal
+from mcp_oauth_auth.cli.probe import check_endpoint
+from mcp_oauth_auth.cli.strength import warn_if_weak
 from mcp_oauth_auth.cli.summary import emit_json, expiry_text, granted_scopes, print_fields, summary
 from mcp_oauth_auth.records import CredentialRecord
 
@@ -24,9 +27,6 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.storage.base import TokenStore
 
 __all__ = ["CLIENT_SECRET_ENV", "login"]
-
-#: Where a client secret may come from instead of the command line (which other users can see in ``ps``).
-CLIENT_SECRET_ENV = "MCP_OAUTH_CLIENT_SECRET"
 
 
 class _Waiting:
@@ -122,6 +122,7 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
         issuer=args.issuer,
         allow_parent_resource=args.allow_parent_resource,
         allow_private_networks=args.allow_private_networks,
+        trust_unadvertised_pkce=args.trust_unadvertised_pkce,
         client_name="mcp-oauth",
         name=args.name,
         assertion=Path(args.assertion_file) if args.assertion_file else None,
@@ -130,12 +131,14 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
     started = time.time()
     try:
         with http_client() as http:
+            check_endpoint(args.url, http)  # before anything is registered anywhere
             tokens = auth.authenticate(http)
     finally:
         waiting.stop()
     record = auth.record
     assert record is not None  # authenticate() raises rather than return without a record
     record = add_name(store, record.key, args.name) or record
+    warn_if_weak(terminal, store)
     if args.json:
         emit_json(terminal, summary(record, store))
         return ExitCode.OK

@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from mcp_oauth_auth.cli.errors import CLIError, ExitCode, NotLoggedInError
 from mcp_oauth_auth.cli.output import Terminal
-from mcp_oauth_auth.exceptions import ConfigurationError, TokenStorageError
+from mcp_oauth_auth.exceptions import ConfigurationError, TokenStorageError, WrongPasswordError
 from mcp_oauth_auth.records import CredentialRecord, RecordKey
 from mcp_oauth_auth.storage.base import RecordLock, TokenStore
 from mcp_oauth_auth.storage.memory import MutexRecordLock
-from mcp_oauth_auth.storage.names import StoredRecord, labelled, load_all, serves
+from mcp_oauth_auth.storage.names import StoredRecord, labelled, serves
+from mcp_oauth_auth.storage.names import load_all as _load_all
 
 __all__ = [
     "RecordView",
     "StoredRecord",
     "add_name",
+    "concrete_store",
     "find_record",
     "labelled",
     "load_all",
     "open_store",
+    "relabel",
     "store_description",
     "store_label",
 ]
@@ -38,7 +42,18 @@ def open_store(backend: str) -> TokenStore:
         raise CLIError(str(exc), f"--store takes one of: {choices}", ExitCode.USAGE) from None
 
 
-def _concrete(store: TokenStore) -> TokenStore:
+def load_all(store: TokenStore) -> list[StoredRecord]:
+    """Every record in the store (one that cannot be read says why); a wrong ``MCP_OAUTH_PASSWORD`` is an error of
+    the whole store, raised as such, rather than one unreadable record after another."""
+    found = _load_all(store)
+    for item in found:
+        if isinstance(item.error, WrongPasswordError):
+            raise item.error
+    return found
+
+
+def concrete_store(store: TokenStore) -> TokenStore:
+    """The store in use: the one an ``auto`` store chose."""
     from mcp_oauth_auth.storage.auto import AutoTokenStore
 
     return store.chosen if isinstance(store, AutoTokenStore) else store
@@ -46,7 +61,7 @@ def _concrete(store: TokenStore) -> TokenStore:
 
 def store_label(store: TokenStore) -> str:
     """A short name for the store actually in use: ``keyring``, ``encrypted_file``, ``vault``, ``memory``."""
-    kind = type(_concrete(store)).__name__
+    kind = type(concrete_store(store)).__name__
     labels = {
         "KeyringTokenStore": "keyring",
         "EncryptedFileTokenStore": "encrypted_file",
@@ -59,7 +74,7 @@ def store_label(store: TokenStore) -> str:
 
 def store_description(store: TokenStore) -> str:
     """The store with where it keeps things, e.g. ``encrypted_file (/home/me/.mcp_oauth)``."""
-    concrete = _concrete(store)
+    concrete = concrete_store(store)
     directory = getattr(concrete, "directory", None) or getattr(concrete, "url", None)
     label = store_label(store)
     return f"{label} ({directory})" if directory is not None else label
@@ -100,6 +115,14 @@ def find_record(
 def add_name(store: TokenStore, key: RecordKey, name: str) -> CredentialRecord | None:
     """Label the record with ``name`` and make it the most recently updated, so that ``name`` means this record
     from now on (under the store's lock for it, when the store has locks). The updated record, or None if gone."""
+    return relabel(store, key, lambda names: names if name in names else (*names, name))
+
+
+def relabel(
+    store: TokenStore, key: RecordKey, change: Callable[[tuple[str, ...]], tuple[str, ...]]
+) -> CredentialRecord | None:
+    """Give the record the names ``change`` makes of its names, under the store's lock for it (when the store has
+    locks), and make it the most recently updated. The updated record, or None if it is gone."""
     make_lock = getattr(store, "lock", None)
     lock: RecordLock | None = make_lock(key) if callable(make_lock) else None
     if lock is not None:
@@ -112,8 +135,7 @@ def add_name(store: TokenStore, key: RecordKey, name: str) -> CredentialRecord |
         record = store.load(key)
         if record is None:
             return None
-        names = record.names if name in record.names else (*record.names, name)
-        updated = replace(record, names=names, updated_at=time.time())
+        updated = replace(record, names=change(record.names), updated_at=time.time())
         store.save(updated)
         return updated
     finally:

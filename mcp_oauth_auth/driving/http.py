@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from mcp_oauth_auth.exceptions import ConfigurationError, TemporaryOAuthError
+from mcp_oauth_auth.exceptions import ConfigurationError, ConnectionFailedError
 from mcp_oauth_auth.flow.effects import HttpRequest, HttpResponse
 
 __all__ = [
@@ -93,13 +93,17 @@ def is_transport_error(exc: BaseException) -> bool:
 
 
 def as_unreachable(exc: Exception, request: Any) -> Exception:
-    """A transport failure of an OAuth request, as the flow's temporary error (thrown into the flow, which decides:
-    e.g. logout still removes the credential). Anything that is not a transport error is re-raised as it is.
+    """A transport failure of an OAuth request, as the flow's temporary error, :class:`ConnectionFailedError`, which
+    names the cause (thrown into the flow, which decides: e.g. logout still removes the credential). Anything that
+    is not a transport error is re-raised as it is.
 
     (Inside an httpx auth flow, httpx raises transport errors itself; this is for the drivers that send the
     requests themselves.)
     """
     if not is_transport_error(exc):
         raise exc
+    from mcp_oauth_auth.driving.failures import classify_connection_failure
+
     url = str(request.url.copy_with(query=None))
-    return TemporaryOAuthError(f"could not reach {url}: {type(exc).__name__}", url=url)
+    failure = classify_connection_failure(exc, url)
+    return ConnectionFailedError(f"could not reach {url}: {failure.detail}", url=url, reason=failure.kind)

@@ -36,16 +36,21 @@ class BackendStatus:
 
 def default_store() -> KeyringTokenStore | EncryptedFileTokenStore:
     """The OS keyring store when the keyring is usable, else the encrypted file store; the choice is logged."""
-    from mcp_oauth_auth.storage.keyring_store import KeyringTokenStore, probe_keyring
+    from mcp_oauth_auth.storage.keyring_quick import keyring_out_of_reach
 
-    status = probe_keyring()
-    if status.usable:
-        logger.info("storing credentials in the OS keyring (%s)", status.backend)
-        return KeyringTokenStore()
+    reason = keyring_out_of_reach()  # (then keyring is not even imported)
+    if reason is None:
+        from mcp_oauth_auth.storage.keyring_store import KeyringTokenStore, probe_keyring
+
+        status = probe_keyring()
+        if status.usable:
+            logger.info("storing credentials in the OS keyring (%s)", status.backend)
+            return KeyringTokenStore()
+        reason = status.reason
     from mcp_oauth_auth.storage.encrypted_file import EncryptedFileTokenStore
 
     store = EncryptedFileTokenStore()
-    logger.info("storing credentials in %r: the OS keyring is not usable (%s)", store, status.reason)
+    logger.info("storing credentials in %r: the OS keyring is not usable (%s)", store, reason)
     return store
 
 

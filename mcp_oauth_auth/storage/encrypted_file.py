@@ -197,6 +197,17 @@ class EncryptedFileTokenStore:
         ensure_private_dir(self.locks_dir)
         return FileRecordLock(self.locks_dir / f"{record_id(key)}.lock")
 
+    @property
+    def key_source(self) -> str | None:
+        """Where the master key came from once the store has been used: ``"password"``, ``"keyring"`` or
+        ``"key-file"`` (a key file beside the records: anyone who can read them can read that too); None before."""
+        return self._master_key.known_source
+
+    @property
+    def key_file(self) -> Path:
+        """The key file of a ``"key-file"`` store."""
+        return self._master_key.key_file
+
     def __repr__(self) -> str:
         return f"EncryptedFileTokenStore({str(self.directory)!r}, key={self._master_key.source})"
 

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from mcp_oauth_auth.exceptions import StoreLockedError, TokenStorageError
+from mcp_oauth_auth.exceptions import StoreLockedError, TokenStorageError, WrongPasswordError
 from mcp_oauth_auth.storage.encrypted_format import (
     KEY_BYTES,
     KEY_FILE,
@@ -120,6 +120,11 @@ class _SystemKeyring:
 
 def _os_keyring() -> tuple[_KeySlot | None, str]:
     """The OS keyring when it is usable, else None and why not (asks the keyring backend's probe)."""
+    from mcp_oauth_auth.storage.keyring_quick import keyring_out_of_reach
+
+    out_of_reach = keyring_out_of_reach()
+    if out_of_reach is not None:
+        return None, out_of_reach
     try:
         module: Any = importlib.import_module("mcp_oauth_auth.storage.keyring_store")
         status: Any = module.probe_keyring()
@@ -177,6 +182,17 @@ class MasterKey:
         self._master: bytes | None = None
         self._source: str | None = None
         self._mutex = threading.Lock()
+
+    @property
+    def known_source(self) -> str | None:
+        """The key source store.json names (``password``, ``keyring``, ``key-file``) once the key has been used;
+        None before."""
+        return self._source
+
+    @property
+    def key_file(self) -> Path:
+        """Where a ``key-file`` store keeps its key."""
+        return self._key_file
 
     @property
     def source(self) -> str:
@@ -350,7 +366,7 @@ class MasterKey:
         if key_check_matches(info, master):
             return master
         if info.key_source == PASSWORD:
-            raise TokenStorageError(
+            raise WrongPasswordError(
                 f"wrong password for the credential store at {self.directory}; its records are unchanged: try again "
                 f"with the right password ({PASSWORD_ENV} or password=)"
             )

@@ -10,7 +10,7 @@ prefers one with tokens and logs a warning).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from mcp_oauth_auth.exceptions import OAuthError, TokenStorageError
@@ -30,6 +30,8 @@ class StoredRecord:
     key: RecordKey
     record: CredentialRecord | None
     problem: str | None = None
+    #: The store's error when the record could not be read (``problem`` is its message).
+    error: TokenStorageError | None = field(default=None, compare=False)
 
 
 def load_all(store: TokenStore, *, guard: bool = False) -> list[StoredRecord]:
@@ -44,7 +46,7 @@ def load_all(store: TokenStore, *, guard: bool = False) -> list[StoredRecord]:
         try:
             record = call(lambda: store.load(key))  # noqa: B023 - called at once
         except TokenStorageError as exc:
-            found.append(StoredRecord(key, None, str(exc)))
+            found.append(StoredRecord(key, None, str(exc), exc))
             continue
         if record is not None:  # deleted meanwhile
             found.append(StoredRecord(key, record))

@@ -33,13 +33,23 @@ def test_a_damaged_record_is_listed_as_unreadable_and_the_others_still_work(
         envelope[field] = base64.b64encode(bytes(size)).decode()
     damaged.write_text(json.dumps(envelope))
     result = run_cli(home, "list")
-    assert result.returncode == 0, problem(result)
+    # A partial list is not a success: the exit status says so, and the whole reason is on stderr.
+    assert result.returncode == 1, problem(result)
     lines = result.stdout.splitlines()
     assert len(lines) == 3
     [unreadable] = [line for line in lines if line.startswith("? ")]
     assert "https://lost.example.com/mcp" in unreadable
     assert "unreadable: " in unreadable
     assert any(line.startswith("work ") for line in lines)
+    [reason] = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert reason.startswith("error: the credential for https://lost.example.com/mcp (https://lost.example.com) cannot")
+    assert "record" in reason.split("cannot be read: ", 1)[1]
+    narrow = run_cli(home, "list", env={"COLUMNS": "40"})
+    assert narrow.returncode == 1, problem(narrow)
+    assert reason in narrow.stderr.splitlines()  # cut in the table, whole below it
+    as_json = run_cli(home, "list", "--json")
+    assert as_json.returncode == 1, problem(as_json)
+    assert [item.get("error") is not None for item in json.loads(as_json.stdout)].count(True) == 1
     missing = run_cli(home, "show", "nobody")
     assert missing.returncode == 3, problem(missing)
     assert "(1 stored record cannot be read: see `list`)" in missing.stderr

@@ -459,6 +459,8 @@ def test_keyring_probe_of_the_keyring_backend(monkeypatch: pytest.MonkeyPatch) -
         return real_import(name, package)
 
     monkeypatch.setattr(importlib, "import_module", fake_import)
+    # (a session bus address: else, on Linux, the keyring is known out of reach without asking the probe)
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
     assert master_key._os_keyring() == (None, "no backend in this test")
     Status.usable = True
     slot, _ = master_key._os_keyring()
@@ -471,6 +473,28 @@ def test_keyring_probe_of_the_keyring_backend(monkeypatch: pytest.MonkeyPatch) -
     slot, reason = master_key._os_keyring()
     assert slot is None
     assert "not installed" in reason
+
+
+def test_no_session_bus_means_no_keyring_without_asking_the_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()  # the real _os_keyring
+    import importlib
+
+    asked: list[str] = []
+    real_import = importlib.import_module
+
+    def watched(name: str, package: str | None = None) -> Any:
+        asked.append(name)
+        return real_import(name, package)
+
+    monkeypatch.setattr(importlib, "import_module", watched)
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", "/nonexistent/config")
+    slot, reason = master_key._os_keyring()
+    assert slot is None
+    assert "no D-Bus session bus" in reason
+    assert "mcp_oauth_auth.storage.keyring_store" not in asked
 
 
 # -- damaged records ---------------------------------------------------------------------------------------------

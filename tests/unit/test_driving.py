@@ -72,14 +72,14 @@ def test_an_unreachable_endpoint_is_thrown_into_the_flow_as_a_temporary_error() 
         return "sent"
 
     with httpx.Client(transport=httpx.MockTransport(answer)) as client:
-        assert drive(tolerant(), client, Performer()) == f"could not reach {URL}: ConnectError"
+        assert drive(tolerant(), client, Performer()) == f"could not reach {URL}: ConnectError: refused"
 
     async def main() -> str:
         async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
             result: str = await adrive(tolerant(), client, Performer())
             return result
 
-    assert anyio.run(main) == f"could not reach {URL}: ConnectError"
+    assert anyio.run(main) == f"could not reach {URL}: ConnectError: refused"
 
 
 def test_the_clients_timeout_applies_to_oauth_requests() -> None:

@@ -36,7 +36,7 @@ def test_a_transport_error_becomes_a_temporary_error_naming_the_url_without_its_
     assert isinstance(error, TemporaryOAuthError)
     assert (
         str(error)
-        == "could not reach https://auth.example.com/token: ConnectError (url=https://auth.example.com/token)"
+        == "could not reach https://auth.example.com/token: ConnectError: refused (url=https://auth.example.com/token)"
     )
     with pytest.raises(httpx2.DecodingError):
         as_unreachable(httpx2.DecodingError("bad gzip"), request)
