@@ -135,9 +135,9 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=OLDEST_PYTHON)
 def lowest(session: nox.Session) -> None:
-    """PART_OF_SUITE with the oldest versions of the runtime dependencies pyproject.toml allows, on the oldest Python:
-    each of ``project.dependencies`` pinned to its floor (``httpx>=0.27`` installs httpx 0.27), so that the floors are
-    true claims. The test tools come at their usual versions."""
+    """PART_OF_SUITE with the oldest versions of the dependencies pyproject.toml allows, on the oldest Python: each of
+    ``project.dependencies`` and of the FLOORED_EXTRAS pinned to its floor (``httpx>=0.27`` installs httpx 0.27), so
+    that the floors are true claims. The test tools come at their usual versions."""
     constraints = Path(session.create_tmp()) / "floors.txt"
     constraints.write_text("".join(f"{pin}\n" for pin in _dependency_floors()), encoding="utf-8")
     session.install("-c", str(constraints), "-e", ".[dev]")
@@ -145,10 +145,17 @@ def lowest(session: nox.Session) -> None:
     session.run("python", "-m", "pytest", *(session.posargs or PART_OF_SUITE))
 
 
+#: The extras whose floors are users' claims too (``dev`` and ``docs`` pin tools of this repository).
+FLOORED_EXTRAS = ("httpx2", "vault", "testing")
+
+
 def _dependency_floors() -> list[str]:
-    """``name==floor`` for each runtime dependency in pyproject.toml, each of which must have a ``>=`` floor."""
+    """``name==floor`` for each dependency in pyproject.toml, runtime and FLOORED_EXTRAS, each of which must declare
+    one ``>=`` floor. A pin of a package the Python does not get (httpx2 on 3.10) constrains nothing."""
+    project = load_toml("pyproject.toml")["project"]
+    extras = project["optional-dependencies"]
     pins = []
-    for line in load_toml("pyproject.toml")["project"]["dependencies"]:
+    for line in [*project["dependencies"], *(line for extra in FLOORED_EXTRAS for line in extras[extra])]:
         requirement = Requirement(line)
         floors = [spec.version for spec in requirement.specifier if spec.operator == ">="]
         if len(floors) != 1:

@@ -89,3 +89,32 @@ def test_a_missing_claimed_python_fails_its_session_with_the_install_hint(tmp_pa
     assert f"pyenv install {missing}" in run.stderr
     assert f"Session tests-{missing} failed" in run.stderr
     assert not (tmp_path / ".nox" / f"tests-{missing.replace('.', '-')}").exists()
+
+
+def test_interpreters_come_from_pyenv_newest_patch_first_then_from_path(tmp_path: Path) -> None:
+    current = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    in_pyenv, shimmed = [version for version in CLAIMED if version != current][:2]
+    for name in ("noxfile.py", "pyproject.toml"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    pyenv = tmp_path / "pyenv"
+    for patch in ("5", "10", "9"):  # 10 is the newest: compared as numbers
+        executable = pyenv / "versions" / f"{in_pyenv}.{patch}" / "bin" / f"python{in_pyenv}"
+        executable.parent.mkdir(parents=True)
+        executable.write_text("")
+    (pyenv / "versions" / f"{in_pyenv}.11" / "bin").mkdir(parents=True)  # installed without the interpreter
+    path = tmp_path / "bin"
+    path.mkdir()
+    (path / f"python{current}").symlink_to(sys.executable)
+    # Like a pyenv shim of a version that is not selected: on PATH, but it does not run.
+    shim = path / f"python{shimmed}"
+    shim.write_text("#!/bin/sh\necho 'pyenv: command not found' >&2\nexit 127\n")
+    shim.chmod(0o755)
+    env = {"PATH": str(path), "PYENV_ROOT": str(pyenv), "HOME": str(tmp_path), "NO_COLOR": "1"}
+    listed = nox("--list", cwd=tmp_path, env=env)
+    assert listed.returncode == 0, listed.stderr
+    links = tmp_path / ".nox" / "interpreters"
+    newest = pyenv / "versions" / f"{in_pyenv}.10" / "bin" / f"python{in_pyenv}"
+    assert (links / f"python{in_pyenv}").readlink() == newest
+    assert (links / f"python{current}").readlink() == path / f"python{current}"
+    assert not (links / f"python{shimmed}").exists()
+    assert f"Python {shimmed}, which the package claims, is not installed" in listed.stderr
