@@ -21,7 +21,8 @@ nox.options.sessions = ["tests", "lint", "typecheck"]
 #: tests`` runs on each: the whole suite on WHOLE_SUITE_PYTHONS, PART_OF_SUITE on the others (tests-3.13 names one).
 PYTHONS = ("3.13", "3.12", "3.11", "3.10")
 WHOLE_SUITE_PYTHONS = ("3.13", "3.11")
-#: The tests that need no Node.js server, no MCP SDK and no httpx2: what a user of any claimed Python can run.
+#: The unit, storage and CLI tests: no Node.js server needed; on 3.10 the ones that need httpx2 (or the MCP SDK 2.x
+#: built on it) skip themselves, with that reason.
 PART_OF_SUITE = ("tests/unit", "tests/storage", "tests/cli")
 #: The oldest claimed Python: the ``lowest`` session runs there, with the oldest versions of the dependencies.
 OLDEST_PYTHON = PYTHONS[-1]
@@ -188,7 +189,8 @@ def _interpreter(version: str) -> str | None:
 def _expose_interpreters() -> None:
     """Make nox find every claimed Python: a directory of ``pythonX.Y`` links to them goes first on PATH (before the
     pyenv shims, which run only the selected versions). One missing is named with the way to install it, and the
-    sessions that need it fail (error_on_missing_interpreters)."""
+    sessions that need it fail (error_on_missing_interpreters). The session environments point at these links (their
+    ``home``): a link is replaced atomically, and removed only when its interpreter is gone."""
     links = Path(__file__).resolve().parent / ".nox" / "interpreters"
     links.mkdir(parents=True, exist_ok=True)
     for version in PYTHONS:
