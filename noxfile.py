@@ -42,8 +42,9 @@ def tests(session: nox.Session) -> None:
 
     Besides the Python packages it sets up the real servers the integration tests start: the Secret Service
     (gnome-keyring and dbus-daemon from Debian's packages, installed when missing and run as root, else named),
-    the oidc-provider authorization server and the official MCP TypeScript SDK's server (Node.js, each from its
-    lockfile). The MCP Python SDK's and FastMCP's authorization servers come with the ``dev`` extra.
+    the oidc-provider authorization server, the official MCP TypeScript SDK's server and the official MCP
+    conformance suite in two versions with the Node.js 22 it needs (each from its lockfile). The MCP Python SDK's
+    and FastMCP's authorization servers come with the ``dev`` extra.
 
     It measures branch coverage of the library (the ``testing`` package aside), configured in pyproject.toml:
     ``coverage run -m pytest`` starts coverage before pytest loads the package's own pytest plugin (which imports the
@@ -61,6 +62,7 @@ def tests(session: nox.Session) -> None:
     if whole_suite:
         session.run("npm", "ci", "--prefix", "tests/integration/oidc", "--no-audit", "--no-fund", external=True)
         session.run("npm", "ci", "--prefix", "tests/integration/ts_sdk", "--no-audit", "--no-fund", external=True)
+        session.run("npm", "ci", "--prefix", "tests/integration/conformance", "--no-audit", "--no-fund", external=True)
     session.install("-e", ".[dev]")
     session.run("coverage", "erase")
     session.run("coverage", "run", "-m", "pytest", *(session.posargs or ([] if whole_suite else PART_OF_SUITE)))

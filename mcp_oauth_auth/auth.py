@@ -17,21 +17,21 @@ import importlib.util
 import logging
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Generator, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Generator, Iterator, Sequence
 from contextlib import aclosing, asynccontextmanager, closing, contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import httpx
 
 from mcp_oauth_auth.authorizers.base import Authorizer, AuthorizerLike, as_authorizer
-from mcp_oauth_auth.authorizers.environment import browser_unavailable_reason
+from mcp_oauth_auth.authorizers.environment import browser_decision
 from mcp_oauth_auth.exceptions import ConfigurationError, OAuthError, RequestNotReplayableError
 from mcp_oauth_auth.flow.effects import Flow
 from mcp_oauth_auth.flow.engine import FlowConfig, FlowEngine
 from mcp_oauth_auth.flow.exchange import STATUSES_WITH_WORK, sends_as_is
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.registration import ClientSettings
-from mcp_oauth_auth.flow.values import is_duration
+from mcp_oauth_auth.flow.values import is_duration, scope_tuple
 from mcp_oauth_auth.records import CredentialRecord, TokenSet
 from mcp_oauth_auth.storage.auto import AutoTokenStore
 from mcp_oauth_auth.storage.base import TokenStore
@@ -207,7 +207,7 @@ class MCPOAuth(_AuthBase):
             interaction, headless_reason = self._authorizer.interaction, None
         else:
             self._authorizer = _default_authorizer()
-            interaction, headless_reason = "auto", browser_unavailable_reason()
+            interaction, headless_reason = "auto", _headless_reason()
         config = FlowConfig(
             server_url=server_url,
             scopes=scope_tuple(scopes),
@@ -340,53 +340,42 @@ class MCPOAuth(_AuthBase):
 
     # -- httpx / httpx2 Auth ---------------------------------------------------------------------------------
 
-    # The hot path (a covered request, a token neither expired nor due for refresh, a response that needs nothing)
-    # creates no Exchange: one is made when before_request or a response has work for it, with the same state a
-    # request's first Exchange always has.
+    # One auth flow (_auth_flow) serves both shells, as httpx's own Auth does: it yields the request to send (and
+    # receives its response), _ReadBody (receives the body) or _Run (credential work, run by the shell under the
+    # lock). The hot path (a covered request, a token neither expired nor due for refresh, a response that needs
+    # nothing) creates no Exchange: one is made when before_request or a response has work for it, with the same
+    # state a request's first Exchange always has.
 
     def sync_auth_flow(self, request: Any) -> Generator[Any, Any, None]:
-        if not self._covers(request):
-            yield request
-            return
-        exchange = None if sends_as_is(self._engine) else self._engine.exchange()
-        work = None if exchange is None else exchange.before_request()
-        replayable = True
+        flow = self._auth_flow(request)
+        step = next(flow)
         while True:
-            if work is not None:
+            if type(step) is _Run:
                 from mcp_oauth_auth.driving.loop import run
 
                 with self._lock.held(), closing(self._performer()) as performer:
-                    yield from run(work, performer, type(request))
-                if not replayable:
-                    raise _not_replayable(request)
-            sent_token = self._authorize_request(request)
-            response = yield request
-            status = response.status_code
-            if status not in STATUSES_WITH_WORK:
+                    yield from run(step.work, performer, type(request))
+                answer = None
+            elif type(step) is _ReadBody:
+                answer = step.response.read()
+            else:
+                answer = yield step
+            try:
+                step = flow.send(answer)
+            except StopIteration:
                 return
-            exchange = exchange or self._engine.exchange()
-            headers = response.headers
-            body = response.read() if status == 500 and exchange.needs_body(status, headers, sent_token) else None
-            work = exchange.after_response(status, headers, sent_token, body)
-            if work is None:
-                return
-            replayable = _is_replayable(request)
 
     async def async_auth_flow(self, request: Any) -> AsyncGenerator[Any, Any]:
-        if not self._covers(request):
-            yield request
-            return
-        exchange = None if sends_as_is(self._engine) else self._engine.exchange()
-        work = None if exchange is None else exchange.before_request()
-        replayable = True
+        flow = self._auth_flow(request)
+        step = next(flow)
         while True:
-            if work is not None:
+            if type(step) is _Run:
                 from mcp_oauth_auth.driving.loop import run_async
 
                 async with (
                     self._lock.held_async(),
                     aclosing(self._performer()) as performer,
-                    aclosing(run_async(work, performer, type(request))) as steps,
+                    aclosing(run_async(step.work, performer, type(request))) as steps,
                 ):
                     try:
                         oauth_request = await steps.__anext__()
@@ -394,6 +383,28 @@ class MCPOAuth(_AuthBase):
                             oauth_request = await steps.asend((yield oauth_request))
                     except StopAsyncIteration:
                         pass
+                answer = None
+            elif type(step) is _ReadBody:
+                answer = await step.response.aread()
+            else:
+                answer = yield step
+            try:
+                step = flow.send(answer)
+            except StopIteration:
+                return
+
+    def _auth_flow(self, request: Any) -> Generator[Any, Any, None]:
+        """The protected request's flow for both shells (see above): send it with the current token; run the
+        credential work the engine asks for before it or after its response; send it again while there is some."""
+        if not self._covers(request):
+            yield request
+            return
+        exchange = None if sends_as_is(self._engine) else self._engine.exchange()
+        work = None if exchange is None else exchange.before_request()
+        replayable = True
+        while True:
+            if work is not None:
+                yield _Run(work)
                 if not replayable:
                     raise _not_replayable(request)
             sent_token = self._authorize_request(request)
@@ -404,7 +415,9 @@ class MCPOAuth(_AuthBase):
             exchange = exchange or self._engine.exchange()
             headers = response.headers
             body = (
-                await response.aread() if status == 500 and exchange.needs_body(status, headers, sent_token) else None
+                (yield _ReadBody(response))
+                if status == 500 and exchange.needs_body(status, headers, sent_token)
+                else None
             )
             work = exchange.after_response(status, headers, sent_token, body)
             if work is None:
@@ -443,21 +456,16 @@ class MCPOAuth(_AuthBase):
         return token
 
 
-def scope_tuple(scopes: Sequence[str] | str | None) -> tuple[str, ...] | None:
-    """Scopes as given by a caller (a space-separated string or a sequence) as a tuple; None stays None."""
-    if scopes is None:
-        return None
-    if isinstance(scopes, str):
-        result = tuple(scopes.split())
-    elif isinstance(scopes, (bytes, bytearray)) or not isinstance(scopes, Iterable):
-        raise ConfigurationError(f"scopes must be a string or a sequence of strings, not {type(scopes).__name__}")
-    else:
-        result = tuple(scopes)
-    for scope in result:
-        # RFC 6749 §3.3: scope tokens are non-empty, printable ASCII, without spaces, quotes or backslashes.
-        if not isinstance(scope, str) or not scope or not all(0x21 <= ord(c) <= 0x7E and c not in '"\\' for c in scope):
-            raise ConfigurationError(f"each scope must be a non-empty scope token (RFC 6749 §3.3), not {scope!r}")
-    return result
+class _Run(NamedTuple):
+    """A step of :meth:`MCPOAuth._auth_flow`: credential work for the shell to run (under the lock)."""
+
+    work: Flow
+
+
+class _ReadBody(NamedTuple):
+    """A step of :meth:`MCPOAuth._auth_flow`: the shell reads this response's body and sends it back."""
+
+    response: Any
 
 
 def _is_replayable(request: Any) -> bool:
@@ -476,6 +484,17 @@ def _not_replayable(request: Any) -> RequestNotReplayableError:
         "send the request again",
         url=str(request.url.copy_with(query=None)),
     )
+
+
+def _headless_reason() -> str | None:
+    """Why no browser can be opened here (the flow then prefers the device flow), or None; the signal that decided
+    is logged."""
+    decision = browser_decision()
+    if decision.overridden is not None:
+        logger.info("opening the browser that $BROWSER names, although %s", decision.overridden)
+    else:
+        logger.debug("browser %s: %s", "available" if decision.available else "unavailable", decision.signal)
+    return None if decision.available else decision.signal
 
 
 def _default_authorizer() -> Authorizer:

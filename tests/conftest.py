@@ -34,8 +34,16 @@ def credential_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     for variable in ("VAULT_ADDR", "VAULT_TOKEN", "VAULT_NAMESPACE", "VAULT_ROLE_ID", "VAULT_SECRET_ID"):
         monkeypatch.delenv(variable, raising=False)
     # Whether a browser can be opened is decided from the environment; the machine running the tests (a CI runner, an
-    # SSH session) must not decide it for them. Tests that need one of these set it themselves.
-    for variable in (*_CI_VARIABLES, "SSH_CONNECTION", "SSH_TTY", "SSH_CLIENT"):
+    # SSH session, a devcontainer's $BROWSER) must not decide it for them. Tests that need one of these set it.
+    for variable in (
+        *_CI_VARIABLES,
+        "SSH_CONNECTION",
+        "SSH_TTY",
+        "SSH_CLIENT",
+        "BROWSER",
+        "container",
+        "KUBERNETES_SERVICE_HOST",
+    ):
         monkeypatch.delenv(variable, raising=False)
     from mcp_oauth_auth.storage.keyring_store import probe_keyring
 

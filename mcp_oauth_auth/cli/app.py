@@ -13,7 +13,7 @@ from typing import NoReturn
 from mcp_oauth_auth import __version__
 from mcp_oauth_auth.cli import commands
 from mcp_oauth_auth.cli import login as login_command
-from mcp_oauth_auth.cli.errors import ExitCode, explain
+from mcp_oauth_auth.cli.errors import DOCUMENTATION, ExitCode, explain
 from mcp_oauth_auth.cli.output import PrintableFormatter, Terminal
 
 __all__ = ["build_parser", "main"]
@@ -32,9 +32,9 @@ Log in to MCP servers with OAuth 2.1, keep the credentials, and use them.
   mcp-oauth logout NAME              revoke and forget (clear: forget only)
 """
 
-_EPILOG = """\
+_EPILOG = f"""\
 exit status: 0 ok, 1 error, 2 usage, 3 not logged in (no such credential, or it needs a new login),
-4 doctor found that a client cannot authenticate, 130 interrupted. Documentation: docs/cli.md"""
+4 doctor found that a client cannot authenticate, 130 interrupted. Documentation: {DOCUMENTATION}/cli.md"""
 
 
 class _Parser(argparse.ArgumentParser):

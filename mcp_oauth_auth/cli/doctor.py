@@ -158,7 +158,12 @@ def diagnose(url: str, http: httpx.Client) -> DoctorReport:
         report.sections.append(section)
         metadata = _run_discovery(recorder, legacy_authorization_server(url, _RETRY), section)
         if metadata is not None and metadata.assumed_defaults:
-            section.add("warning", "no metadata either: 2025-03-26 clients would guess /authorize, /token, /register")
+            section.add(
+                "warning",
+                "no metadata either: 2025-03-26 clients (this one included) use /authorize, /token and /register at "
+                "the origin, with PKCE S256 (that revision requires it of every server)",
+            )
+            report.usable_issuers.append(metadata.issuer)
         else:
             _check_authorization_server(report, section, metadata)
     return report
@@ -236,9 +241,9 @@ def _protected_resource(
             section.add("info", "no protected resource metadata: the server does not use OAuth")
         else:
             section.add(
-                "error",
+                "warning",
                 "no protected resource metadata (RFC 9728), which MCP requires since revision 2025-06-18: only "
-                "clients with the 2025-03-26 fallback find the authorization server",
+                "clients with the 2025-03-26 fallback (this one included) find the authorization server",
             )
         return None, False
     report.details["protected_resource_metadata"] = {

@@ -22,11 +22,15 @@ from mcp_oauth_auth.exceptions import (
 )
 from mcp_oauth_auth.flow.urls import safe_url
 
+#: Where the documentation is for people who installed the package (the project's ``Documentation`` URL): help
+#: texts and hints link there, never to a path inside a clone of the repository.
+DOCUMENTATION = "https://github.com/mcp-oauth-auth/mcp-oauth-auth/tree/main/docs"
+
 __all__ = ["CLIError", "ExitCode", "NotLoggedInError", "explain"]
 
 
 class ExitCode(enum.IntEnum):
-    """The exit status of ``mcp-oauth``: documented in docs/cli.md, relied upon by scripts."""
+    """The exit status of ``mcp-oauth``: documented in the command line reference (cli.md), relied upon by scripts."""
 
     OK = 0
     #: Something failed: network, server, store, an unexpected error.
@@ -92,7 +96,7 @@ def _oauth_hint(exc: OAuthError) -> str | None:
         (InvalidGrantError, "the authorization server no longer accepts this credential: log in again"),
         (TemporaryOAuthError, "the server failed temporarily; nothing stored was changed, try again later"),
         (StoreLockedError, "another process is using this credential; try again when it has finished"),
-        (TokenStorageError, "see docs/storage.md, or choose another store with --store"),
+        (TokenStorageError, f"choose another store with --store (stores: {DOCUMENTATION}/storage.md)"),
         (
             ClientRegistrationRequiredError,
             "pass --client-id (and --client-secret) of a client registered at that server, or --client-metadata-url",

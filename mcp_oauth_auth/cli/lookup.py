@@ -8,12 +8,11 @@ from dataclasses import replace
 
 from mcp_oauth_auth.cli.errors import CLIError, ExitCode, NotLoggedInError
 from mcp_oauth_auth.cli.output import Terminal
-from mcp_oauth_auth.exceptions import ConfigurationError, OAuthError, TokenStorageError
-from mcp_oauth_auth.flow.urls import canonical_resource
+from mcp_oauth_auth.exceptions import ConfigurationError, TokenStorageError
 from mcp_oauth_auth.records import CredentialRecord, RecordKey
 from mcp_oauth_auth.storage.base import RecordLock, TokenStore
 from mcp_oauth_auth.storage.memory import MutexRecordLock
-from mcp_oauth_auth.storage.names import StoredRecord, labelled, load_all
+from mcp_oauth_auth.storage.names import StoredRecord, labelled, load_all, serves
 
 __all__ = [
     "RecordView",
@@ -65,14 +64,6 @@ def store_description(store: TokenStore) -> str:
     return f"{label} ({directory})" if directory is not None else label
 
 
-def _same_server(record: CredentialRecord, url: str) -> bool:
-    try:
-        wanted = canonical_resource(url)
-    except OAuthError:
-        return False
-    return wanted in (canonical_resource(record.server_url), canonical_resource(record.resource))
-
-
 def find_record(
     store: TokenStore, name: str, url: str | None = None, terminal: Terminal | None = None
 ) -> CredentialRecord:
@@ -85,9 +76,9 @@ def find_record(
     records = [found.record for found in everything if found.record is not None]
     matches = labelled(everything, name)
     if not matches and "://" in name:
-        matches = [record for record in records if _same_server(record, name)]
+        matches = [record for record in records if serves(record, name)]
     if url is not None:
-        matches = [record for record in matches if _same_server(record, url)]
+        matches = [record for record in matches if serves(record, url)]
     if not matches:
         where = f" for {url}" if url else ""
         unreadable = len(everything) - len(records)

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Generator, Sequence
 from typing import Any
 
-from mcp_oauth_auth.auth import scope_tuple
 from mcp_oauth_auth.authorizers.base import Authorizer, AuthorizerLike, as_authorizer
 from mcp_oauth_auth.compat.http import HttpClientSource, http_client, network_error
 from mcp_oauth_auth.compat.tokens import OAuthTokens
@@ -26,6 +25,7 @@ from mcp_oauth_auth.flow.registration import ClientSettings, identify_client
 from mcp_oauth_auth.flow.revocation import revoke_token
 from mcp_oauth_auth.flow.tokens import refresh_tokens
 from mcp_oauth_auth.flow.urls import canonical_resource
+from mcp_oauth_auth.flow.values import scope_tuple
 from mcp_oauth_auth.records import ClientRegistration
 
 __all__ = ["MCPOAuthClient"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from mcp_oauth_auth.auth import MCPOAuth, scope_tuple
+from mcp_oauth_auth.auth import MCPOAuth
 from mcp_oauth_auth.authorizers.base import AuthorizerLike, as_authorizer
 from mcp_oauth_auth.compat.http import HttpClientSource, http_client, in_worker, network_errors
 from mcp_oauth_auth.compat.manager import TokenManager, check_name
@@ -17,6 +17,7 @@ from mcp_oauth_auth.compat.tokens import OAuthTokens
 from mcp_oauth_auth.exceptions import ConfigurationError
 from mcp_oauth_auth.flow.revocation import RevocationOutcome
 from mcp_oauth_auth.flow.urls import BearerScope, canonical_resource, safe_url
+from mcp_oauth_auth.flow.values import scope_tuple
 from mcp_oauth_auth.records import RecordKey
 
 __all__ = ["OAuthHandler"]

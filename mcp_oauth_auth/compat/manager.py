@@ -18,12 +18,12 @@ from mcp_oauth_auth.compat.tokens import OAuthTokens
 from mcp_oauth_auth.driving.session import StoreSession
 from mcp_oauth_auth.exceptions import ConfigurationError
 from mcp_oauth_auth.flow.effects import DeleteRecord, LoadRecord, LockRecord, SaveRecord
-from mcp_oauth_auth.flow.urls import canonical_resource, resource_identifies_server
+from mcp_oauth_auth.flow.urls import canonical_resource
 from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
 from mcp_oauth_auth.storage.backends import TokenStoreBackend
 from mcp_oauth_auth.storage.base import TokenStore
 from mcp_oauth_auth.storage.factory import create_store_with_options
-from mcp_oauth_auth.storage.names import StoredRecord, guarded, labelled, load_all
+from mcp_oauth_auth.storage.names import StoredRecord, guarded, labelled, load_all, serves
 
 __all__ = ["UNBOUND_ISSUER", "TokenManager", "is_unbound"]
 
@@ -64,11 +64,6 @@ def check_name(name: str) -> None:
 def _most_recent(records: Sequence[CredentialRecord]) -> CredentialRecord | None:
     """The record to use among several: one with tokens before one without, then the most recently updated."""
     return max(records, key=lambda record: (record.tokens is not None, record.updated_at), default=None)
-
-
-def _serves(record: CredentialRecord, server_url: str) -> bool:
-    """Whether a (bound) record is a credential for the MCP server at the canonical ``server_url``."""
-    return record.server_url == server_url or resource_identifies_server(record.resource, server_url)
 
 
 class TokenManager:
@@ -186,7 +181,7 @@ class TokenManager:
         return [
             record
             for record in labelled(self._found(), name)
-            if not is_unbound(record) and (url is None or _serves(record, url))
+            if not is_unbound(record) and (url is None or serves(record, url))
         ]
 
     # -- used by OAuthHandler ------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError, replace
 from typing import Any
 
 from mcp_oauth_auth.exceptions import ConfigurationError
@@ -15,42 +15,110 @@ from mcp_oauth_auth.records import TokenSet, redact
 __all__ = ["OAuthTokens"]
 
 
-@dataclass(frozen=True)
 class OAuthTokens:
-    """Tokens as the high-level API hands them out.
+    """Tokens as the high-level API hands them out: a read-only view of the library's :class:`TokenSet`, with the
+    two things the seed's token object adds to it, the relative ``expires_in`` and the ``token_type`` as given.
 
     ``expires_in`` is relative (seconds from ``issued_at``, as in a token response); the absolute ``expires_at``
     is computed once, so :meth:`is_expired` stays right however long the object lives. ``repr`` never shows a
-    token.
+    token. Instances are immutable, compare equal field by field and can be hashed, like the dataclass they were.
     """
 
-    access_token: str = field(repr=False)
-    token_type: str = "Bearer"
-    expires_in: int | None = None
-    refresh_token: str | None = field(default=None, repr=False)
-    scope: str | None = None
-    #: When the access token expires, in seconds since the epoch (derived from ``expires_in`` when not given).
-    expires_at: float | None = field(default=None, kw_only=True)
-    #: When ``expires_in`` was counted from.
-    issued_at: float = field(default_factory=time.time, kw_only=True)
-    id_token: str | None = field(default=None, repr=False, kw_only=True)
+    __slots__ = ("_tokens", "expires_in", "token_type")
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.access_token, str) or not self.access_token:
+    _tokens: TokenSet
+    #: The ``token_type`` as given (the stored token set has ``Bearer`` for any spelling of it).
+    token_type: str
+    #: Seconds from ``issued_at`` to expiry, as a token response gives it.
+    expires_in: int | None
+
+    def __init__(
+        self,
+        access_token: str,
+        token_type: str = "Bearer",  # noqa: S107 - a token type, not a secret
+        expires_in: int | None = None,
+        refresh_token: str | None = None,
+        scope: str | None = None,
+        *,
+        expires_at: float | None = None,
+        issued_at: float | None = None,
+        id_token: str | None = None,
+    ) -> None:
+        issued_at = time.time() if issued_at is None else issued_at
+        if not isinstance(access_token, str) or not access_token:
             raise ConfigurationError("OAuthTokens needs a non-empty access_token")
-        if not isinstance(self.token_type, str) or not self.token_type:
+        if not isinstance(token_type, str) or not token_type:
             raise ConfigurationError("OAuthTokens.token_type must be a non-empty string")
-        for name in ("refresh_token", "scope", "id_token"):
-            if not isinstance(getattr(self, name), (str, type(None))):
+        for name, text in (("refresh_token", refresh_token), ("scope", scope), ("id_token", id_token)):
+            if not isinstance(text, (str, type(None))):
                 raise ConfigurationError(f"OAuthTokens.{name} must be a string or None")
-        for name in ("expires_in", "expires_at", "issued_at"):
-            value = getattr(self, name)
-            if value is None and name != "issued_at":
-                continue
-            if not is_number(value) or not math.isfinite(value):
+        for name, value in (("expires_in", expires_in), ("expires_at", expires_at), ("issued_at", issued_at)):
+            if value is not None and (not is_number(value) or not math.isfinite(value)):
                 raise ConfigurationError(f"OAuthTokens.{name} must be a finite number of seconds")
-        if self.expires_at is None and self.expires_in is not None:
-            object.__setattr__(self, "expires_at", self.issued_at + float(self.expires_in))
+        if expires_at is None and expires_in is not None:
+            expires_at = issued_at + float(expires_in)
+        tokens = TokenSet(
+            access_token=access_token,
+            token_type="Bearer" if token_type.lower() == "bearer" else token_type,
+            expires_at=expires_at,
+            refresh_token=refresh_token,
+            scope=scope,
+            id_token=id_token,
+            issued_at=issued_at,
+        )
+        self._set(tokens, token_type, expires_in)
+
+    def _set(self, tokens: TokenSet, token_type: str, expires_in: int | None) -> None:
+        object.__setattr__(self, "_tokens", tokens)
+        object.__setattr__(self, "token_type", token_type)
+        object.__setattr__(self, "expires_in", expires_in)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenInstanceError(f"cannot delete field {name!r}")
+
+    @property
+    def access_token(self) -> str:
+        return self._tokens.access_token
+
+    @property
+    def refresh_token(self) -> str | None:
+        return self._tokens.refresh_token
+
+    @property
+    def scope(self) -> str | None:
+        return self._tokens.scope
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the access token expires, in seconds since the epoch (derived from ``expires_in`` when not given)."""
+        return self._tokens.expires_at
+
+    @property
+    def issued_at(self) -> float:
+        """When ``expires_in`` was counted from."""
+        return self._tokens.issued_at
+
+    @property
+    def id_token(self) -> str | None:
+        return self._tokens.id_token
+
+    def _identity(self) -> tuple[object, ...]:
+        return (self._tokens, self.token_type, self.expires_in)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, OAuthTokens)
+        return self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_from_view_state, self._identity())
 
     def __repr__(self) -> str:
         return (
@@ -113,31 +181,23 @@ class OAuthTokens:
 
     @classmethod
     def from_token_set(cls, tokens: TokenSet, now: float | None = None) -> OAuthTokens:
-        """From a stored :class:`~mcp_oauth_auth.TokenSet`: ``expires_in`` is what is left of it at ``now``."""
+        """A view of a stored :class:`~mcp_oauth_auth.TokenSet`: ``expires_in`` is what is left of it at ``now``
+        (which becomes ``issued_at``, the time it is counted from)."""
         now = time.time() if now is None else now
         expires_in = None if tokens.expires_at is None else max(0, int(tokens.expires_at - now))
-        return cls(
-            access_token=tokens.access_token,
-            token_type=tokens.token_type,
-            expires_in=expires_in,
-            refresh_token=tokens.refresh_token,
-            scope=tokens.scope,
-            expires_at=tokens.expires_at,
-            issued_at=now,
-            id_token=tokens.id_token,
-        )
+        view = cls.__new__(cls)
+        view._set(replace(tokens, issued_at=now), tokens.token_type, expires_in)
+        return view
 
     def to_token_set(self) -> TokenSet:
-        """The :class:`~mcp_oauth_auth.TokenSet` the library stores."""
-        return TokenSet(
-            access_token=self.access_token,
-            token_type="Bearer" if self.token_type.lower() == "bearer" else self.token_type,
-            expires_at=self.expires_at,
-            refresh_token=self.refresh_token,
-            scope=self.scope,
-            id_token=self.id_token,
-            issued_at=self.issued_at,
-        )
+        """The :class:`~mcp_oauth_auth.TokenSet` the library stores (the one this object is a view of)."""
+        return self._tokens
+
+
+def _from_view_state(tokens: TokenSet, token_type: str, expires_in: int | None) -> OAuthTokens:
+    view = OAuthTokens.__new__(OAuthTokens)
+    view._set(tokens, token_type, expires_in)
+    return view
 
 
 def _seconds(value: Any, name: str) -> float:

@@ -23,11 +23,10 @@ from mcp_oauth_auth.flow.effects import (
     SaveRecord,
     UnlockRecord,
 )
-from mcp_oauth_auth.flow.urls import resource_identifies_server
 from mcp_oauth_auth.records import RecordKey
 from mcp_oauth_auth.storage.base import RecordLock, TokenStore
 from mcp_oauth_auth.storage.memory import MutexRecordLock
-from mcp_oauth_auth.storage.names import guarded
+from mcp_oauth_auth.storage.names import guarded, serves
 
 __all__ = ["StoreSession"]
 
@@ -127,7 +126,7 @@ class StoreSession:
     def _access(self, effect: Effect) -> Any:
         store = self.store
         if isinstance(effect, LoadRecords):
-            keys = [key for key in store.list_keys() if resource_identifies_server(key.resource, effect.resource)]
+            keys = [key for key in store.list_keys() if serves(key, effect.resource)]
             return [record for key in keys if (record := store.load(key)) is not None]
         if isinstance(effect, LoadRecord):
             return store.load(effect.key)

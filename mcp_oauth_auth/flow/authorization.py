@@ -49,18 +49,18 @@ def code_challenge_s256(code_verifier: str) -> str:
 
 def check_pkce_support(metadata: AuthorizationServerMetadata, *, trust_unadvertised: bool) -> None:
     """Refuse a server that does not advertise S256 (MCP spec). ``trust_unadvertised`` is the documented opt-out
-    for providers that omit the field altogether (Microsoft Entra ID, AWS Cognito) and for servers that publish no
-    metadata at all (MCP 2025-03-26 default endpoints); it never accepts a server that lists methods without S256."""
+    for providers whose metadata omits the field altogether (Microsoft Entra ID, AWS Cognito); it never accepts a
+    server that lists methods without S256.
+
+    A server that publishes no metadata at all (the MCP 2025-03-26 default endpoints, ``assumed_defaults``) needs no
+    opt-out: that revision made PKCE mandatory for every authorization server, so there is no advertisement to
+    verify, and this client always sends S256.
+    """
+    if metadata.assumed_defaults:
+        return
     methods = metadata.code_challenge_methods_supported
     if methods is None and trust_unadvertised:
         return
-    if metadata.assumed_defaults:
-        raise PKCENotSupportedError(
-            f"{metadata.issuer} publishes no authorization server metadata (an MCP 2025-03-26 server with the "
-            "default /authorize, /token and /register endpoints), so its PKCE support cannot be verified, which MCP "
-            "requires. If you trust this server, pass trust_unadvertised_pkce=True to use those endpoints.",
-            url=metadata.issuer,
-        )
     if methods is None or "S256" not in methods:
         raise PKCENotSupportedError(
             f"the authorization server {metadata.issuer} does not advertise PKCE S256 in "

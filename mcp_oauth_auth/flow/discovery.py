@@ -183,7 +183,12 @@ def legacy_authorization_server(
     metadata = yield from discover_authorization_server(origin, retry, allow_insecure_http=allow_insecure_http)
     if metadata is not None:
         return metadata
-    logger.debug("no authorization server metadata at %s: using the default endpoints", origin)
+    logger.info(
+        "no protected resource metadata and no authorization server metadata at %s: using the MCP 2025-03-26 "
+        "default endpoints %s/authorize, /token and /register, with PKCE S256",
+        origin,
+        origin,
+    )
     return AuthorizationServerMetadata(
         issuer=origin,
         authorization_endpoint=f"{origin}/authorize",

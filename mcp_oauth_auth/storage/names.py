@@ -1,8 +1,10 @@
-"""Stored credential records by the names people give them (``record.names``): the one index that the CLI
-(:mod:`mcp_oauth_auth.cli.lookup`) and the seed-compatible ``TokenManager`` look names up in.
+"""Stored credential records by the names people give them (``record.names``) and by the server they serve: the one
+index that the CLI (:mod:`mcp_oauth_auth.cli.lookup`), the seed-compatible ``TokenManager`` and the flow's store
+session look records up in.
 
-What each does with several records carrying one name is its own documented choice (the CLI takes the most
-recently updated one and says so; ``TokenManager`` prefers one with tokens and logs a warning).
+"This record serves that server" has one rule, :func:`serves`. What each does with several records carrying one
+name is its own documented choice (the CLI takes the most recently updated one and says so; ``TokenManager``
+prefers one with tokens and logs a warning).
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from mcp_oauth_auth.exceptions import OAuthError, TokenStorageError
+from mcp_oauth_auth.flow.urls import BearerScope, split_url
 from mcp_oauth_auth.records import CredentialRecord, RecordKey
 from mcp_oauth_auth.storage.base import TokenStore
 
-__all__ = ["StoredRecord", "guarded", "labelled", "load_all"]
+__all__ = ["StoredRecord", "guarded", "labelled", "load_all", "serves"]
 
 _T = TypeVar("_T")
 
@@ -51,6 +54,22 @@ def load_all(store: TokenStore, *, guard: bool = False) -> list[StoredRecord]:
 def labelled(found: Iterable[StoredRecord], name: str) -> list[CredentialRecord]:
     """The readable records among ``found`` that carry the label ``name``."""
     return [item.record for item in found if item.record is not None and name in item.record.names]
+
+
+def serves(found: CredentialRecord | RecordKey, url: str) -> bool:
+    """Whether the record ``found`` (or the record under that key) is a credential for the MCP server at ``url``:
+    whether ``url`` lies at or below the record's resource on the same origin.
+
+    This is where the record's access token may be sent (the bearer scope, :class:`BearerScope`), so the rule cannot
+    be wider than where tokens go, and it holds for the URL the record was obtained for (a resource identifies its
+    server, RFC 9728 §3.3). Scheme, host and default port are compared as RFC 3986 §6.2.2 normalises them. A ``url``
+    that is not an absolute http(s) URL, and a record bound to no server (whose resource is a URN), serve nothing.
+    """
+    try:
+        scheme, host, port, path, _ = split_url(url)
+        return BearerScope.for_resource(found.resource).covers(scheme, host, port, path)
+    except OAuthError:
+        return False
 
 
 def _unguarded(operation: Callable[[], _T]) -> _T:

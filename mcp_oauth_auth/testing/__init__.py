@@ -4,7 +4,7 @@
 transports, respx, ASGI and an in-process authorizer; :func:`serve_stack` runs one on a real loopback port
 (:func:`serve_asgi` any other ASGI app a test needs).
 The ``assert_*`` helpers check what a stack saw; the pytest plugin (:mod:`mcp_oauth_auth.testing.pytest_plugin`,
-see docs/testing.md) provides all of it as fixtures.
+see the testing guide, testing.md in the documentation) provides all of it as fixtures.
 
 The names are imported on first use: the pytest plugin lives in this package and loads in every pytest run.
 """

@@ -1,7 +1,7 @@
 """pytest fixtures for testing MCP clients against the fake MCP authorization stack, without any server.
 
 Installed with the package and registered through the ``pytest11`` entry point ``mcp_oauth_auth``; disable it
-with ``pytest -p no:mcp_oauth_auth``. See docs/testing.md.
+with ``pytest -p no:mcp_oauth_auth``. See the testing guide (testing.md in the documentation).
 
 Fixtures (all function-scoped; each test gets fresh state, and everything started is stopped afterwards):
 

@@ -25,7 +25,7 @@ from tests.storage.contract import make_record
         (errors.ClientUnknownError("gone"), "no longer accepts this credential: log in again", ExitCode.NOT_LOGGED_IN),
         (errors.TemporaryOAuthError("503"), "the server failed temporarily", ExitCode.ERROR),
         (errors.StoreLockedError("locked"), "another process is using this credential", ExitCode.ERROR),
-        (errors.RecordConflictError("changed"), "see docs/storage.md", ExitCode.ERROR),
+        (errors.RecordConflictError("changed"), "choose another store with --store", ExitCode.ERROR),
         (errors.ClientRegistrationRequiredError("who?"), "pass --client-id", ExitCode.ERROR),
         (errors.PKCENotSupportedError("no S256"), "run `mcp-oauth doctor URL`", ExitCode.ERROR),
         (errors.CallbackPortInUseError("busy"), "another program uses the callback port", ExitCode.ERROR),

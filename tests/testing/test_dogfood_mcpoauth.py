@@ -91,21 +91,17 @@ def test_discovery_variants(
 
 
 @pytest.mark.mcp_oauth_stack(prm_mode="none", as_metadata_mode="none")
-def test_a_server_without_any_metadata_needs_the_pkce_opt_out(
+def test_a_server_without_any_metadata_gets_the_default_endpoints(
     mcp_oauth_stack: FakeMCPStack, mcp_oauth_auth_factory: AuthFactory
 ) -> None:
-    """MCP 2025-03-26 default endpoints: nothing confirms PKCE support, so only trust_unadvertised_pkce proceeds."""
-    refused = mcp_oauth_auth_factory()
-    with (
-        httpx.Client(auth=refused, transport=mcp_oauth_stack.httpx_transport()) as client,
-        pytest.raises(PKCENotSupportedError),
-    ):
-        client.get(mcp_oauth_stack.server_url)
-    auth = mcp_oauth_auth_factory(trust_unadvertised_pkce=True)
+    """MCP 2025-03-26 default endpoints: used without an opt-in, with PKCE S256 (mandatory in that revision)."""
+    auth = mcp_oauth_auth_factory()
     with httpx.Client(auth=auth, transport=mcp_oauth_stack.httpx_transport()) as client:
         assert client.get(mcp_oauth_stack.server_url).status_code == 200
     assert auth.record is not None
     assert auth.record.token_endpoint == f"{mcp_oauth_stack.base_url}/token"
+    assert mcp_oauth_stack.authorization_requests[-1]["code_challenge_method"] == "S256"
+    assert_no_violations(mcp_oauth_stack)
 
 
 @pytest.mark.parametrize(

@@ -21,8 +21,8 @@ from mcp_oauth_auth.flow.effects import (
     Sleep,
     UnlockRecord,
 )
-from mcp_oauth_auth.flow.urls import resource_identifies_server
 from mcp_oauth_auth.records import CredentialRecord, RecordKey
+from mcp_oauth_auth.storage.names import serves
 
 Route = Callable[[HttpRequest], HttpResponse]
 
@@ -70,7 +70,7 @@ class Harness:
             self.slept.append(effect.seconds)
             return None
         if isinstance(effect, LoadRecords):
-            return [r for k, r in self.records.items() if resource_identifies_server(k.resource, effect.resource)]
+            return [r for k, r in self.records.items() if serves(k, effect.resource)]
         if isinstance(effect, LoadRecord):
             return self.records.get(effect.key)
         if isinstance(effect, LockRecord):

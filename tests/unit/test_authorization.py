@@ -161,10 +161,9 @@ def test_pkce_support_checks() -> None:
     with pytest.raises(PKCENotSupportedError):
         check_pkce_support(metadata(code_challenge_methods_supported=None), trust_unadvertised=False)
     check_pkce_support(metadata(code_challenge_methods_supported=None), trust_unadvertised=True)
-    # No metadata at all (MCP 2025-03-26 default endpoints): nothing says S256 is supported, so only the opt-out.
+    # No metadata at all (MCP 2025-03-26 default endpoints): that revision made PKCE mandatory, so no opt-out is needed.
     defaults = metadata(code_challenge_methods_supported=None, assumed_defaults=True)
-    with pytest.raises(PKCENotSupportedError, match="trust_unadvertised_pkce=True"):
-        check_pkce_support(defaults, trust_unadvertised=False)
+    check_pkce_support(defaults, trust_unadvertised=False)
     check_pkce_support(defaults, trust_unadvertised=True)
 
 

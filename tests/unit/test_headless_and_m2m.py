@@ -8,6 +8,7 @@ import logging
 import re
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +26,8 @@ from mcp_oauth_auth import (
     RetryPolicy,
     StateMismatchError,
 )
-from mcp_oauth_auth.authorizers.environment import browser_unavailable_reason
+from mcp_oauth_auth.authorizers import environment
+from mcp_oauth_auth.authorizers.environment import BrowserDecision, browser_decision, browser_unavailable_reason
 from mcp_oauth_auth.exceptions import ConfigurationError
 from mcp_oauth_auth.flow.device import DEVICE_CODE_GRANT, DeviceAuthorization
 from mcp_oauth_auth.testing import FakeMCPStack, FakeStackConfig
@@ -149,28 +151,77 @@ def test_device_prompt_without_a_finite_expiry() -> None:
 # -- the automatic choice ------------------------------------------------------------------------------------------
 
 
+DOCKER = "/.dockerenv"
+VSCODE_BROWSER = "/vscode/bin/helpers/browser.sh"
+
+
 @pytest.mark.parametrize(
-    ("environ", "platform", "expected"),
+    ("environ", "platform", "files", "expected"),
     [
-        ({"DISPLAY": ":0"}, "linux", None),
-        ({"WAYLAND_DISPLAY": "wayland-0"}, "linux", None),
-        ({}, "linux", "no graphical display"),
-        ({}, "darwin", None),
-        ({}, "win32", None),
-        ({"DISPLAY": ":0", "SSH_CONNECTION": "10.0.0.1 5000 10.0.0.2 22"}, "linux", "SSH session"),
-        ({"SSH_TTY": "/dev/pts/1"}, "darwin", "SSH session"),
-        ({"CI": "true", "DISPLAY": ":0"}, "linux", "CI"),
-        ({"GITHUB_ACTIONS": "true"}, "win32", "CI"),
-        ({"CI": "false", "DISPLAY": ":0"}, "linux", None),
+        ({"DISPLAY": ":0"}, "linux", (), None),
+        ({"WAYLAND_DISPLAY": "wayland-0"}, "linux", (), None),
+        ({}, "linux", (), "no graphical display"),
+        ({}, "darwin", (), None),
+        ({}, "win32", (), None),
+        ({"DISPLAY": ":0", "SSH_CONNECTION": "10.0.0.1 5000 10.0.0.2 22"}, "linux", (), "SSH session"),
+        ({"SSH_TTY": "/dev/pts/1"}, "darwin", (), "SSH session"),
+        ({"CI": "true", "DISPLAY": ":0"}, "linux", (), "CI"),
+        ({"GITHUB_ACTIONS": "true"}, "win32", (), "CI"),
+        ({"CI": "false", "DISPLAY": ":0"}, "linux", (), None),
+        # containers: Docker's and Podman's marker files, the container variable, a Kubernetes pod
+        ({"DISPLAY": ":0"}, "linux", (DOCKER,), "inside a container (/.dockerenv exists)"),
+        ({"DISPLAY": ":0"}, "linux", ("/run/.containerenv",), "inside a container (/run/.containerenv exists)"),
+        ({"DISPLAY": ":0", "container": "podman"}, "linux", (), "inside a container (container=podman is set)"),
+        ({"DISPLAY": ":0", "KUBERNETES_SERVICE_HOST": "10.0.0.1"}, "linux", (), "a Kubernetes pod"),
+        # an explicit $BROWSER (devcontainers, Codespaces, Remote-SSH) wins over every guess, never over CI
+        ({"BROWSER": VSCODE_BROWSER}, "linux", (DOCKER,), None),
+        ({"BROWSER": VSCODE_BROWSER, "SSH_CONNECTION": "10.0.0.1 5000 10.0.0.2 22"}, "linux", (), None),
+        ({"BROWSER": VSCODE_BROWSER, "container": "docker"}, "linux", (), None),
+        ({"BROWSER": "firefox"}, "linux", (), None),
+        ({"BROWSER": VSCODE_BROWSER, "CI": "true"}, "linux", (DOCKER,), "running in CI (CI is set)"),
+        ({"BROWSER": "  "}, "linux", (DOCKER,), "inside a container"),
     ],
 )
-def test_browser_availability(environ: dict[str, str], platform: str, expected: str | None) -> None:
-    reason = browser_unavailable_reason(environ, platform)
+def test_browser_availability(
+    environ: dict[str, str], platform: str, files: tuple[str, ...], expected: str | None
+) -> None:
+    reason = browser_unavailable_reason(environ, platform, file_exists=files.__contains__)
     if expected is None:
         assert reason is None
     else:
         assert reason is not None
         assert expected in reason
+
+
+def test_the_decision_names_the_signal_and_what_browser_overrode() -> None:
+    decision = browser_decision({"BROWSER": VSCODE_BROWSER}, "linux", file_exists={DOCKER}.__contains__)
+    assert decision == BrowserDecision(
+        True, "$BROWSER names the browser to open", "inside a container (/.dockerenv exists)"
+    )
+    assert browser_decision({"DISPLAY": ":0"}, "linux") == BrowserDecision(True, "a desktop session")
+    assert not browser_decision({}, "linux").available
+
+
+@pytest.mark.parametrize("browser", [VSCODE_BROWSER, None])
+def test_a_container_uses_the_browser_only_when_browser_names_one(
+    browser: str | None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: Any
+) -> None:
+    """Through the process environment and the file system, as MCPOAuth() without an authorizer decides."""
+    marker = tmp_path / ".dockerenv"
+    marker.touch()
+    monkeypatch.setattr(environment, "_CONTAINER_FILES", (str(marker),))
+    monkeypatch.setenv("DISPLAY", ":0")
+    if browser is not None:
+        monkeypatch.setenv("BROWSER", browser)
+    with caplog.at_level(logging.DEBUG, logger="mcp_oauth_auth"):
+        auth = MCPOAuth("https://mcp.example.com/mcp", store=MemoryTokenStore())
+    headless_reason = auth._engine.config.headless_reason
+    if browser is None:
+        assert headless_reason == f"inside a container ({marker} exists)"
+        assert "browser unavailable: inside a container" in caplog.text
+    else:
+        assert headless_reason is None
+        assert f"opening the browser that $BROWSER names, although inside a container ({marker} exists)" in caplog.text
 
 
 def test_headless_machine_uses_the_device_flow_automatically(

@@ -139,17 +139,38 @@ def test_discovery_variants(prm_mode: str, as_mode: str, issuer_path: str) -> No
     assert auth.record.issuer == stack.issuer
 
 
-def test_legacy_server_without_any_metadata_uses_default_endpoints_when_trusted() -> None:
+def test_legacy_server_without_any_metadata_uses_default_endpoints(
+    kind: ClientKind, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MCP 2025-03-26: no protected resource metadata and no authorization server metadata at the server's origin:
+    the default /authorize, /token and /register there, with PKCE S256, without an opt-in (that revision made PKCE
+    mandatory for every server, so there is no advertisement to verify), and logged."""
+    caplog.set_level(logging.INFO, logger="mcp_oauth_auth")
     stack = FakeMCPStack(FakeStackConfig(prm_mode="none", as_metadata_mode="none"))
-    with pytest.raises(PKCENotSupportedError, match="publishes no authorization server metadata"):
+    auth = make_auth(stack)
+    [result] = send_all(kind, stack, auth, [("GET", stack.server_url)])
+    assert result.status == 200
+    assert (stack.count("register"), stack.count("authorize"), stack.count("token")) == (1, 1, 1)
+    assert authorization_query(stack)["code_challenge_method"] == "S256"
+    assert auth.record is not None
+    assert auth.record.issuer == stack.base_url
+    assert auth.record.token_endpoint == f"{stack.base_url}/token"
+    [fallback] = [record for record in caplog.records if "2025-03-26 default endpoints" in record.getMessage()]
+    assert fallback.levelno == logging.INFO
+    assert f"{stack.base_url}/authorize" in fallback.getMessage()
+
+
+def test_legacy_server_metadata_without_pkce_methods_is_still_refused() -> None:
+    """Metadata at the origin of a server without protected resource metadata that omits
+    code_challenge_methods_supported is a refusal, as everywhere: only the documented opt-out proceeds."""
+    config = FakeStackConfig(prm_mode="none", code_challenge_methods_supported=None)
+    stack = FakeMCPStack(config)
+    with pytest.raises(PKCENotSupportedError, match="trust_unadvertised_pkce=True"):
         send_all(ClientKind("httpx", "sync"), stack, make_auth(stack), [("GET", stack.server_url)])
     assert stack.count("register") == 0
     assert stack.count("authorize") == 0
     auth = make_auth(stack, trust_unadvertised_pkce=True)
-    [result] = send_all(ClientKind("httpx", "asyncio"), stack, auth, [("GET", stack.server_url)])
-    assert result.status == 200
-    assert auth.record is not None
-    assert auth.record.token_endpoint == f"{stack.base_url}/token"
+    assert send_all(ClientKind("httpx", "sync"), stack, auth, [("GET", stack.server_url)])[0].status == 200
 
 
 def test_openid_provider_with_offline_access_gets_prompt_consent() -> None:

@@ -36,7 +36,8 @@ def test_finite_numbers(value: object, expected: float | None) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"), [(0, True), (2.5, True), (-1, False), (math.inf, False), (math.nan, False), (True, False)]
+    ("value", "expected"),
+    [(0, True), (2.5, True), (-1, False), (math.inf, False), (math.nan, False), (True, False), (HUGE, False)],
 )
 def test_durations_given_by_callers(value: object, expected: bool) -> None:
     assert is_duration(value) is expected
