@@ -34,6 +34,8 @@ nox.options.download_python = "never"
 
 #: Debian packages of the real Secret Service the keyring tests start on a private D-Bus session.
 SECRET_SERVICE_PACKAGES = ("gnome-keyring", "dbus-daemon")
+#: Debian package of the real Redis server the Redis store tests start on a free loopback port.
+REDIS_PACKAGES = ("redis-server",)
 
 
 @nox.session(python=PYTHONS)
@@ -53,12 +55,15 @@ def tests(session: nox.Session) -> None:
     ``-- -k refresh``) they go to pytest, and the report is shown without the threshold: a part of the suite does
     not cover the whole library.
 
+    The Redis store tests start a real Redis server: Debian's redis-server, installed like the Secret Service.
+
     It runs on every claimed Python (PYTHONS; ``nox -s tests-3.12`` on one), each with the dependencies a user of that
     version gets from the ``dev`` extra (on 3.10: no httpx2, no MCP SDK): the whole suite on WHOLE_SUITE_PYTHONS, and
     on the others PART_OF_SUITE (no Node.js servers), its coverage reported without the threshold.
     """
     whole_suite = session.python in WHOLE_SUITE_PYTHONS
     _secret_service(session)
+    _redis_server(session)
     if whole_suite:
         session.run("npm", "ci", "--prefix", "tests/integration/oidc", "--no-audit", "--no-fund", external=True)
         session.run("npm", "ci", "--prefix", "tests/integration/ts_sdk", "--no-audit", "--no-fund", external=True)
@@ -71,19 +76,28 @@ def tests(session: nox.Session) -> None:
 
 
 def _secret_service(session: nox.Session) -> None:
-    if shutil.which("gnome-keyring-daemon") and shutil.which("dbus-daemon"):
+    _debian_packages(
+        session,
+        SECRET_SERVICE_PACKAGES,
+        ("gnome-keyring-daemon", "dbus-daemon"),
+        "the keyring tests need a real Secret Service",
+    )
+
+
+def _redis_server(session: nox.Session) -> None:
+    _debian_packages(session, REDIS_PACKAGES, ("redis-server",), "the Redis store tests need a real redis-server")
+
+
+def _debian_packages(session: nox.Session, packages: tuple[str, ...], programs: tuple[str, ...], why: str) -> None:
+    """Install Debian ``packages`` (as root, with apt-get) unless every one of ``programs`` is on PATH already."""
+    if all(shutil.which(program) for program in programs):
         return
     if shutil.which("apt-get") and os.geteuid() == 0:
         env = {"DEBIAN_FRONTEND": "noninteractive"}
         session.run("apt-get", "update", external=True, env=env)
-        session.run(
-            "apt-get", "install", "-y", "--no-install-recommends", *SECRET_SERVICE_PACKAGES, external=True, env=env
-        )
+        session.run("apt-get", "install", "-y", "--no-install-recommends", *packages, external=True, env=env)
         return
-    session.error(
-        "the keyring tests need a real Secret Service: install the packages "
-        f"{' '.join(SECRET_SERVICE_PACKAGES)} (e.g. sudo apt-get install {' '.join(SECRET_SERVICE_PACKAGES)})"
-    )
+    session.error(f"{why}: install the packages {' '.join(packages)} (e.g. sudo apt-get install {' '.join(packages)})")
 
 
 @nox.session
@@ -141,6 +155,8 @@ def lowest(session: nox.Session) -> None:
     """PART_OF_SUITE with the oldest versions of the dependencies pyproject.toml allows, on the oldest Python: each of
     ``project.dependencies`` and of the FLOORED_EXTRAS pinned to its floor (``httpx>=0.27`` installs httpx 0.27), so
     that the floors are true claims. The test tools come at their usual versions."""
+    _secret_service(session)
+    _redis_server(session)
     constraints = Path(session.create_tmp()) / "floors.txt"
     constraints.write_text("".join(f"{pin}\n" for pin in _dependency_floors()), encoding="utf-8")
     session.install("-c", str(constraints), "-e", ".[dev]")
@@ -149,7 +165,7 @@ def lowest(session: nox.Session) -> None:
 
 
 #: The extras whose floors are users' claims too (``dev`` and ``docs`` pin tools of this repository).
-FLOORED_EXTRAS = ("httpx2", "vault", "testing")
+FLOORED_EXTRAS = ("httpx2", "vault", "redis", "testing")
 
 
 def _dependency_floors() -> list[str]:

@@ -28,11 +28,13 @@ from mcp_oauth_auth.exceptions import (
     ResourceMismatchError,
     StateMismatchError,
     StoreLockedError,
+    StoreUnavailableError,
     TemporaryOAuthError,
     TokenExchangeError,
     TokenRefreshError,
     TokenRevocationError,
     TokenStorageError,
+    WorkloadIdentityError,
 )
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
@@ -48,6 +50,7 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.storage import (
         EncryptedFileTokenStore,
         KeyringTokenStore,
+        RedisTokenStore,
         VaultTokenStore,
         get_available_backends,
     )
@@ -66,7 +69,13 @@ def __getattr__(name: str) -> Any:
         from mcp_oauth_auth.flow.private_key_jwt import PrivateKeyJWT
 
         return PrivateKeyJWT
-    if name in ("EncryptedFileTokenStore", "KeyringTokenStore", "VaultTokenStore", "get_available_backends"):
+    if name in (
+        "EncryptedFileTokenStore",
+        "KeyringTokenStore",
+        "RedisTokenStore",
+        "VaultTokenStore",
+        "get_available_backends",
+    ):
         from mcp_oauth_auth import storage
 
         return getattr(storage, name)
@@ -113,12 +122,14 @@ __all__ = [
     "PrivateKeyJWT",
     "RecordConflictError",
     "RecordKey",
+    "RedisTokenStore",
     "RegistrationError",
     "RequestNotReplayableError",
     "ResourceMismatchError",
     "RetryPolicy",
     "StateMismatchError",
     "StoreLockedError",
+    "StoreUnavailableError",
     "TemporaryOAuthError",
     "TokenExchangeError",
     "TokenManager",
@@ -130,6 +141,7 @@ __all__ = [
     "TokenStoreBackend",
     "TokenStoreFactory",
     "VaultTokenStore",
+    "WorkloadIdentityError",
     "__version__",
     "get_available_backends",
 ]

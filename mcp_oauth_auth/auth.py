@@ -30,6 +30,7 @@ from mcp_oauth_auth.flow.effects import Flow
 from mcp_oauth_auth.flow.engine import FlowConfig, FlowEngine
 from mcp_oauth_auth.flow.exchange import STATUSES_WITH_WORK, sends_as_is
 from mcp_oauth_auth.flow.fetch import RetryPolicy
+from mcp_oauth_auth.flow.jwt_bearer import JWT_BEARER, AssertionSource
 from mcp_oauth_auth.flow.registration import ClientSettings
 from mcp_oauth_auth.flow.values import is_duration, scope_tuple
 from mcp_oauth_auth.records import CredentialRecord, TokenSet
@@ -166,6 +167,12 @@ class MCPOAuth(_AuthBase):
             client (``client_id``) authenticates with ``private_key_jwt`` (RFC 7523) at the token, device
             authorization and revocation endpoints, in every grant.
         name: a label stored with the credential (``record.names``), for listing and lookup by people and tools.
+        assertion: workload identity (RFC 7523 jwt-bearer grant, MCP SEP-1933): the workload's JWT as a ``str``, a
+            ``pathlib.Path`` of a file holding it (re-read for every token request: Kubernetes rotates projected
+            service-account tokens), or a function returning it, sync or async (a CI or cloud OIDC token). Needs
+            ``client_id``; selects the jwt-bearer grant (``grant_type`` then defaults to it). No registration, no
+            refresh token assumed; a refusal raises :class:`~mcp_oauth_auth.exceptions.TokenExchangeError` without
+            a retry. The assertion is never logged or stored.
     """
 
     _with_httpx2: ClassVar[dict[type[MCPOAuth], type[MCPOAuth]]] = {}
@@ -201,6 +208,7 @@ class MCPOAuth(_AuthBase):
         grant_type: str = "authorization_code",
         private_key: ClientAssertionSigner | None = None,
         name: str | None = None,
+        assertion: AssertionSource | None = None,
     ) -> None:
         if authorizer is not None:
             self._authorizer: Authorizer = as_authorizer(authorizer)
@@ -227,11 +235,12 @@ class MCPOAuth(_AuthBase):
             resource_metadata_url=resource_metadata_url,
             allow_insecure_http=allow_insecure_http,
             max_step_up=max_step_up,
-            grant_type=grant_type,
+            grant_type=JWT_BEARER if assertion is not None and grant_type == "authorization_code" else grant_type,
             interaction=interaction,
             headless_reason=headless_reason,
             private_key=private_key,
             name=name,
+            assertion=assertion,
         )
         self._engine = FlowEngine(config)
         self._store: TokenStore = store if store is not None else AutoTokenStore()

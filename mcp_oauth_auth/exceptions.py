@@ -31,11 +31,13 @@ __all__ = [
     "ResourceMismatchError",
     "StateMismatchError",
     "StoreLockedError",
+    "StoreUnavailableError",
     "TemporaryOAuthError",
     "TokenExchangeError",
     "TokenRefreshError",
     "TokenRevocationError",
     "TokenStorageError",
+    "WorkloadIdentityError",
 ]
 
 
@@ -144,6 +146,11 @@ class TokenExchangeError(OAuthError):
     """The token endpoint refused to exchange the authorization code."""
 
 
+class WorkloadIdentityError(TokenExchangeError):
+    """The workload's assertion (the JWT of the jwt-bearer grant) could not be obtained from its source: the file
+    is unreadable or empty, or the function failed. Nothing was sent and nothing stored changed."""
+
+
 class TokenRefreshError(OAuthError):
     """The token endpoint refused to refresh the access token."""
 
@@ -182,3 +189,10 @@ class StoreLockedError(TokenStorageError):
 
 class RecordConflictError(TokenStorageError):
     """The record changed in the store since it was read (another process or host wrote it); nothing was lost."""
+
+
+class StoreUnavailableError(TokenStorageError, TemporaryOAuthError):
+    """A remote credential store (Redis) stayed unreachable through the retries; nothing stored was changed or lost.
+
+    It is a temporary error: a still-valid access token keeps being used, and trying again later may succeed.
+    """

@@ -31,7 +31,14 @@ def credential_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.delenv("MCP_OAUTH_PASSWORD", raising=False)
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)  # the developer's own Secret Service
-    for variable in ("VAULT_ADDR", "VAULT_TOKEN", "VAULT_NAMESPACE", "VAULT_ROLE_ID", "VAULT_SECRET_ID"):
+    for variable in (
+        "VAULT_ADDR",
+        "VAULT_TOKEN",
+        "VAULT_NAMESPACE",
+        "VAULT_ROLE_ID",
+        "VAULT_SECRET_ID",
+        "MCP_OAUTH_REDIS_URL",
+    ):
         monkeypatch.delenv(variable, raising=False)
     # Whether a browser can be opened is decided from the environment; the machine running the tests (a CI runner, an
     # SSH session, a devcontainer's $BROWSER) must not decide it for them. Tests that need one of these set it.

@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BACKEND",
         default=os.environ.get("MCP_OAUTH_STORE", "auto"),
         help="credential store: auto (default, or $MCP_OAUTH_STORE), keychain, secret_service, "
-        "credential_manager, vault, encrypted_file, memory",
+        "credential_manager, vault, redis, encrypted_file, memory",
     )
     as_json = _Parser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="machine-readable output (never contains tokens)")
@@ -147,6 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="use this authorization server only (the one --client-id is registered at, if given)",
     )
     login.add_argument("--client-metadata-url", metavar="URL", help="your Client ID Metadata Document (https URL)")
+    login.add_argument(
+        "--assertion-file",
+        metavar="PATH",
+        help="workload identity: a file holding the workload's JWT (RFC 7523 jwt-bearer grant, re-read for every "
+        "token request); needs --client-id",
+    )
 
     command("list", commands.list_records, "list the stored credentials (no secrets)", store, as_json, aliases=["ls"])
     command(
@@ -163,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         "test", commands.test_connection, "connect to the MCP server with the stored credential", named, store, as_json
     )
     test.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS", help="per request (default 30)")
-    doctor = command("doctor", commands.doctor, "check what an MCP server publishes for authorization", as_json)
+    doctor = command("doctor", commands.doctor, "check what an MCP server publishes for authorization", store, as_json)
     doctor.add_argument("url", metavar="URL", help="the MCP endpoint, e.g. https://mcp.example.com/mcp")
     doctor.add_argument("--timeout", type=_seconds, default=15.0, metavar="SECONDS", help="per request (default 15)")
     command("logout", commands.logout, "revoke the tokens at the server, then forget them", named, store, as_json)

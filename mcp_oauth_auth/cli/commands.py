@@ -348,10 +348,12 @@ def clear(args: argparse.Namespace, terminal: Terminal) -> int:
 
 
 def doctor(args: argparse.Namespace, terminal: Terminal) -> int:
-    from mcp_oauth_auth.cli.doctor import diagnose, print_report
+    from mcp_oauth_auth.cli.doctor import check_redis_store, diagnose, print_report
 
     with http_client(timeout=args.timeout) as http, terminal.spinner(f"Checking {args.url}"):
         report = diagnose(args.url, http)
+        if args.store == "redis":
+            check_redis_store(report, open_store(args.store))
     if args.json:
         emit_json(terminal, report.to_json())
     else:

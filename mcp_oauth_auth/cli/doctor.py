@@ -34,7 +34,7 @@ from mcp_oauth_auth.flow.effects import Effect
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.urls import canonical_resource, safe_url
 
-__all__ = ["DoctorReport", "Finding", "diagnose", "print_report"]
+__all__ = ["DoctorReport", "Finding", "check_redis_store", "diagnose", "print_report"]
 
 _RETRY = RetryPolicy(attempts=2, base_delay=0.2, max_delay=1.0)
 _SEVERITIES = ("ok", "info", "warning", "error")
@@ -339,6 +339,37 @@ def _metadata_json(metadata: AuthorizationServerMetadata) -> dict[str, Any]:
         "iss_parameter": metadata.authorization_response_iss_parameter_supported,
         "scopes_supported": list(metadata.scopes_supported),
     }
+
+
+def check_redis_store(report: DoctorReport, store: Any) -> None:
+    """With ``--store redis``: can the Redis store be reached, and does the server persist every write (AOF)?"""
+    section = Section(f"Credential store: Redis at {store.url} (prefix {store.prefix!r})", "store")
+    report.sections.append(section)
+    try:
+        facts = store.persistence()
+        keys = store.list_keys()
+        for key in keys:
+            store.load(key)
+    except OAuthError as exc:
+        section.add("error", str(exc))
+        return
+    report.details["redis"] = facts
+    readable = f"its {len(keys)} record(s) decrypt with this host's key" if keys else "no records yet"
+    section.add("ok", f"connected (Redis {facts['redis_version']}); {readable}")
+    if facts["aof_enabled"] != "1":
+        section.add(
+            "warning",
+            "AOF is off (appendonly no): a restart could lose a rotated refresh token and force every worker to "
+            "log in again; set appendonly yes",
+        )
+    elif facts["appendfsync"] == "always":
+        section.add("ok", "AOF is on with appendfsync always: every saved record survives a crash")
+    else:
+        section.add(
+            "info",
+            f"AOF is on (appendfsync {facts['appendfsync']}): a crash can lose the last second of writes, e.g. a "
+            "refresh token rotated just before it; appendfsync always closes that window",
+        )
 
 
 def print_report(terminal: Terminal, report: DoctorReport) -> None:

@@ -8,6 +8,7 @@ import contextlib
 import os
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mcp_oauth_auth.authorizers.base import Authorizer
@@ -93,6 +94,12 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
 
     if args.client_secret and not args.client_id:
         raise CLIError("--client-secret needs --client-id", "add --client-id ID", ExitCode.USAGE)
+    if args.assertion_file and not args.client_id:
+        raise CLIError(
+            "--assertion-file needs --client-id (the client the authorization server knows the workload as)",
+            "add --client-id ID",
+            ExitCode.USAGE,
+        )
     if args.client_metadata_url and args.client_id:
         raise CLIError(
             "--client-id and --client-metadata-url are two ways to identify the client: give one",
@@ -115,6 +122,7 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
         issuer=args.issuer,
         client_name="mcp-oauth",
         name=args.name,
+        assertion=Path(args.assertion_file) if args.assertion_file else None,
     )
     started = time.time()
     try:

@@ -51,6 +51,7 @@ def store_label(store: TokenStore) -> str:
         "KeyringTokenStore": "keyring",
         "EncryptedFileTokenStore": "encrypted_file",
         "VaultTokenStore": "vault",
+        "RedisTokenStore": "redis",
         "MemoryTokenStore": "memory",
     }
     return labels.get(kind, kind)
@@ -59,7 +60,7 @@ def store_label(store: TokenStore) -> str:
 def store_description(store: TokenStore) -> str:
     """The store with where it keeps things, e.g. ``encrypted_file (/home/me/.mcp_oauth)``."""
     concrete = _concrete(store)
-    directory = getattr(concrete, "directory", None)
+    directory = getattr(concrete, "directory", None) or getattr(concrete, "url", None)
     label = store_label(store)
     return f"{label} ({directory})" if directory is not None else label
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from mcp_oauth_auth.driving.http import as_unreachable, library_request, request_class, response_result
 from mcp_oauth_auth.driving.perform import Performer
-from mcp_oauth_auth.exceptions import ConfigurationError
+from mcp_oauth_auth.exceptions import ConfigurationError, TemporaryOAuthError
 from mcp_oauth_auth.flow.effects import Flow, SendHttp
 
 __all__ = ["Failure", "Finished", "adrive", "drive", "effect_loop", "run", "run_async"]
@@ -57,7 +57,11 @@ def effect_loop(flow: Flow, request_class: type[Any], timeout: Any = None) -> Ge
                 return stop.value
             result, failure = None, None
             if not isinstance(effect, SendHttp):
-                result = yield effect
+                outcome = yield effect
+                if isinstance(outcome, Failure):  # a temporary store failure: the flow decides (see _perform)
+                    failure = outcome.error
+                else:
+                    result = outcome
                 continue
             answer = yield library_request(request_class, effect.request, timeout)
             if isinstance(answer, Failure):
@@ -80,7 +84,7 @@ def run(flow: Flow, performer: Performer, request_class: type[Any], timeout: Any
                 _read(response)
                 step = _next(steps, response, finished)
             else:
-                step = _next(steps, performer.perform(step), finished)
+                step = _next(steps, _perform(performer.perform, step), finished)
     return finished.value
 
 
@@ -93,7 +97,11 @@ async def run_async(
         step = _next(steps, None, finished)
         while step is not _DONE:
             if not isinstance(step, request_class):
-                step = _next(steps, await performer.perform_async(step), finished)
+                try:
+                    outcome = await performer.perform_async(step)
+                except TemporaryOAuthError as exc:
+                    outcome = Failure(exc)
+                step = _next(steps, outcome, finished)
                 continue
             response = yield step
             if not isinstance(response, Failure):
@@ -111,6 +119,15 @@ def _next(steps: Generator[Any, Any, Any], result: Any, finished: Finished) -> A
     except StopIteration as stop:
         finished.value = stop.value
         return _DONE
+
+
+def _perform(perform: Callable[[Any], Any], effect: Any) -> Any:
+    """``perform(effect)``; a temporary failure (a remote store unreachable) goes back into the flow, which may carry
+    on with a still-valid token, instead of ending it here."""
+    try:
+        return perform(effect)
+    except TemporaryOAuthError as exc:
+        return Failure(exc)
 
 
 def _read(response: Any) -> None:

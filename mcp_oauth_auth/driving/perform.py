@@ -7,13 +7,23 @@ A :class:`Performer` blocks (sync clients); :meth:`Performer.perform_async` wait
 from __future__ import annotations
 
 import inspect
+import os
 import time
 from collections.abc import Awaitable
 from typing import Any
 
 from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI, Authorizer
 from mcp_oauth_auth.driving.session import StoreSession
-from mcp_oauth_auth.flow.effects import Authorize, ChooseRedirect, Effect, ShowDeviceCode, Sleep, StorageEffect
+from mcp_oauth_auth.exceptions import OAuthError, WorkloadIdentityError
+from mcp_oauth_auth.flow.effects import (
+    Authorize,
+    ChooseRedirect,
+    Effect,
+    ObtainAssertion,
+    ShowDeviceCode,
+    Sleep,
+    StorageEffect,
+)
 
 __all__ = ["Performer"]
 
@@ -32,6 +42,13 @@ class Performer:
         if isinstance(effect, Sleep):
             time.sleep(effect.seconds)
             return None
+        if isinstance(effect, ObtainAssertion):
+            found = _assertion(effect.source)
+            if inspect.isawaitable(found):
+                import anyio
+
+                found = anyio.run(_awaited_assertion, found)
+            return _checked_assertion(found)
         authorizer = self.authorizer
         if authorizer is None:
             raise TypeError(f"cannot perform {effect!r} here")
@@ -57,6 +74,9 @@ class Performer:
 
             await anyio.sleep(effect.seconds)
             return None
+        if isinstance(effect, ObtainAssertion):
+            found = _assertion(effect.source)
+            return _checked_assertion(await _awaited_assertion(found) if inspect.isawaitable(found) else found)
         if isinstance(effect, Authorize) and self.authorizer is not None:
             return await self.authorizer.authorize_async(effect.url, effect.redirect_uri)
         if isinstance(effect, ShowDeviceCode) and self.authorizer is not None:
@@ -86,3 +106,50 @@ def choose_redirect(authorizer: Authorizer, registered: tuple[str, ...]) -> str:
 
 async def _awaited(awaitable: Awaitable[None]) -> None:
     await awaitable
+
+
+def _assertion(source: object) -> object:
+    """The workload's JWT from its source: the string itself, the file's text (read now, as platforms rotate these
+    files), or what the function returns (perhaps an awaitable)."""
+    if isinstance(source, str):
+        return source
+    if isinstance(source, os.PathLike):
+        path = os.fspath(source)
+        try:
+            with open(path, encoding="utf-8") as file:
+                return file.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise WorkloadIdentityError(f"the workload assertion file {path} cannot be read: {reason}") from None
+    try:
+        return source()  # type: ignore[operator]  # checked callable by FlowConfig
+    except OAuthError:
+        raise
+    except Exception as exc:
+        raise _provider_failed(exc) from exc
+
+
+async def _awaited_assertion(awaitable: Any) -> object:
+    try:
+        return await awaitable
+    except OAuthError:
+        raise
+    except Exception as exc:
+        raise _provider_failed(exc) from exc
+
+
+def _provider_failed(exc: Exception) -> WorkloadIdentityError:
+    # Only the type: the message of a failed token fetch may quote what it fetched.
+    return WorkloadIdentityError(
+        f"the function giving the workload assertion failed ({type(exc).__name__}; see the cause)"
+    )
+
+
+def _checked_assertion(found: object) -> str:
+    """A JWT is one line of visible ASCII; surrounding whitespace (a file's final newline) is dropped."""
+    text = found.strip() if isinstance(found, str) else None
+    if not text or not all(0x21 <= ord(c) <= 0x7E for c in text):
+        raise WorkloadIdentityError(
+            "the workload assertion is empty or not a JWT (a JWT is one line of visible ASCII characters)"
+        )
+    return text

@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any
 
-from mcp_oauth_auth.exceptions import ConfigurationError, TokenExchangeError
-from mcp_oauth_auth.flow.client_auth import PRIVATE_KEY_JWT, ClientAssertionSigner, authenticated_fetch
+from mcp_oauth_auth.exceptions import ConfigurationError
+from mcp_oauth_auth.flow.client_auth import PRIVATE_KEY_JWT, ClientAssertionSigner
 from mcp_oauth_auth.flow.effects import Effect
 from mcp_oauth_auth.flow.fetch import RetryPolicy
-from mcp_oauth_auth.flow.tokens import parse_token_response, token_error
+from mcp_oauth_auth.flow.tokens import grant_request
 from mcp_oauth_auth.flow.urls import safe_url
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
 
@@ -55,24 +55,19 @@ def request_client_credentials(
         )
     if method in _SECRET_METHODS and not client.client_secret:
         raise ConfigurationError(f"client {client.client_id!r} uses {method} but has no client_secret")
-    fields = {"grant_type": "client_credentials"}
-    if scopes:
-        fields["scope"] = " ".join(scopes)
-    if resource:
-        fields["resource"] = resource
     logger.debug("requesting a client_credentials token at %s (%s)", safe_url(token_endpoint), method)
-    response = yield from authenticated_fetch(
-        token_endpoint,
-        client,
-        fields,
-        retry,
-        "client credentials grant",
-        private_key=private_key,
-        issuer=issuer,
-        now=now,
-    )
-    if response.status != 200:
-        raise token_error(
-            TokenExchangeError, "the token endpoint refused the client credentials grant", response, token_endpoint
+    return (
+        yield from grant_request(
+            token_endpoint,
+            client,
+            {"grant_type": "client_credentials"},
+            scopes,
+            resource,
+            retry,
+            "client credentials grant",
+            "the token endpoint refused the client credentials grant",
+            private_key=private_key,
+            issuer=issuer,
+            now=now,
         )
-    return parse_token_response(response, token_endpoint, TokenExchangeError, now=now)
+    )

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from mcp_oauth_auth.exceptions import ConfigurationError
 from mcp_oauth_auth.flow.fetch import RetryPolicy
+from mcp_oauth_auth.flow.jwt_bearer import JWT_BEARER, AssertionSource, check_assertion_source
 from mcp_oauth_auth.flow.registration import ClientSettings
 from mcp_oauth_auth.flow.urls import check_redirect_uri, require_secure_url
 from mcp_oauth_auth.flow.values import is_duration, is_whole_number
@@ -14,7 +15,11 @@ from mcp_oauth_auth.flow.values import is_duration, is_whole_number
 if TYPE_CHECKING:
     from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
 
-__all__ = ["FlowConfig"]
+__all__ = ["MACHINE_GRANTS", "FlowConfig"]
+
+#: The grants that need no person (:mod:`mcp_oauth_auth.flow.grants`): no refresh token is assumed, and a new grant
+#: replaces an expiring token.
+MACHINE_GRANTS = ("client_credentials", JWT_BEARER)
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,8 @@ class FlowConfig:
     allow_insecure_http: bool = False
     #: How many times a 403 ``insufficient_scope`` may trigger a new authorization for one request.
     max_step_up: int = 2
-    #: ``"authorization_code"`` (a person approves) or ``"client_credentials"`` (machine to machine).
+    #: ``"authorization_code"`` (a person approves), ``"client_credentials"`` (machine to machine) or the jwt-bearer
+    #: grant's URN (workload identity, with ``assertion``).
     grant_type: str = "authorization_code"
     #: How a person approves: ``"redirect"`` (browser), ``"device"`` (RFC 8628) or ``"auto"`` (redirect when a
     #: browser can be opened here, else the device flow when the server offers it).
@@ -48,13 +54,28 @@ class FlowConfig:
     private_key: ClientAssertionSigner | None = None
     #: A label for the credential (e.g. the high-level API's ``server_name``), kept in the record's ``names``.
     name: str | None = None
+    #: The workload's JWT for the jwt-bearer grant, or where to get it (a file, a function).
+    assertion: AssertionSource | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.client.validate()
-        if self.grant_type not in ("authorization_code", "client_credentials"):
+        if self.grant_type not in ("authorization_code", "client_credentials", JWT_BEARER):
             raise ConfigurationError(
-                f"grant_type must be 'authorization_code' or 'client_credentials', not {self.grant_type!r}"
+                f"grant_type must be 'authorization_code', 'client_credentials' or {JWT_BEARER!r} (with assertion=), "
+                f"not {self.grant_type!r}"
             )
+        if (self.grant_type == JWT_BEARER) != (self.assertion is not None):
+            raise ConfigurationError(
+                "the jwt-bearer grant (workload identity) needs assertion= (the workload's JWT, a file or a function), "
+                "and assertion= belongs to that grant only"
+            )
+        if self.assertion is not None:
+            check_assertion_source(self.assertion)
+            if not self.client.client_id:
+                raise ConfigurationError(
+                    "the jwt-bearer grant (workload identity) needs client_id= of the client the authorization "
+                    "server knows the workload as"
+                )
         if self.grant_type == "client_credentials" and not (
             self.client.client_id and (self.client.client_secret or self.private_key)
         ):

@@ -31,7 +31,7 @@ from mcp_oauth_auth.flow.device_authorization import DEFAULT_INTERVAL, DeviceAut
 from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata
 from mcp_oauth_auth.flow.effects import Effect, HttpResponse, sleep
 from mcp_oauth_auth.flow.fetch import RetryPolicy
-from mcp_oauth_auth.flow.tokens import parse_token_response, token_error
+from mcp_oauth_auth.flow.tokens import parse_token_response, token_error, with_scope_and_resource
 from mcp_oauth_auth.flow.urls import is_loopback_host, safe_url
 from mcp_oauth_auth.flow.values import parse_seconds
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
@@ -104,11 +104,7 @@ def start_device_authorization(
             "offer the device authorization grant (RFC 8628)",
             url=metadata.url or metadata.issuer,
         )
-    fields: dict[str, str] = {}
-    if scopes:
-        fields["scope"] = " ".join(scopes)
-    if resource:
-        fields["resource"] = resource
+    fields = with_scope_and_resource({}, scopes, resource)
     logger.debug("requesting a device code at %s", safe_url(endpoint))
     response = yield from authenticated_fetch(
         endpoint,

@@ -10,6 +10,7 @@ effect                 result sent back
 :class:`ChooseRedirect` the redirect URI (``str``)
 :class:`Sleep`         ``None``
 :class:`ShowDeviceCode` ``None`` (the person has been shown where to go and which code to confirm)
+:class:`ObtainAssertion` the workload's JWT (``str``), read from its source now
 :class:`LoadRecords`   ``list[CredentialRecord]``
 :class:`LoadRecord`    ``CredentialRecord | None``
 :class:`LockRecord`    ``None`` (the store's lock for the record is held until :class:`UnlockRecord` or the flow's end)
@@ -45,6 +46,7 @@ __all__ = [
     "LoadRecord",
     "LoadRecords",
     "LockRecord",
+    "ObtainAssertion",
     "SaveRecord",
     "SendHttp",
     "ShowDeviceCode",
@@ -150,6 +152,14 @@ class ShowDeviceCode:
 
 
 @dataclass(frozen=True)
+class ObtainAssertion:
+    """Obtain the workload's JWT from ``source`` (the JWT, a file or a function: see
+    :data:`~mcp_oauth_auth.flow.jwt_bearer.AssertionSource`) for one token request; never shown."""
+
+    source: object = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Sleep:
     seconds: float
 
@@ -198,6 +208,7 @@ Effect = (
     | Authorize
     | ChooseRedirect
     | ShowDeviceCode
+    | ObtainAssertion
     | Sleep
     | LoadRecords
     | LoadRecord
@@ -230,6 +241,12 @@ def choose_redirect(registered: tuple[str, ...]) -> Generator[Effect, Any, str]:
 
 def show_device_code(device: DeviceAuthorization) -> Generator[Effect, Any, None]:
     yield ShowDeviceCode(device)
+
+
+def obtain_assertion(source: object) -> Generator[Effect, Any, str]:
+    assertion = yield ObtainAssertion(source)
+    assert isinstance(assertion, str)
+    return assertion
 
 
 def sleep(seconds: float) -> Generator[Effect, Any, None]:

@@ -26,7 +26,7 @@ from mcp_oauth_auth.exceptions import (
     TemporaryOAuthError,
     TokenRefreshError,
 )
-from mcp_oauth_auth.flow.config import FlowConfig
+from mcp_oauth_auth.flow.config import MACHINE_GRANTS, FlowConfig
 from mcp_oauth_auth.flow.effects import (
     Effect,
     delete_record,
@@ -115,7 +115,7 @@ class FlowEngine:
         yield from self.load()
         tokens = self.record.tokens if self.record else None
         renewable = tokens is not None and (
-            tokens.refresh_token is not None or self.config.grant_type == "client_credentials"
+            tokens.refresh_token is not None or self.config.grant_type in MACHINE_GRANTS
         )
         if tokens is None or not renewable or now < self.refresh_due_at:
             return
@@ -250,6 +250,14 @@ class FlowEngine:
         """
         assert self.record is not None
         key = self.record.key
+        waiting_since = self.clock()
+        # A look without the lock first: when a peer has already renewed the credential (the common case in a fleet,
+        # where one worker refreshes and all the others follow), its token is adopted without queueing for the lock.
+        peek = yield from load_record(key)
+        if peek is not None and self._renewed_by_peer(peek, stale_token, now):
+            logger.debug("another process already renewed the credential for %s; using its token", key)
+            self._adopt(peek)
+            return Outcome.REUSED
         yield from lock_record(key)
         current = yield from load_record(key)
         if current is None or current.tokens is None:
@@ -258,39 +266,72 @@ class FlowEngine:
             yield from unlock_record(key)
             return None
         self._adopt(current)
-        peer_renewed = current.tokens.access_token != stale_token
-        if peer_renewed and (now is None or now < self.refresh_due_at):
+        # ``now`` plus the wait for the lock: the wait may have outlasted the token a peer saved (a peer that died
+        # holding the lock right after saving it blocks the others for its lease).
+        if self._renewed_by_peer(current, stale_token, None if now is None else now + self.clock() - waiting_since):
             logger.debug("another process already renewed the credential for %s; using its token", key)
             yield from unlock_record(key)
             return Outcome.REUSED
         if current.tokens.refresh_token is not None:
             yield from self._refresh(current, key)
             return Outcome.REFRESHED
-        if self.config.grant_type == "client_credentials":
+        if self.config.grant_type in MACHINE_GRANTS:
             yield from self._reissue(current, key)
             return Outcome.REFRESHED
         yield from unlock_record(key)
         return None
 
-    def _reissue(self, record: CredentialRecord, key: RecordKey) -> Generator[Effect, Any, None]:
-        """A new client credentials token with the stored endpoint: no discovery, no refresh token needed."""
-        from mcp_oauth_auth.flow.grants import client_credentials_grant
+    def _renewed_by_peer(self, record: CredentialRecord, stale_token: str | None, now: float | None) -> bool:
+        """Whether ``record`` holds another token than ``stale_token``, not yet due for renewal at ``now``."""
+        tokens = record.tokens
+        if tokens is None or tokens.access_token == stale_token:
+            return False
+        return now is None or now < _refresh_due_at(tokens, self.config.refresh_skew)
 
+    def _reissue(self, record: CredentialRecord, key: RecordKey) -> Generator[Effect, Any, None]:
+        """A new token by the machine grant, at the stored endpoint: no discovery, no refresh token needed."""
         config = self.config
         resource = record.resource if config.send_resource_indicator else None
-        _, tokens = yield from client_credentials_grant(
-            record.token_endpoint,
-            record.issuer,
-            record.client,
-            self._private_key_for(record.client),
-            record.requested_scopes,
-            resource,
-            config.retry,
-            self.clock,
+        _, tokens = yield from self._machine_grant(
+            record.token_endpoint, record.issuer, record.client, record.requested_scopes, resource
         )
         yield from self._commit(record.with_tokens(tokens))
         yield from unlock_record(key)
-        logger.debug("renewed the client credentials token for %s", key)
+        logger.debug("renewed the %s token for %s", config.grant_type, key)
+
+    def _machine_grant(
+        self,
+        token_endpoint: str,
+        issuer: str,
+        client: ClientRegistration,
+        scopes: tuple[str, ...],
+        resource: str | None,
+    ) -> Generator[Effect, Any, tuple[ClientRegistration, TokenSet]]:
+        """The configured machine grant (:data:`~mcp_oauth_auth.flow.grants.MACHINE_GRANTS`): client credentials,
+        or the jwt-bearer grant with the workload's assertion."""
+        from mcp_oauth_auth.flow.grants import client_credentials_grant, jwt_bearer_grant
+
+        config = self.config
+        private_key = self._private_key_for(client)
+        if config.assertion is not None:
+            return (
+                yield from jwt_bearer_grant(
+                    token_endpoint,
+                    issuer,
+                    client,
+                    private_key,
+                    config.assertion,
+                    scopes,
+                    resource,
+                    config.retry,
+                    self.clock,
+                )
+            )
+        return (
+            yield from client_credentials_grant(
+                token_endpoint, issuer, client, private_key, scopes, resource, config.retry, self.clock
+            )
+        )
 
     def _refresh(self, record: CredentialRecord, key: RecordKey) -> Generator[Effect, Any, None]:
         assert record.tokens is not None
@@ -339,7 +380,7 @@ class FlowEngine:
         """Discovery, client identity, then a first token by the configured grant (code, device or client
         credentials)."""
         from mcp_oauth_auth.flow.discovery import discover_protected_resource, find_authorization_server
-        from mcp_oauth_auth.flow.grants import client_credentials_grant, code_grant, device_grant, machine_client
+        from mcp_oauth_auth.flow.grants import code_grant, device_grant, machine_client
 
         config = self.config
         metadata_url = challenge.resource_metadata or config.resource_metadata_url
@@ -359,17 +400,10 @@ class FlowEngine:
         scopes = step_up_scopes or self._with_earlier_scopes(self._choose_scopes(challenge, prm))
         existing = self.record.client if self.record and self.record.issuer == server.issuer else None
         grant = self._grant(server)
-        if grant == "client_credentials":
-            machine = machine_client(server, config.client, config.private_key)
-            client, tokens = yield from client_credentials_grant(
-                server.token_endpoint,
-                server.issuer,
-                machine,
-                config.private_key,
-                scopes,
-                resource_parameter,
-                config.retry,
-                self.clock,
+        if grant in MACHINE_GRANTS:
+            machine = machine_client(server, config.client, config.private_key, grant)
+            client, tokens = yield from self._machine_grant(
+                server.token_endpoint, server.issuer, machine, scopes, resource_parameter
             )
         else:
             if "offline_access" in server.scopes_supported and "offline_access" not in scopes:
@@ -420,10 +454,10 @@ class FlowEngine:
         logger.info("authorized %s with %s (%s, scopes %s)", self.server_url, server.issuer, grant, list(scopes))
 
     def _grant(self, server: AuthorizationServerMetadata) -> str:
-        """``"client_credentials"``, ``"device"`` or ``"code"``: configured, or chosen for this machine."""
+        """A machine grant (as configured), ``"device"`` or ``"code"``: configured, or chosen for this machine."""
         config = self.config
-        if config.grant_type == "client_credentials":
-            return "client_credentials"
+        if config.grant_type in MACHINE_GRANTS:
+            return config.grant_type
         if config.interaction != "auto":
             return "device" if config.interaction == "device" else "code"
         if config.headless_reason is None:

@@ -6,6 +6,11 @@
   short code, while this client polls. For machines without a usable browser.
 * :func:`client_credentials_grant` — machine to machine (RFC 6749 §4.4, the MCP client credentials extension):
   no person at all; the client authenticates with a secret or a signed assertion (RFC 7523).
+* :func:`jwt_bearer_grant` — workload identity (RFC 7523 §2.1, SEP-1933): the workload's platform-issued JWT is
+  traded for a token; no person, no registration.
+
+The last two are *machine grants* (:data:`MACHINE_GRANTS`): no refresh token is assumed, and a new grant replaces
+an expiring token.
 
 A pre-registered client given a signing key authenticates with ``private_key_jwt`` (RFC 7523) in all three.
 
@@ -21,10 +26,12 @@ from typing import Any
 from mcp_oauth_auth.flow.authorization import check_pkce_support, start_authorization, validate_callback
 from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
 from mcp_oauth_auth.flow.client_credentials import request_client_credentials
+from mcp_oauth_auth.flow.config import MACHINE_GRANTS
 from mcp_oauth_auth.flow.device import DEVICE_CODE_GRANT, poll_device_token, start_device_authorization
 from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata
 from mcp_oauth_auth.flow.effects import Effect, authorize, choose_redirect, show_device_code
 from mcp_oauth_auth.flow.fetch import RetryPolicy
+from mcp_oauth_auth.flow.jwt_bearer import JWT_BEARER, AssertionSource, request_jwt_bearer
 from mcp_oauth_auth.flow.registration import (
     ClientSettings,
     choose_secret_auth_method,
@@ -35,7 +42,14 @@ from mcp_oauth_auth.flow.tokens import exchange_code
 from mcp_oauth_auth.flow.urls import check_redirect_uri
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
 
-__all__ = ["client_credentials_grant", "code_grant", "device_grant", "machine_client"]
+__all__ = [
+    "MACHINE_GRANTS",
+    "client_credentials_grant",
+    "code_grant",
+    "device_grant",
+    "jwt_bearer_grant",
+    "machine_client",
+]
 
 Grant = Generator[Effect, Any, tuple[ClientRegistration, TokenSet]]
 
@@ -118,12 +132,18 @@ def device_grant(
 
 
 def machine_client(
-    server: AuthorizationServerMetadata, settings: ClientSettings, private_key: ClientAssertionSigner | None
+    server: AuthorizationServerMetadata,
+    settings: ClientSettings,
+    private_key: ClientAssertionSigner | None,
+    grant_type: str = "client_credentials",
 ) -> ClientRegistration:
-    """The pre-registered confidential client of the client credentials grant, with an agreed authentication."""
+    """The pre-registered client of a machine grant, with an agreed authentication: ``private_key_jwt`` or a secret;
+    for the jwt-bearer grant a client without either is public (``none``: its ``client_id`` in the form)."""
     assert settings.client_id is not None
     if private_key is not None:
         method = private_key_jwt_method(server)
+    elif grant_type == JWT_BEARER and not settings.client_secret:
+        method = "none"
     else:
         method = choose_secret_auth_method(server, settings.token_endpoint_auth_method)
     return ClientRegistration(
@@ -131,7 +151,7 @@ def machine_client(
         kind="pre-registered",
         token_endpoint_auth_method=method,
         client_secret=settings.client_secret,
-        grant_types=("client_credentials",),
+        grant_types=(grant_type,),
     )
 
 
@@ -147,5 +167,22 @@ def client_credentials_grant(
 ) -> Grant:
     tokens = yield from request_client_credentials(
         token_endpoint, client, scopes, resource, retry, private_key=private_key, issuer=issuer, now=now
+    )
+    return client, tokens
+
+
+def jwt_bearer_grant(
+    token_endpoint: str,
+    issuer: str,
+    client: ClientRegistration,
+    private_key: ClientAssertionSigner | None,
+    assertion: AssertionSource,
+    scopes: tuple[str, ...],
+    resource: str | None,
+    retry: RetryPolicy,
+    now: Callable[[], float] = time.time,
+) -> Grant:
+    tokens = yield from request_jwt_bearer(
+        token_endpoint, client, assertion, scopes, resource, retry, private_key=private_key, issuer=issuer, now=now
     )
     return client, tokens

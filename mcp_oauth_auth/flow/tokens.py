@@ -31,6 +31,7 @@ from mcp_oauth_auth.records import ClientRegistration, TokenSet
 __all__ = [
     "client_authentication",
     "exchange_code",
+    "grant_request",
     "keep_omitted",
     "parse_token_response",
     "refresh_tokens",
@@ -46,7 +47,7 @@ _FINAL_REFRESH_ERRORS = frozenset({"invalid_grant", "unauthorized_client", "unsu
 _MAX_LIFETIME = 10 * 365 * 86400
 #: Request form fields that carry a secret a server could echo back in an error (RFC 6749, 7009, 7523, 7636, 8628).
 _SECRET_FIELDS = frozenset(
-    ("code", "code_verifier", "refresh_token", "client_secret", "client_assertion", "device_code", "token")
+    ("code", "code_verifier", "refresh_token", "client_secret", "client_assertion", "device_code", "token", "assertion")
 )
 #: Shorter values are not redacted: too weak to be a real credential, they would only garble ordinary words.
 _MIN_SECRET_LENGTH = 8
@@ -75,22 +76,56 @@ def exchange_code(
         "redirect_uri": redirect_uri,
         "code_verifier": code_verifier,
     }
-    if resource:
-        fields["resource"] = resource
     logger.debug("exchanging the authorization code at %s", endpoint)
+    return (
+        yield from grant_request(
+            endpoint,
+            client,
+            fields,
+            (),
+            resource,
+            retry,
+            "authorization code exchange",
+            "the token endpoint refused the authorization code",
+            private_key=private_key,
+            issuer=issuer,
+            now=now,
+        )
+    )
+
+
+def grant_request(
+    endpoint: str,
+    client: ClientRegistration,
+    fields: dict[str, str],
+    scopes: tuple[str, ...],
+    resource: str | None,
+    retry: RetryPolicy,
+    what: str,
+    refusal: str,
+    *,
+    private_key: ClientAssertionSigner | None = None,
+    issuer: str | None = None,
+    now: Callable[[], float] = time.time,
+) -> Generator[Effect, Any, TokenSet]:
+    """One token request of a grant: ``fields`` with ``scope`` and ``resource`` (RFC 8707) when given, the client
+    authenticated as registered, temporary failures retried; a refusal raises :class:`TokenExchangeError` with the
+    server's error and ``refusal`` as its message, an answer is parsed (RFC 6749 §5.1)."""
+    fields = with_scope_and_resource(fields, scopes, resource)
     response = yield from authenticated_fetch(
-        endpoint,
-        client,
-        fields,
-        retry,
-        "authorization code exchange",
-        private_key=private_key,
-        issuer=issuer,
-        now=now,
+        endpoint, client, fields, retry, what, private_key=private_key, issuer=issuer, now=now
     )
     if response.status != 200:
-        raise token_error(TokenExchangeError, "the token endpoint refused the authorization code", response, endpoint)
+        raise token_error(TokenExchangeError, refusal, response, endpoint)
     return parse_token_response(response, endpoint, TokenExchangeError, now=now)
+
+
+def with_scope_and_resource(fields: dict[str, str], scopes: tuple[str, ...], resource: str | None) -> dict[str, str]:
+    """``fields`` plus ``scope`` (space-separated, RFC 6749 §3.3) and ``resource`` (RFC 8707), each when given."""
+    extra = {"scope": " ".join(scopes)} if scopes else {}
+    if resource:
+        extra["resource"] = resource
+    return {**fields, **extra}
 
 
 def refresh_tokens(

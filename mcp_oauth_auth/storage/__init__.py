@@ -1,7 +1,7 @@
 """Credential storage: the :class:`TokenStore` protocol and its backends.
 
-The persistent backends are imported on first use, so that programs pay for ``keyring``, ``cryptography`` or
-``hvac`` only when they store credentials with them.
+The persistent backends are imported on first use, so that programs pay for ``keyring``, ``cryptography``,
+``hvac`` or ``redis`` only when they store credentials with them.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.storage.encrypted_file import EncryptedFileTokenStore
     from mcp_oauth_auth.storage.keyring_probe import KeyringStatus, probe_keyring
     from mcp_oauth_auth.storage.keyring_store import KeyringTokenStore
+    from mcp_oauth_auth.storage.redis_store import RedisTokenStore
     from mcp_oauth_auth.storage.vault import VaultTokenStore
 
 _LAZY = {
@@ -27,6 +28,7 @@ _LAZY = {
     "KeyringTokenStore": "keyring_store",
     "probe_keyring": "keyring_probe",
     "VaultTokenStore": "vault",
+    "RedisTokenStore": "redis_store",
     "TokenStoreBackend": "backends",
     "create_store": "backends",
 }
@@ -50,6 +52,7 @@ __all__ = [
     "LockingTokenStore",
     "MemoryTokenStore",
     "RecordLock",
+    "RedisTokenStore",
     "TokenStore",
     "TokenStoreBackend",
     "VaultTokenStore",

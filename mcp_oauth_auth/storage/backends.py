@@ -21,6 +21,7 @@ class TokenStoreBackend(str, enum.Enum):
     SECRET_SERVICE = "secret_service"
     CREDENTIAL_MANAGER = "credential_manager"
     VAULT = "vault"
+    REDIS = "redis"
     ENCRYPTED_FILE = "encrypted_file"
     MEMORY = "memory"
 
@@ -46,7 +47,8 @@ def create_store(backend: TokenStoreBackend | str = TokenStoreBackend.AUTO, **op
 
     ``options`` go to the store's constructor: ``directory``/``password`` for the encrypted file store (the
     high-level API's ``token_dir`` is accepted as ``directory``), ``url``/``token``/``mount_point``/... for Vault,
-    ``service`` for the keyrings. Unknown names raise :class:`ConfigurationError` listing the valid ones.
+    ``url``/``password``/``prefix``/... for Redis (``url`` defaults to ``$MCP_OAUTH_REDIS_URL``), ``service`` for the
+    keyrings. Unknown names raise :class:`ConfigurationError` listing the valid ones.
     """
     try:
         kind = TokenStoreBackend(backend)
@@ -73,6 +75,10 @@ def create_store(backend: TokenStoreBackend | str = TokenStoreBackend.AUTO, **op
         from mcp_oauth_auth.storage.vault import VaultTokenStore
 
         return VaultTokenStore(**options)
+    if kind is TokenStoreBackend.REDIS:
+        from mcp_oauth_auth.storage.redis_store import RedisTokenStore
+
+        return RedisTokenStore(**options)
     return _platform_keyring_store(kind, options)
 
 

@@ -133,7 +133,7 @@ class StoreInfo:
         return json.dumps(document, indent=2, sort_keys=True).encode("utf-8") + b"\n"
 
 
-def parse_store_info(data: bytes, path: Path, directory: Path) -> StoreInfo:
+def parse_store_info(data: bytes, path: Path | str, directory: Path | str) -> StoreInfo:
     def damaged(what: str) -> TokenStorageError:
         return TokenStorageError(
             f"{path} is damaged ({what}); restore it from a backup, or remove {directory} to start over "
@@ -265,7 +265,7 @@ class Envelope:
     def key(self) -> RecordKey:
         return RecordKey(issuer=self.issuer, resource=self.resource)
 
-    def open(self, master: bytes, path: Path) -> bytes:
+    def open(self, master: bytes, path: Path | str) -> bytes:
         """The plaintext; a ciphertext that does not decrypt under ``master`` raises, naming ``path``."""
         from cryptography.exceptions import InvalidTag
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -281,7 +281,7 @@ class Envelope:
             ) from None
 
 
-def parse_envelope(data: bytes, path: Path) -> Envelope:
+def parse_envelope(data: bytes, path: Path | str) -> Envelope:
     """The envelope in ``data`` (not decrypted); a damaged or newer one raises, naming ``path``."""
 
     def damaged(what: str) -> TokenStorageError:
@@ -309,7 +309,7 @@ def parse_envelope(data: bytes, path: Path) -> Envelope:
     return Envelope(issuer=issuer, resource=resource, salt=salt, nonce=nonce, ciphertext=ciphertext)
 
 
-def listed_key(data: bytes, path: Path) -> RecordKey | None:
+def listed_key(data: bytes, path: Path | str) -> RecordKey | None:
     """The key a record file claims, without decrypting it; None when its envelope cannot be parsed."""
     try:
         return parse_envelope(data, path).key

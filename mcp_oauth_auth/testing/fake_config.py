@@ -7,8 +7,11 @@ on the same origin. Tests may mutate ``stack.config`` between steps; the stack v
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from mcp_oauth_auth.testing.fake_as.keys import PublicKeyInput
 
 __all__ = [
     "KNOWN_AUTH_METHODS",
@@ -122,6 +125,11 @@ class FakeStackConfig:
     client_credentials_enabled: bool = False
     #: Longest remaining lifetime (``exp`` - now, seconds) accepted in a private_key_jwt client assertion.
     client_assertion_max_lifetime: int = 300
+
+    # --- workload identity: the JWT bearer grant (RFC 7523 §2.1, MCP SEP-1933) ---
+    #: Trusted issuers of workload JWTs and their public keys (PEM, JWK or key object). Not empty: the token
+    #: endpoint accepts (and the metadata advertises) the jwt-bearer grant from clients registered for it.
+    workload_issuers: dict[str, PublicKeyInput] = field(default_factory=dict)
 
     def validate(self) -> None:
         """Raise ValueError when the settings contradict each other or are malformed."""

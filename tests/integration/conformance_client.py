@@ -59,6 +59,8 @@ def make_auth(server_url: str, scenario: str, context: dict[str, Any]) -> MCPOAu
     elif scenario == "auth/client-credentials-jwt":
         signer = PrivateKeyJWT(context["private_key_pem"], algorithm=context.get("signing_algorithm") or "ES256")
         options.update(grant_type="client_credentials", client_id=context["client_id"], private_key=signer)
+    elif scenario == "auth/wif-jwt-bearer":
+        options.update(client_id=context["client_id"], assertion=context["valid_jwt"])
     else:
         options.update(client_metadata_url=CLIENT_METADATA_URL)
     return MCPOAuth(server_url, **options)
@@ -130,7 +132,7 @@ async def run(server_url: str) -> None:
         await session.connect()
         tools = await session.request("tools/list")
         logger.info("tools: %s", [tool.get("name") for tool in tools.get("tools", [])])
-        if scenario.startswith("auth/client-credentials"):
+        if scenario.startswith("auth/client-credentials") or scenario == "auth/wif-jwt-bearer":
             return
         await session.request("tools/call", {"name": "test-tool", "arguments": {}})
 

@@ -100,7 +100,6 @@ NOT_BUILT_YET = {
     ("0.2.0-alpha.12", "auth/enterprise-managed-authorization"): "issue 13 point 5: enterprise-managed authorization",
     ("0.2.0-alpha.12", "auth/dpop"): "issue 13 point 3: DPoP (RFC 9449)",
     ("0.2.0-alpha.12", "auth/dpop-nonce"): "issue 13 point 3: DPoP nonces (RFC 9449 §8, §9)",
-    ("0.2.0-alpha.12", "auth/wif-jwt-bearer"): "issue 13 point 4: workload identity (RFC 7523 jwt-bearer grant)",
 }
 
 

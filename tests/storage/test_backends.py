@@ -25,6 +25,7 @@ def test_names_and_members() -> None:
         "secret_service",
         "credential_manager",
         "vault",
+        "redis",
         "encrypted_file",
         "memory",
     ]

@@ -16,6 +16,7 @@ __all__ = ["DEVICE_CODE_GRANT", "MetadataEndpoint"]
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 _SUPPORTED_GRANTS = ("authorization_code", "refresh_token")
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
 class MetadataEndpoint(AuthorizationServerState):
@@ -37,6 +38,8 @@ class MetadataEndpoint(AuthorizationServerState):
             grants.append(DEVICE_CODE_GRANT)
         if config.client_credentials_enabled:
             grants.append("client_credentials")
+        if config.workload_issuers:
+            grants.append(JWT_BEARER)
         return tuple(grants)
 
     @property

@@ -1,6 +1,7 @@
 """The token endpoint: one request log record per request, then the grants: authorization code (single use, bound
 to client, redirect URI, PKCE challenge, scope and resource), refresh token (rotation with reuse detection),
-client_credentials, and the device code polls (RFC 8628 §3.4, §3.5: pending, slow_down, denied, expired)."""
+client_credentials, the jwt-bearer grant of workloads (RFC 7523 §2.1), and the device code polls (RFC 8628 §3.4,
+§3.5: pending, slow_down, denied, expired)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import Any
 
 from mcp_oauth_auth.testing.fake_as.client_auth import ClientAuthentication, identify_client
 from mcp_oauth_auth.testing.fake_as.issuing import TokenIssuer
-from mcp_oauth_auth.testing.fake_as.metadata import DEVICE_CODE_GRANT, MetadataEndpoint
+from mcp_oauth_auth.testing.fake_as.jwt_bearer import verify_workload_assertion
+from mcp_oauth_auth.testing.fake_as.metadata import DEVICE_CODE_GRANT, JWT_BEARER, MetadataEndpoint
 from mcp_oauth_auth.testing.fake_as.oauth_http import (
     Reject,
     check_form,
@@ -37,7 +39,7 @@ class TokenEndpoint(ClientAuthentication, TokenIssuer, MetadataEndpoint):
 
     def handle_token(self, request: FakeRequest, injected: FakeResponse | None) -> FakeResponse:
         record: dict[str, Any] = dict.fromkeys(
-            ("grant_type", "client_id", "auth_method", "resource", "scope", "status", "error")
+            ("grant_type", "client_id", "auth_method", "resource", "scope", "status", "error", "workload")
         )
         self._context.log.token_requests.append(record)
         try:
@@ -73,6 +75,8 @@ class TokenEndpoint(ClientAuthentication, TokenIssuer, MetadataEndpoint):
             return self._redeem_device_code(client, form)
         if grant_type == "client_credentials":
             return self._client_credentials(client, method, form)
+        if grant_type == JWT_BEARER:
+            return self._jwt_bearer(client, form, record)
         return self._refresh(client, form)
 
     def _redeem_code(self, client: FakeClient, form: dict[str, str]) -> FakeResponse:
@@ -147,6 +151,22 @@ class TokenEndpoint(ClientAuthentication, TokenIssuer, MetadataEndpoint):
         token (§4.4.3)."""
         if method == "none":
             raise token_error("unauthorized_client", "client_credentials is for confidential clients only")
+        scopes = self._requested_scopes(form.get("scope"))
+        resource = self._checked_resource(form.get("resource"))
+        grant = Grant(secrets.token_hex(8), client.client_id, scopes, resource)
+        self._grants[grant.grant_id] = grant
+        return self._token_response(self._issue(grant, client, scopes, new_grant=True, refresh_allowed=False))
+
+    def _jwt_bearer(self, client: FakeClient, form: dict[str, str], record: dict[str, Any]) -> FakeResponse:
+        """RFC 7523 §2.1: the workload's JWT (``assertion``) from a trusted issuer; tokens for the resource asked for,
+        no refresh token (a new assertion renews). The workload (``sub``) goes to the request log."""
+        assertion = form.get("assertion")
+        if not assertion:
+            raise token_error("invalid_request", "assertion is required")
+        context = self._context
+        audiences = (context.issuer, f"{context.issuer}/token")
+        claims = verify_workload_assertion(assertion, context.config.workload_issuers, audiences, context.now())
+        record["workload"] = claims["sub"]
         scopes = self._requested_scopes(form.get("scope"))
         resource = self._checked_resource(form.get("resource"))
         grant = Grant(secrets.token_hex(8), client.client_id, scopes, resource)
