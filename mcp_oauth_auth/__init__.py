@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.authorizers.headless import HeadlessAuthorizer
     from mcp_oauth_auth.authorizers.loopback import LoopbackBrowserAuthorizer
     from mcp_oauth_auth.authorizers.paste import PasteBackAuthorizer
+    from mcp_oauth_auth.flow.dpop import DPoPKey
     from mcp_oauth_auth.flow.private_key_jwt import PrivateKeyJWT
     from mcp_oauth_auth.handler import MCPOAuthClient, OAuthHandler, OAuthTokens, TokenManager, TokenStoreFactory
     from mcp_oauth_auth.storage import (
@@ -65,6 +66,10 @@ def __getattr__(name: str) -> Any:
         from mcp_oauth_auth import authorizers
 
         return getattr(authorizers, name)
+    if name == "DPoPKey":
+        from mcp_oauth_auth.flow.dpop import DPoPKey
+
+        return DPoPKey
     if name == "PrivateKeyJWT":
         from mcp_oauth_auth.flow.private_key_jwt import PrivateKeyJWT
 
@@ -102,6 +107,7 @@ __all__ = [
     "ClientUnknownError",
     "ConfigurationError",
     "CredentialRecord",
+    "DPoPKey",
     "DeviceAuthorizer",
     "DiscoveryError",
     "EncryptedFileTokenStore",

@@ -106,6 +106,7 @@ if TYPE_CHECKING:
 
     from mcp_oauth_auth.driving.perform import Performer
     from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
+    from mcp_oauth_auth.flow.dpop import DPoPKey
     from mcp_oauth_auth.flow.revocation import RevocationOutcome
 
     class _AuthBase(httpx.Auth, httpx2.Auth):  # type: ignore[misc]
@@ -173,6 +174,11 @@ class MCPOAuth(_AuthBase):
             ``client_id``; selects the jwt-bearer grant (``grant_type`` then defaults to it). No registration, no
             refresh token assumed; a refusal raises :class:`~mcp_oauth_auth.exceptions.TokenExchangeError` without
             a retry. The assertion is never logged or stored.
+        dpop: DPoP (RFC 9449): ``True`` binds the tokens to a key pair generated for this credential (ES256, or
+            what the authorization server's ``dpop_signing_alg_values_supported`` allows), a
+            :class:`~mcp_oauth_auth.DPoPKey` to the caller's own key. Every token request and every protected
+            request then carries a proof; the key is stored with the credential. Without it, DPoP is still used
+            when the server accepts DPoP-bound tokens only. See docs/dpop.md.
     """
 
     _with_httpx2: ClassVar[dict[type[MCPOAuth], type[MCPOAuth]]] = {}
@@ -209,6 +215,7 @@ class MCPOAuth(_AuthBase):
         private_key: ClientAssertionSigner | None = None,
         name: str | None = None,
         assertion: AssertionSource | None = None,
+        dpop: bool | DPoPKey = False,
     ) -> None:
         if authorizer is not None:
             self._authorizer: Authorizer = as_authorizer(authorizer)
@@ -241,6 +248,7 @@ class MCPOAuth(_AuthBase):
             private_key=private_key,
             name=name,
             assertion=assertion,
+            dpop=dpop,
         )
         self._engine = FlowEngine(config)
         self._store: TokenStore = store if store is not None else AutoTokenStore()
@@ -419,6 +427,9 @@ class MCPOAuth(_AuthBase):
             sent_token = self._authorize_request(request)
             response = yield request
             status = response.status_code
+            dpop = self._engine.dpop_bound
+            if dpop is not None:
+                dpop.remember_nonce(self._engine.server_url, response.headers.get("dpop-nonce"), resource=True)
             if status not in STATUSES_WITH_WORK:
                 return
             exchange = exchange or self._engine.exchange()
@@ -457,11 +468,18 @@ class MCPOAuth(_AuthBase):
         return scope.covers(url.scheme, url.host, url.port, url.path)
 
     def _authorize_request(self, request: Any) -> str | None:
-        token = self._engine.access_token
+        engine = self._engine
+        token = engine.access_token
         if token is not None:
-            request.headers["Authorization"] = f"Bearer {token}"
+            dpop = engine.dpop_bound
+            if dpop is None:
+                request.headers["Authorization"] = f"Bearer {token}"
+            else:
+                request.headers["Authorization"] = f"DPoP {token}"
+                request.headers["DPoP"] = dpop.proof(request.method, str(request.url), engine.clock(), token)
         else:
             request.headers.pop("Authorization", None)
+            request.headers.pop("DPoP", None)
         return token
 
 

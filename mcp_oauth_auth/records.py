@@ -280,6 +280,9 @@ class CredentialRecord:
     #: Labels people use for this credential (``server_name`` in the high-level API, ``mcp-oauth login NAME``):
     #: aliases for listing and lookup, never part of the key.
     names: tuple[str, ...] = ()
+    #: The DPoP private key (PKCS#8 PEM) the tokens are bound to (RFC 9449), or None: stored encrypted with the
+    #: tokens, never shown in a ``repr``. Records written before DPoP support have none.
+    dpop_key: str | None = field(default=None, repr=False)
 
     @property
     def key(self) -> RecordKey:
@@ -302,6 +305,7 @@ class CredentialRecord:
             "revocation_endpoint": self.revocation_endpoint,
             "updated_at": self.updated_at,
             "names": list(self.names),
+            **({"dpop_key": self.dpop_key} if self.dpop_key is not None else {}),
         }
 
     @classmethod
@@ -324,4 +328,5 @@ class CredentialRecord:
             revocation_endpoint=_opt_str(data, "revocation_endpoint"),
             updated_at=_float(data, "updated_at", 0.0),
             names=_str_tuple(data, "names"),
+            dpop_key=_opt_str(data, "dpop_key"),
         )

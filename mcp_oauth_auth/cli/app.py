@@ -153,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="workload identity: a file holding the workload's JWT (RFC 7523 jwt-bearer grant, re-read for every "
         "token request); needs --client-id",
     )
+    login.add_argument(
+        "--dpop",
+        action="store_true",
+        help="bind the tokens to a key pair stored with the credential (DPoP, RFC 9449)",
+    )
 
     command("list", commands.list_records, "list the stored credentials (no secrets)", store, as_json, aliases=["ls"])
     command(

@@ -222,6 +222,7 @@ def _probe(report: DoctorReport, url: str, http: httpx.Client) -> BearerChalleng
             section.add("info", "it names no resource_metadata: clients try the well-known URLs")
         if challenge.scope:
             section.add("info", f"it asks for scope: {challenge.scope}")
+    _dpop_challenge(section, values)
     return challenge or BearerChallenge()
 
 
@@ -259,6 +260,11 @@ def _protected_resource(
         section.add("info", f"scopes supported: {' '.join(prm.scopes_supported)}")
     else:
         section.add("info", "no scopes_supported: clients request no particular scope")
+    report.details["protected_resource_metadata"]["dpop_bound_access_tokens_required"] = (
+        prm.dpop_bound_access_tokens_required
+    )
+    if prm.dpop_bound_access_tokens_required:
+        section.add("info", "DPoP-bound access tokens required (RFC 9449 §5.2): MCPOAuth uses DPoP for this server")
     return prm, True
 
 
@@ -276,6 +282,7 @@ def _check_authorization_server(
         section.add("ok", "PKCE S256 advertised (code_challenge_methods_supported)")
     _registration(section, metadata)
     _grants(section, metadata)
+    _dpop_support(section, metadata)
     if metadata.authorization_response_iss_parameter_supported:
         section.add("ok", "RFC 9207 iss in authorization responses (mix-up protection)")
     else:
@@ -320,6 +327,32 @@ def _grants(section: Section, metadata: AuthorizationServerMetadata) -> None:
         section.add("info", "client credentials grant offered (machine-to-machine)")
 
 
+def _dpop_challenge(section: Section, values: list[str]) -> None:
+    """What the 401's challenges say about DPoP (RFC 9449 §7.1)."""
+    from mcp_oauth_auth.flow.dpop import dpop_challenge, requires_dpop
+
+    if requires_dpop(values):
+        section.add("info", "DPoP challenge only: the server accepts DPoP-bound tokens only (RFC 9449), used unasked")
+    elif dpop_challenge(values) is not None:
+        section.add("info", "DPoP challenge too: the server accepts DPoP-bound tokens (mcp-oauth login --dpop)")
+
+
+def _dpop_support(section: Section, metadata: AuthorizationServerMetadata) -> None:
+    from mcp_oauth_auth.flow.dpop import DPOP_ALGORITHMS
+
+    algorithms = metadata.extra.get("dpop_signing_alg_values_supported")
+    if not isinstance(algorithms, list) or not algorithms:
+        section.add("info", "DPoP (RFC 9449) not advertised (no dpop_signing_alg_values_supported)")
+        return
+    shown = ", ".join(str(algorithm) for algorithm in algorithms)
+    if any(algorithm in DPOP_ALGORITHMS for algorithm in algorithms):
+        section.add("ok", f"DPoP (RFC 9449) proofs accepted: {shown} (mcp-oauth login --dpop)")
+    else:
+        section.add(
+            "warning", f"DPoP proofs accepted only with {shown}; this client signs {', '.join(DPOP_ALGORITHMS)}"
+        )
+
+
 def _metadata_json(metadata: AuthorizationServerMetadata) -> dict[str, Any]:
     methods = metadata.code_challenge_methods_supported
     grants = metadata.grant_types_supported
@@ -338,6 +371,7 @@ def _metadata_json(metadata: AuthorizationServerMetadata) -> dict[str, Any]:
         "revocation_endpoint": metadata.revocation_endpoint,
         "iss_parameter": metadata.authorization_response_iss_parameter_supported,
         "scopes_supported": list(metadata.scopes_supported),
+        "dpop_signing_alg_values_supported": metadata.extra.get("dpop_signing_alg_values_supported"),
     }
 
 

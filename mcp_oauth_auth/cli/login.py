@@ -123,6 +123,7 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
         client_name="mcp-oauth",
         name=args.name,
         assertion=Path(args.assertion_file) if args.assertion_file else None,
+        dpop=getattr(args, "dpop", False),
     )
     started = time.time()
     try:
@@ -146,6 +147,7 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
             ("scopes", " ".join(granted_scopes(record)) or "(none)"),
             ("expires", f"{expiry_text(record)} ({'with' if tokens.refresh_token else 'no'} refresh token)"),
             ("store", store_description(store)),
+            *([("binding", f"DPoP ({tokens.token_type} token, key stored with it)")] if record.dpop_key else []),
         ],
     )
     _note_same_name(terminal, store, record, args.name)

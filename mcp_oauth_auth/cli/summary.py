@@ -44,6 +44,8 @@ def summary(record: CredentialRecord, store: TokenStore) -> dict[str, Any]:
         "expires_in": None if expires_at is None else round(expires_at - time.time()),
         "expiry": expiry_text(record),
         "refresh_token": tokens is not None and tokens.refresh_token is not None,
+        "token_type": tokens.token_type if tokens else None,
+        "dpop_bound": record.dpop_key is not None,
         "client_id": record.client.client_id,
         "client_kind": record.client.kind,
         "updated_at": format_time(record.updated_at),

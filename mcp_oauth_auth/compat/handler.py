@@ -38,6 +38,7 @@ _MCPOAUTH_OPTIONS = frozenset(
         "lock_timeout",
         "grant_type",
         "private_key",
+        "dpop",
         "issuer",
     }
 )

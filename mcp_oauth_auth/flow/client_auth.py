@@ -11,13 +11,16 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Callable, Generator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 from mcp_oauth_auth.exceptions import ConfigurationError
 from mcp_oauth_auth.flow.effects import Effect, HttpRequest, HttpResponse
 from mcp_oauth_auth.flow.fetch import RetryPolicy, fetch
 from mcp_oauth_auth.records import ClientRegistration
+
+if TYPE_CHECKING:
+    from mcp_oauth_auth.flow.dpop import DPoPState
 
 __all__ = [
     "ASSERTION_LIFETIME",
@@ -78,13 +81,19 @@ def authenticated_fetch(
     private_key: ClientAssertionSigner | None = None,
     issuer: str | None = None,
     now: Callable[[], float] = time.time,
+    dpop: DPoPState | None = None,
 ) -> Generator[Effect, Any, HttpResponse]:
     """POST ``fields`` to ``endpoint`` with client authentication, retrying temporary failures like
-    :func:`~mcp_oauth_auth.flow.fetch.fetch`; with ``private_key_jwt``, each attempt carries a new assertion."""
+    :func:`~mcp_oauth_auth.flow.fetch.fetch`; with ``private_key_jwt``, each attempt carries a new assertion; with
+    ``dpop``, a new DPoP proof (and a ``use_dpop_nonce`` refusal is retried once with the server's nonce)."""
 
     def request() -> HttpRequest:
         return _authenticated_request(endpoint, client, fields, private_key, issuer, now)
 
+    if dpop is not None:
+        from mcp_oauth_auth.flow.dpop import dpop_fetch
+
+        return (yield from dpop_fetch(request, dpop, retry, what, now))
     response = yield from fetch(request, retry, what)
     return response
 

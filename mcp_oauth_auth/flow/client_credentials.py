@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp_oauth_auth.exceptions import ConfigurationError
 from mcp_oauth_auth.flow.client_auth import PRIVATE_KEY_JWT, ClientAssertionSigner
@@ -20,6 +20,9 @@ from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.tokens import grant_request
 from mcp_oauth_auth.flow.urls import safe_url
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
+
+if TYPE_CHECKING:
+    from mcp_oauth_auth.flow.dpop import DPoPState
 
 __all__ = ["request_client_credentials"]
 
@@ -38,6 +41,7 @@ def request_client_credentials(
     private_key: ClientAssertionSigner | None = None,
     issuer: str | None = None,
     now: Callable[[], float] = time.time,
+    dpop: DPoPState | None = None,
 ) -> Generator[Effect, Any, TokenSet]:
     """Obtain tokens with the ``client_credentials`` grant (RFC 6749 §4.4).
 
@@ -69,5 +73,6 @@ def request_client_credentials(
             private_key=private_key,
             issuer=issuer,
             now=now,
+            dpop=dpop,
         )
     )

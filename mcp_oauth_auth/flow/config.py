@@ -14,6 +14,7 @@ from mcp_oauth_auth.flow.values import is_duration, is_whole_number
 
 if TYPE_CHECKING:
     from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
+    from mcp_oauth_auth.flow.dpop import DPoPKey
 
 __all__ = ["MACHINE_GRANTS", "FlowConfig"]
 
@@ -56,9 +57,18 @@ class FlowConfig:
     name: str | None = None
     #: The workload's JWT for the jwt-bearer grant, or where to get it (a file, a function).
     assertion: AssertionSource | None = field(default=None, repr=False)
+    #: DPoP (RFC 9449): True for a key generated for the authorization server's algorithms, a
+    #: :class:`~mcp_oauth_auth.DPoPKey` for the caller's own, False for bearer tokens (unless the resource requires
+    #: DPoP).
+    dpop: bool | DPoPKey = False
 
     def __post_init__(self) -> None:
         self.client.validate()
+        if not isinstance(self.dpop, bool):
+            from mcp_oauth_auth.flow.dpop import DPoPKey
+
+            if not isinstance(self.dpop, DPoPKey):
+                raise ConfigurationError(f"dpop must be True, False or a DPoPKey, not a {type(self.dpop).__name__}")
         if self.grant_type not in ("authorization_code", "client_credentials", JWT_BEARER):
             raise ConfigurationError(
                 f"grant_type must be 'authorization_code', 'client_credentials' or {JWT_BEARER!r} (with assertion=), "

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mcp_oauth_auth.exceptions import (
@@ -35,6 +35,9 @@ from mcp_oauth_auth.flow.tokens import parse_token_response, token_error, with_s
 from mcp_oauth_auth.flow.urls import is_loopback_host, safe_url
 from mcp_oauth_auth.flow.values import parse_seconds
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
+
+if TYPE_CHECKING:
+    from mcp_oauth_auth.flow.dpop import DPoPState
 
 __all__ = [
     "DEFAULT_INTERVAL",
@@ -179,6 +182,7 @@ def poll_device_token(
     *,
     private_key: ClientAssertionSigner | None = None,
     issuer: str | None = None,
+    dpop: DPoPState | None = None,
 ) -> Generator[Effect, Any, TokenSet]:
     """Poll the token endpoint (RFC 8628 §3.4, §3.5) until the person decides or the codes expire.
 
@@ -211,13 +215,14 @@ def poll_device_token(
             private_key=private_key,
             issuer=issuer,
             now=now,
+            dpop=dpop,
         )
         document = response.json_object() or {}
         error = document.get("error")
         # GitHub answers pending polls with 200 and an error document: the error decides, not the status.
         if response.status == 200 and not isinstance(error, str):
             logger.debug("device authorization approved after %d polls", polls)
-            return parse_token_response(response, token_endpoint, TokenExchangeError, now=now)
+            return parse_token_response(response, token_endpoint, TokenExchangeError, now=now, dpop=dpop is not None)
         if error == "authorization_pending":
             continue
         if error == "slow_down":

@@ -44,6 +44,8 @@ class ProtectedResourceMetadata:
     authorization_servers: tuple[str, ...]
     scopes_supported: tuple[str, ...] = ()
     url: str = ""
+    #: RFC 9449 §5.2: the resource accepts DPoP-bound access tokens only.
+    dpop_bound_access_tokens_required: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,13 @@ def _parse_protected_resource(document: dict[str, Any], url: str) -> ProtectedRe
     if not servers:
         raise DiscoveryError("protected resource metadata lists no authorization_servers", url=url)
     scopes = _string_tuple(document, "scopes_supported") or ()
-    return ProtectedResourceMetadata(resource=resource, authorization_servers=servers, scopes_supported=scopes, url=url)
+    return ProtectedResourceMetadata(
+        resource=resource,
+        authorization_servers=servers,
+        scopes_supported=scopes,
+        url=url,
+        dpop_bound_access_tokens_required=document.get("dpop_bound_access_tokens_required") is True,
+    )
 
 
 def discover_authorization_server(

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.flow.challenge import BearerChallenge
     from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
     from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata, ProtectedResourceMetadata
+    from mcp_oauth_auth.flow.dpop import DPoPState
     from mcp_oauth_auth.flow.revocation import RevocationOutcome
 
 __all__ = ["FlowConfig", "FlowEngine", "Outcome"]
@@ -70,12 +71,31 @@ class FlowEngine:
         #: When the driver should refresh before sending (``expires_at - refresh_skew``); +inf if unknown.
         self.refresh_due_at = math.inf
         self.bearer_scope = BearerScope.for_resource(self.server_url)
+        #: DPoP (RFC 9449): the key and nonces when in use (asked for, or required by the resource), else None.
+        self.dpop: DPoPState | None = None
+        #: ``self.dpop`` while the current access token is DPoP-bound (sent as ``DPoP`` with a proof), else None.
+        self.dpop_bound: DPoPState | None = None
+        if config.dpop is not False:
+            self.require_dpop(requested=True)
+
+    def require_dpop(self, *, requested: bool = False) -> DPoPState:
+        """Turn DPoP on (asked for by the caller, or because the resource accepts DPoP-bound tokens only)."""
+        if self.dpop is None:
+            from mcp_oauth_auth.flow.dpop import DPoPState
+
+            self.dpop = DPoPState.for_config(self.config.dpop, self.server_url, requested=requested)
+        return self.dpop
 
     # -- state -------------------------------------------------------------------------------------------------
 
     def _adopt(self, record: CredentialRecord | None) -> None:
+        if record is not None and (record.dpop_key or (record.tokens and record.tokens.token_type == "DPoP")):
+            from mcp_oauth_auth.flow.dpop import adopt_binding
+
+            record = adopt_binding(record, self.require_dpop())
         self.record = record
         tokens = record.tokens if record else None
+        self.dpop_bound = self.dpop if tokens is not None and tokens.token_type == "DPoP" else None
         self.access_token = tokens.access_token if tokens else None
         self.refresh_due_at = _refresh_due_at(tokens, self.config.refresh_skew)
         if record is not None:
@@ -255,9 +275,10 @@ class FlowEngine:
         # where one worker refreshes and all the others follow), its token is adopted without queueing for the lock.
         peek = yield from load_record(key)
         if peek is not None and self._renewed_by_peer(peek, stale_token, now):
-            logger.debug("another process already renewed the credential for %s; using its token", key)
             self._adopt(peek)
-            return Outcome.REUSED
+            if self.record is not None and self.record.tokens is not None:  # (not DPoP-bound tokens without key)
+                logger.debug("another process already renewed the credential for %s; using its token", key)
+                return Outcome.REUSED
         yield from lock_record(key)
         current = yield from load_record(key)
         if current is None or current.tokens is None:
@@ -266,6 +287,9 @@ class FlowEngine:
             yield from unlock_record(key)
             return None
         self._adopt(current)
+        if self.record is None or self.record.tokens is None:  # DPoP-bound tokens whose key is gone
+            yield from unlock_record(key)
+            return None
         # ``now`` plus the wait for the lock: the wait may have outlasted the token a peer saved (a peer that died
         # holding the lock right after saving it blocks the others for its lease).
         if self._renewed_by_peer(current, stale_token, None if now is None else now + self.clock() - waiting_since):
@@ -293,9 +317,14 @@ class FlowEngine:
         config = self.config
         resource = record.resource if config.send_resource_indicator else None
         _, tokens = yield from self._machine_grant(
-            record.token_endpoint, record.issuer, record.client, record.requested_scopes, resource
+            record.token_endpoint,
+            record.issuer,
+            record.client,
+            record.requested_scopes,
+            resource,
+            self.dpop and self.dpop.for_renewal(),
         )
-        yield from self._commit(record.with_tokens(tokens))
+        yield from self._commit(self._with_tokens(record, tokens))
         yield from unlock_record(key)
         logger.debug("renewed the %s token for %s", config.grant_type, key)
 
@@ -306,9 +335,10 @@ class FlowEngine:
         client: ClientRegistration,
         scopes: tuple[str, ...],
         resource: str | None,
+        dpop: DPoPState | None,
     ) -> Generator[Effect, Any, tuple[ClientRegistration, TokenSet]]:
         """The configured machine grant (:data:`~mcp_oauth_auth.flow.grants.MACHINE_GRANTS`): client credentials,
-        or the jwt-bearer grant with the workload's assertion."""
+        or the jwt-bearer grant with the workload's assertion; with a DPoP proof when ``dpop``."""
         from mcp_oauth_auth.flow.grants import client_credentials_grant, jwt_bearer_grant
 
         config = self.config
@@ -325,11 +355,12 @@ class FlowEngine:
                     resource,
                     config.retry,
                     self.clock,
+                    dpop=dpop,
                 )
             )
         return (
             yield from client_credentials_grant(
-                token_endpoint, issuer, client, private_key, scopes, resource, config.retry, self.clock
+                token_endpoint, issuer, client, private_key, scopes, resource, config.retry, self.clock, dpop=dpop
             )
         )
 
@@ -348,6 +379,7 @@ class FlowEngine:
                 private_key=self._private_key_for(record.client),
                 issuer=record.issuer,
                 now=self.clock,
+                dpop=self.dpop and self.dpop.for_renewal(),
             )
         except InvalidGrantError:
             # Final: this refresh token will never work again. Keep the registration, drop the tokens, and let
@@ -370,7 +402,7 @@ class FlowEngine:
                 error_description=exc.error_description,
                 status_code=exc.status_code,
             ) from exc
-        yield from self._commit(record.with_tokens(tokens))
+        yield from self._commit(self._with_tokens(record, tokens))
         yield from unlock_record(key)
         logger.debug("refreshed the access token for %s", key)
 
@@ -395,15 +427,18 @@ class FlowEngine:
             issuer=config.client.issuer,
         )
         self._check_client_stays_with(server.issuer)
+        if prm is not None and prm.dpop_bound_access_tokens_required:
+            self.require_dpop()
         resource = prm.resource if prm else self.server_url
         resource_parameter = resource if config.send_resource_indicator else None
         scopes = step_up_scopes or self._with_earlier_scopes(self._choose_scopes(challenge, prm))
         existing = self.record.client if self.record and self.record.issuer == server.issuer else None
         grant = self._grant(server)
+        dpop = self.dpop and self.dpop.for_server(server.extra.get("dpop_signing_alg_values_supported"))
         if grant in MACHINE_GRANTS:
             machine = machine_client(server, config.client, config.private_key, grant)
             client, tokens = yield from self._machine_grant(
-                server.token_endpoint, server.issuer, machine, scopes, resource_parameter
+                server.token_endpoint, server.issuer, machine, scopes, resource_parameter, dpop
             )
         else:
             if "offline_access" in server.scopes_supported and "offline_access" not in scopes:
@@ -419,6 +454,7 @@ class FlowEngine:
                     allow_insecure_http=config.allow_insecure_http,
                     private_key=config.private_key,
                     now=self.clock,
+                    dpop=dpop,
                 )
             else:
                 client, tokens = yield from code_grant(
@@ -432,6 +468,7 @@ class FlowEngine:
                     trust_unadvertised_pkce=config.trust_unadvertised_pkce,
                     private_key=config.private_key,
                     now=self.clock,
+                    dpop=dpop,
                 )
         record = CredentialRecord(
             issuer=server.issuer,
@@ -444,6 +481,7 @@ class FlowEngine:
             authorization_endpoint=server.authorization_endpoint,
             revocation_endpoint=server.revocation_endpoint,
         )
+        record = self._with_tokens(record, tokens)
         yield from lock_record(record.key)
         # Also how a store with check-and-set versions (Vault) learns the current version before writing.
         previous = yield from load_record(record.key)
@@ -498,6 +536,11 @@ class FlowEngine:
                 f"authorization server unasked. Pass issuer={issuer!r} if the client really is registered there",
                 url=issuer,
             )
+
+    def _with_tokens(self, record: CredentialRecord, tokens: TokenSet) -> CredentialRecord:
+        """``record`` with ``tokens``, and with the DPoP key they are bound to (none for bearer tokens)."""
+        key = self.dpop.key if self.dpop is not None and tokens.token_type == "DPoP" else None
+        return replace(record.with_tokens(tokens), dpop_key=key.private_pem() if key is not None else None)
 
     def _private_key_for(self, client: ClientRegistration) -> ClientAssertionSigner | None:
         """The signing key for ``client``'s requests: only a client that authenticates with private_key_jwt."""

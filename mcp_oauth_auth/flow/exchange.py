@@ -9,6 +9,9 @@ The rules of MCP authorization for a request, in one place for every driver:
   rejected too (that would only repeat the person's approval);
 * a 403 calls for a step-up only with ``error="insufficient_scope"`` (RFC 6750 §3.1, MCP "Scope Selection
   Strategy"), counted separately (the engine refuses beyond ``max_step_up``); any other 403 is the caller's;
+* a 401 with a ``DPoP`` challenge ``error="use_dpop_nonce"`` and a ``DPoP-Nonce`` is sent again once with that
+  nonce, without credential work (RFC 9449 §9); a 401 whose challenges are ``DPoP`` only turns DPoP on before the
+  recovery (the resource accepts DPoP-bound tokens only);
 * a 500 whose body is an authentication layer's ``server_error`` document, to a request that carried a token,
   counts as a 401 once, as the first recovery of the request (the MCP TypeScript SDK answers so for a token its
   verifier does not know: :func:`~mcp_oauth_auth.flow.challenge.is_unverified_token_answer`); the driver reads
@@ -26,6 +29,7 @@ from mcp_oauth_auth.flow.effects import Effect, Flow
 
 if TYPE_CHECKING:
     from mcp_oauth_auth.flow.challenge import BearerChallenge
+    from mcp_oauth_auth.flow.dpop import DPoPState
 
 __all__ = ["MAX_RECOVERIES", "STATUSES_WITH_WORK", "Exchange", "Headers", "Outcome", "sends_as_is"]
 
@@ -69,6 +73,9 @@ class Engine(Protocol):
     refresh_due_at: float
     loaded: bool
     clock: Callable[[], float]
+    dpop: DPoPState | None
+
+    def require_dpop(self, *, requested: bool = False) -> DPoPState: ...
 
     def ensure_fresh(self, now: float | None = None) -> Generator[Effect, Any, None]: ...
 
@@ -81,7 +88,7 @@ class Exchange:
     """The credential work one protected request needs, decided by the engine; the driver runs it (under its
     credential lock) and sends the request again."""
 
-    __slots__ = ("_engine", "authorized", "recoveries", "step_ups")
+    __slots__ = ("_engine", "authorized", "nonce_retried", "recoveries", "step_ups")
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -89,6 +96,8 @@ class Exchange:
         self.step_ups = 0
         #: Whether credential work for this request authorized anew.
         self.authorized = False
+        #: Whether this request was already sent again with a resource's DPoP nonce.
+        self.nonce_retried = False
 
     def before_request(self) -> Flow | None:
         """None to send the request with the current token (or none), else the flow to run first."""
@@ -124,7 +133,16 @@ class Exchange:
             return None
         from mcp_oauth_auth.flow.challenge import BearerChallenge, parse_bearer_challenge
 
-        challenge = parse_bearer_challenge(headers.get_list("www-authenticate"))
+        values = headers.get_list("www-authenticate")
+        challenge = parse_bearer_challenge(values)
+        if values and (challenge is None or self._engine.dpop is not None):
+            retry = self._after_dpop_challenge(values, headers) if status == 401 else None
+            if retry is not None:
+                return retry
+            if challenge is None:
+                from mcp_oauth_auth.flow.dpop import dpop_challenge
+
+                challenge = dpop_challenge(values)
         if status == 403:
             if challenge is None or challenge.error != "insufficient_scope":
                 return None
@@ -138,6 +156,23 @@ class Exchange:
             self.recoveries += 1
             challenge = challenge or BearerChallenge()
         return self._recover(status, challenge, sent_token, attempt)
+
+    def _after_dpop_challenge(self, values: list[str], headers: Headers) -> Flow | None:
+        """What a 401's ``DPoP`` challenges ask for: a nonce to send the request again with, once per request (no
+        credential work), or DPoP turned on before the recovery when they are the only challenges."""
+        from mcp_oauth_auth.flow.dpop import is_use_dpop_nonce, requires_dpop
+
+        engine = self._engine
+        if engine.dpop is not None and not self.nonce_retried and is_use_dpop_nonce(values):
+            nonces = headers.get_list("dpop-nonce")
+            if len(nonces) == 1:
+                engine.dpop.remember_nonce(engine.server_url, nonces[0], resource=True)
+                self.nonce_retried = True
+                logger.debug("%s asks for a DPoP nonce; sending the request again with it", engine.server_url)
+                return _no_work()
+        if engine.dpop is None and requires_dpop(values):
+            engine.require_dpop()
+        return None
 
     def _after_server_error(self, headers: Headers, sent_token: str | None, body: bytes | None) -> Flow | None:
         from mcp_oauth_auth.flow.challenge import BearerChallenge, is_unverified_token_answer
@@ -162,3 +197,8 @@ class Exchange:
         outcome = yield from self._engine.recover(status, challenge, sent_token, attempt)
         self.authorized = self.authorized or outcome is Outcome.AUTHORIZED
         return outcome
+
+
+def _no_work() -> Generator[Effect, Any, None]:
+    """The credential work of a request sent again as it is (with a new DPoP proof)."""
+    yield from ()

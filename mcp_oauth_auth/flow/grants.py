@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp_oauth_auth.flow.authorization import check_pkce_support, start_authorization, validate_callback
 from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
@@ -41,6 +41,9 @@ from mcp_oauth_auth.flow.registration import (
 from mcp_oauth_auth.flow.tokens import exchange_code
 from mcp_oauth_auth.flow.urls import check_redirect_uri
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
+
+if TYPE_CHECKING:
+    from mcp_oauth_auth.flow.dpop import DPoPState
 
 __all__ = [
     "MACHINE_GRANTS",
@@ -66,6 +69,7 @@ def code_grant(
     trust_unadvertised_pkce: bool,
     private_key: ClientAssertionSigner | None = None,
     now: Callable[[], float] = time.time,
+    dpop: DPoPState | None = None,
 ) -> Grant:
     check_pkce_support(server, trust_unadvertised=trust_unadvertised_pkce)
     redirect_uri = fixed_redirect_uri or (yield from choose_redirect(existing.redirect_uris if existing else ()))
@@ -87,6 +91,7 @@ def code_grant(
         private_key=private_key,
         issuer=server.issuer,
         now=now,
+        dpop=dpop,
     )
     return client, tokens
 
@@ -102,6 +107,7 @@ def device_grant(
     allow_insecure_http: bool,
     private_key: ClientAssertionSigner | None = None,
     now: Callable[[], float] = time.time,
+    dpop: DPoPState | None = None,
 ) -> Grant:
     client = yield from identify_client(
         settings,
@@ -126,7 +132,15 @@ def device_grant(
     )
     yield from show_device_code(device)
     tokens = yield from poll_device_token(
-        server.token_endpoint, client, device, resource, retry, now, private_key=private_key, issuer=server.issuer
+        server.token_endpoint,
+        client,
+        device,
+        resource,
+        retry,
+        now,
+        private_key=private_key,
+        issuer=server.issuer,
+        dpop=dpop,
     )
     return client, tokens
 
@@ -164,9 +178,10 @@ def client_credentials_grant(
     resource: str | None,
     retry: RetryPolicy,
     now: Callable[[], float] = time.time,
+    dpop: DPoPState | None = None,
 ) -> Grant:
     tokens = yield from request_client_credentials(
-        token_endpoint, client, scopes, resource, retry, private_key=private_key, issuer=issuer, now=now
+        token_endpoint, client, scopes, resource, retry, private_key=private_key, issuer=issuer, now=now, dpop=dpop
     )
     return client, tokens
 
@@ -181,8 +196,18 @@ def jwt_bearer_grant(
     resource: str | None,
     retry: RetryPolicy,
     now: Callable[[], float] = time.time,
+    dpop: DPoPState | None = None,
 ) -> Grant:
     tokens = yield from request_jwt_bearer(
-        token_endpoint, client, assertion, scopes, resource, retry, private_key=private_key, issuer=issuer, now=now
+        token_endpoint,
+        client,
+        assertion,
+        scopes,
+        resource,
+        retry,
+        private_key=private_key,
+        issuer=issuer,
+        now=now,
+        dpop=dpop,
     )
     return client, tokens

@@ -17,7 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from mcp_oauth_auth.exceptions import ConfigurationError
 from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
@@ -26,6 +26,9 @@ from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.tokens import grant_request
 from mcp_oauth_auth.flow.urls import safe_url
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
+
+if TYPE_CHECKING:
+    from mcp_oauth_auth.flow.dpop import DPoPState
 
 __all__ = ["JWT_BEARER", "AssertionSource", "check_assertion_source", "request_jwt_bearer"]
 
@@ -63,6 +66,7 @@ def request_jwt_bearer(
     private_key: ClientAssertionSigner | None = None,
     issuer: str | None = None,
     now: Callable[[], float] = time.time,
+    dpop: DPoPState | None = None,
 ) -> Generator[Effect, Any, TokenSet]:
     """Trade the workload's JWT for tokens at ``token_endpoint`` (``grant_type`` jwt-bearer, ``assertion``, and
     ``scope`` and ``resource`` when given). The client authenticates as registered: ``none`` (its ``client_id`` in
@@ -82,5 +86,6 @@ def request_jwt_bearer(
             private_key=private_key,
             issuer=issuer,
             now=now,
+            dpop=dpop,
         )
     )

@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Callable, Generator
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote_plus
 
 from mcp_oauth_auth.exceptions import (
@@ -27,6 +27,9 @@ from mcp_oauth_auth.flow.effects import Effect, HttpRequest, HttpResponse
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.values import parse_seconds
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
+
+if TYPE_CHECKING:
+    from mcp_oauth_auth.flow.dpop import DPoPState
 
 __all__ = [
     "client_authentication",
@@ -67,6 +70,7 @@ def exchange_code(
     private_key: ClientAssertionSigner | None = None,
     issuer: str | None = None,
     now: Callable[[], float] = time.time,
+    dpop: DPoPState | None = None,
 ) -> Generator[Effect, Any, TokenSet]:
     """Exchange an authorization code (RFC 6749 §4.1.3, RFC 7636 §4.5). ``private_key`` and ``issuer`` (the
     assertion's audience) are for a client that authenticates with ``private_key_jwt``."""
@@ -90,6 +94,7 @@ def exchange_code(
             private_key=private_key,
             issuer=issuer,
             now=now,
+            dpop=dpop,
         )
     )
 
@@ -107,17 +112,19 @@ def grant_request(
     private_key: ClientAssertionSigner | None = None,
     issuer: str | None = None,
     now: Callable[[], float] = time.time,
+    dpop: DPoPState | None = None,
 ) -> Generator[Effect, Any, TokenSet]:
     """One token request of a grant: ``fields`` with ``scope`` and ``resource`` (RFC 8707) when given, the client
     authenticated as registered, temporary failures retried; a refusal raises :class:`TokenExchangeError` with the
-    server's error and ``refusal`` as its message, an answer is parsed (RFC 6749 §5.1)."""
+    server's error and ``refusal`` as its message, an answer is parsed (RFC 6749 §5.1). With ``dpop``, the request
+    carries a DPoP proof (RFC 9449) and a DPoP-bound answer is expected."""
     fields = with_scope_and_resource(fields, scopes, resource)
     response = yield from authenticated_fetch(
-        endpoint, client, fields, retry, what, private_key=private_key, issuer=issuer, now=now
+        endpoint, client, fields, retry, what, private_key=private_key, issuer=issuer, now=now, dpop=dpop
     )
     if response.status != 200:
         raise token_error(TokenExchangeError, refusal, response, endpoint)
-    return parse_token_response(response, endpoint, TokenExchangeError, now=now)
+    return parse_token_response(response, endpoint, TokenExchangeError, now=now, dpop=dpop is not None)
 
 
 def with_scope_and_resource(fields: dict[str, str], scopes: tuple[str, ...], resource: str | None) -> dict[str, str]:
@@ -139,6 +146,7 @@ def refresh_tokens(
     private_key: ClientAssertionSigner | None = None,
     issuer: str | None = None,
     now: Callable[[], float] = time.time,
+    dpop: DPoPState | None = None,
 ) -> Generator[Effect, Any, TokenSet]:
     """Refresh (RFC 6749 §6). A final refusal (``invalid_grant``, ``unauthorized_client``,
     ``unsupported_grant_type``, ``invalid_scope``) raises :class:`InvalidGrantError`: this refresh token will not
@@ -151,12 +159,12 @@ def refresh_tokens(
         fields["resource"] = resource
     logger.debug("refreshing the access token at %s", endpoint)
     response = yield from authenticated_fetch(
-        endpoint, client, fields, retry, "token refresh", private_key=private_key, issuer=issuer, now=now
+        endpoint, client, fields, retry, "token refresh", private_key=private_key, issuer=issuer, now=now, dpop=dpop
     )
     if response.status != 200:
         error_class = InvalidGrantError if _error_code(response) in _FINAL_REFRESH_ERRORS else TokenRefreshError
         raise token_error(error_class, "the token endpoint refused the refresh", response, endpoint)
-    tokens = parse_token_response(response, endpoint, TokenRefreshError, now=now)
+    tokens = parse_token_response(response, endpoint, TokenRefreshError, now=now, dpop=dpop is not None)
     return keep_omitted(tokens, refresh_token=refresh_token, scope=previous_scope)
 
 
@@ -223,9 +231,15 @@ def parse_token_response(
     endpoint: str,
     error_class: type[OAuthError],
     now: Callable[[], float] = time.time,
+    *,
+    dpop: bool = False,
 ) -> TokenSet:
     """A :class:`TokenSet` from a successful token response (RFC 6749 §5.1), issued at ``now()``: what the response
-    says, no more (an empty ``refresh_token`` is none)."""
+    says, no more (an empty ``refresh_token`` is none).
+
+    ``token_type`` ``Bearer``, or ``DPoP`` when the request carried a DPoP proof (``dpop``). A ``Bearer`` answer to
+    a DPoP request is allowed (RFC 9449 §5: the server decides) and logged: the token is then sent as a bearer
+    token."""
     document = response.json_object() or {}
     access_token = document.get("access_token")
     if not isinstance(access_token, str) or not access_token:
@@ -238,9 +252,19 @@ def parse_token_response(
             status_code=response.status,
         )
     token_type = document.get("token_type", "Bearer")
-    if not isinstance(token_type, str) or token_type.lower() != "bearer":
+    kind = token_type.lower() if isinstance(token_type, str) else None
+    if kind == "dpop" and dpop:
+        token_type = "DPoP"
+    elif kind == "bearer":
+        token_type = "Bearer"
+        if dpop:
+            logger.info(
+                "%s issued a Bearer token to a DPoP request (RFC 9449 §5); sending it as a bearer token", endpoint
+            )
+    else:
         shown = repr(token_type)[:40]
-        raise error_class(f"the token response has token_type {shown}; only Bearer is supported", url=endpoint)
+        supported = "Bearer and DPoP" if dpop else "only Bearer (DPoP is not in use)"
+        raise error_class(f"the token response has token_type {shown}; {supported} supported", url=endpoint)
     issued_at = now()
     expires_at = None
     if "expires_in" in document:
@@ -254,7 +278,7 @@ def parse_token_response(
     id_token = document.get("id_token")
     return TokenSet(
         access_token=access_token,
-        token_type="Bearer",
+        token_type=token_type,
         expires_at=expires_at,
         refresh_token=refresh_token if isinstance(refresh_token, str) and refresh_token else None,
         scope=scope if isinstance(scope, str) else None,

@@ -131,6 +131,21 @@ class FakeStackConfig:
     #: endpoint accepts (and the metadata advertises) the jwt-bearer grant from clients registered for it.
     workload_issuers: dict[str, PublicKeyInput] = field(default_factory=dict)
 
+    # --- DPoP (RFC 9449) ---
+    #: Advertise ``dpop_signing_alg_values_supported``, verify the DPoP proofs of token requests (signature,
+    #: ``typ``, ``jwk``, ``htm``/``htu``, ``iat`` window, ``jti`` replay), issue DPoP-bound tokens (``cnf.jkt``,
+    #: ``token_type`` DPoP) to requests with a proof, and have the resource check proof, ``ath`` and binding.
+    dpop: bool = False
+    #: Refuse token requests without a proof, and have the resource accept DPoP-bound tokens only (its 401
+    #: challenges use the DPoP scheme only; its metadata says ``dpop_bound_access_tokens_required``).
+    dpop_required: bool = False
+    #: Demand a server-issued nonce in proofs, at the token endpoint (400 ``use_dpop_nonce``) and at the resource
+    #: (401 ``WWW-Authenticate: DPoP error="use_dpop_nonce"``); every answer carries the current ``DPoP-Nonce``.
+    dpop_nonce: bool = False
+    dpop_signing_alg_values_supported: list[str] = field(default_factory=lambda: ["ES256", "RS256", "EdDSA"])
+    #: Seconds a proof's ``iat`` may differ from the stack's clock.
+    dpop_iat_window: int = 60
+
     def validate(self) -> None:
         """Raise ValueError when the settings contradict each other or are malformed."""
         if self.prm_mode not in _PRM_MODES:
@@ -157,6 +172,8 @@ class FakeStackConfig:
             or self.client_assertion_max_lifetime <= 0
         ):
             raise ValueError("lifetimes must be positive")
+        if (self.dpop_required or self.dpop_nonce) and not self.dpop:
+            raise ValueError("dpop_required and dpop_nonce need dpop=True")
         if self.device_poll_interval is not None and self.device_poll_interval < 1:
             raise ValueError("device_poll_interval must be at least 1 (or None)")
         if self.device_auto_approve_after_polls is not None and self.device_auto_approve_after_polls < 0:

@@ -255,8 +255,9 @@ def run_oidc_provider(
     resources: list[str],
     access_token_ttl: int = 300,
     provider_scopes: tuple[str, ...] = MCP_SCOPES,
+    dpop_nonce: bool = False,
 ) -> Iterator[OIDCProvider]:
-    """Start ``node server.mjs`` on 127.0.0.1 and stop it on exit.
+    """Start ``node server.mjs`` on 127.0.0.1 and stop it on exit (``dpop_nonce``: DPoP proofs need its nonce).
 
     ``resources``: the RFC 8707 resources the provider issues tokens for (each accepting :data:`MCP_SCOPES`);
     ``access_token_ttl``: their access tokens' lifetime in seconds; ``provider_scopes``: which of the MCP scopes
@@ -267,6 +268,7 @@ def run_oidc_provider(
     settings = _settings(resources, access_token_ttl, provider_scopes)
     client_secrets = settings.pop("_secrets")
     client_keys = settings.pop("_keys")
+    settings["dpopNonce"] = dpop_nonce
     config_path = workdir / "oidc-provider.json"
     config_path.write_text(json.dumps(settings, indent=2), encoding="utf-8")
     log_path = workdir / "oidc-provider.log"

@@ -93,13 +93,11 @@ SUITE_BUG_REFUSALS = {
     ("0.1.16", "auth/2025-03-26-oauth-metadata-backcompat"): "refused: IssuerMismatchError",
 }
 
-#: Not built yet: issue 13 points 3-5. Scenarios of grants and proofs this client does not implement yet; each entry
+#: Not built yet: issue 13 point 5. Scenarios of grants and proofs this client does not implement yet; each entry
 #: goes when its feature lands (a scenario here that passes fails the run).
 NOT_BUILT_YET = {
     ("0.1.16", "auth/cross-app-access-complete-flow"): "issue 13 point 5: enterprise-managed authorization (ID-JAG)",
     ("0.2.0-alpha.12", "auth/enterprise-managed-authorization"): "issue 13 point 5: enterprise-managed authorization",
-    ("0.2.0-alpha.12", "auth/dpop"): "issue 13 point 3: DPoP (RFC 9449)",
-    ("0.2.0-alpha.12", "auth/dpop-nonce"): "issue 13 point 3: DPoP nonces (RFC 9449 §8, §9)",
 }
 
 

@@ -7,15 +7,15 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
+from mcp_oauth_auth.testing.fake_as.dpop import DPoPTokenChecks
 from mcp_oauth_auth.testing.fake_as.oauth_http import split_scope, token_error
 from mcp_oauth_auth.testing.fake_as.records import AccessTokenRecord, FakeClient, Grant, RefreshToken
-from mcp_oauth_auth.testing.fake_as.state import AuthorizationServerState
 from mcp_oauth_auth.testing.fake_http import FakeResponse, json_response
 
 __all__ = ["TokenIssuer"]
 
 
-class TokenIssuer(AuthorizationServerState):
+class TokenIssuer(DPoPTokenChecks):
     """Grants and the tokens issued for them, also without any HTTP exchange (:meth:`issue_tokens`)."""
 
     def _requested_scopes(self, value: str | None) -> tuple[str, ...]:
@@ -51,11 +51,12 @@ class TokenIssuer(AuthorizationServerState):
             resource=grant.resource,
             issued_at=now,
             expires_at=now + config.access_token_lifetime,
+            jkt=self._dpop_jkt,
         )
         self._access_tokens[access.token] = access
         document: dict[str, Any] = {
             "access_token": access.token,
-            "token_type": "Bearer",
+            "token_type": "DPoP" if access.jkt is not None else "Bearer",
             "expires_in": config.access_token_lifetime,
         }
         if scopes:
@@ -71,7 +72,9 @@ class TokenIssuer(AuthorizationServerState):
         return document
 
     def _new_refresh_token(self, grant: Grant, client: FakeClient) -> str:
-        refresh = RefreshToken(secrets.token_urlsafe(32), grant, client.client_id)
+        # RFC 9449 §5: a public client's refresh token is bound to its DPoP key; a confidential client's need not be.
+        jkt = self._dpop_jkt if client.token_endpoint_auth_method == "none" else None
+        refresh = RefreshToken(secrets.token_urlsafe(32), grant, client.client_id, jkt=jkt)
         self._refresh_tokens[refresh.token] = refresh
         return refresh.token
 

@@ -93,6 +93,8 @@ class MetadataEndpoint(AuthorizationServerState):
             document["authorization_response_iss_parameter_supported"] = True
         if config.client_id_metadata_document_supported:
             document["client_id_metadata_document_supported"] = True
+        if config.dpop:
+            document["dpop_signing_alg_values_supported"] = list(config.dpop_signing_alg_values_supported)
         if kind == "oidc":
             document.update(
                 userinfo_endpoint=f"{issuer}/userinfo",

@@ -105,6 +105,8 @@ class AccessTokenRecord:
     issued_at: float
     expires_at: float
     revoked: bool = False
+    #: The RFC 7638 thumbprint of the DPoP key the token is bound to (``cnf.jkt``), or None for a bearer token.
+    jkt: str | None = None
 
     def problem_at(self, now: float) -> str | None:
         """Why the token is unusable at ``now`` (a description), or None when it is active."""
@@ -121,3 +123,5 @@ class RefreshToken:
     grant: Grant
     client_id: str
     rotated_out: bool = False
+    #: The DPoP key a public client's refresh token is bound to (RFC 9449 §5), or None.
+    jkt: str | None = None

@@ -80,10 +80,12 @@ class RevocationAndIntrospection(ClientAuthentication):
                     "client_id": access.client_id,
                     "exp": int(access.expires_at),
                     "iat": int(access.issued_at),
-                    "token_type": "Bearer",
+                    "token_type": "DPoP" if access.jkt is not None else "Bearer",
                     "iss": self._context.issuer,
                     "sub": FAKE_SUBJECT,
                 }
+                if access.jkt is not None:
+                    document["cnf"] = {"jkt": access.jkt}
                 if access.resource is not None:
                     document["aud"] = access.resource
         elif refresh is not None:

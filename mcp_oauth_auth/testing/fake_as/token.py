@@ -39,13 +39,16 @@ class TokenEndpoint(ClientAuthentication, TokenIssuer, MetadataEndpoint):
 
     def handle_token(self, request: FakeRequest, injected: FakeResponse | None) -> FakeResponse:
         record: dict[str, Any] = dict.fromkeys(
-            ("grant_type", "client_id", "auth_method", "resource", "scope", "status", "error", "workload")
+            ("grant_type", "client_id", "auth_method", "resource", "scope", "status", "error", "workload", "dpop_jkt")
         )
         self._context.log.token_requests.append(record)
         try:
             response = self._token(request, injected, record)
         except Reject as reject:
             response = reject.response
+        finally:
+            record["dpop_jkt"], self._dpop_jkt = self._dpop_jkt, None
+        response = self._with_dpop_nonce(response)
         record["status"] = response.status
         if response.status >= 400:
             record["error"] = error_code(response)
@@ -61,6 +64,7 @@ class TokenEndpoint(ClientAuthentication, TokenIssuer, MetadataEndpoint):
         if injected is not None:
             return injected
         check_form(request, repeated)
+        self._dpop_jkt = self._dpop_proof_key(request)
         grant_type = form.get("grant_type")
         if grant_type is None:
             raise token_error("invalid_request", "grant_type is required")
@@ -130,6 +134,8 @@ class TokenEndpoint(ClientAuthentication, TokenIssuer, MetadataEndpoint):
         if refresh.rotated_out:
             grant.revoked = True  # reuse of a rotated-out token: assume theft, revoke the whole grant
             raise token_error("invalid_grant", "refresh token reuse detected; the grant has been revoked")
+        if refresh.jkt is not None and refresh.jkt != self._dpop_jkt:
+            raise token_error("invalid_grant", "the refresh token is bound to another DPoP key (RFC 9449 §5)")
         resource = form.get("resource")
         if resource is not None and resource != grant.resource:
             raise token_error("invalid_target", "resource differs from the original grant")

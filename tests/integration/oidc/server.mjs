@@ -11,8 +11,11 @@
 //     "accessTokenTTL": 300,                             // seconds
 //     "accounts": {"alice": "password"},                 // who may sign in on the login page
 //     "clients": [{...}],                                // pre-registered clients (oidc-provider client metadata)
-//     "introspectionClients": ["mcp-server"]             // confidential clients allowed to introspect any token
+//     "introspectionClients": ["mcp-server"],            // confidential clients allowed to introspect any token
+//     "dpopNonce": false                                 // optional: DPoP proofs must carry a server nonce
 //   }
+//
+// DPoP (RFC 9449) is on (oidc-provider's default): a token request with a valid proof gets DPoP-bound tokens.
 //
 // The server listens on a free port that the system picks, then prints one JSON line
 // {"event": "ready", "issuer": ..., "port": ...}. Every request and every step of the person's interaction is
@@ -211,6 +214,12 @@ function configuration() {
     },
     features: {
       devInteractions: { enabled: false },
+      dPoP: {
+        enabled: true,
+        nonceSecret: randomBytes(32),
+        // With dpopNonce, every proof must carry the server's nonce (400 use_dpop_nonce with a DPoP-Nonce first).
+        requireNonce: () => settings.dpopNonce === true,
+      },
       registration: { enabled: true }, // open dynamic client registration (RFC 7591), no initial access token
       revocation: { enabled: true },
       introspection: {
@@ -294,6 +303,7 @@ function logged(provider) {
         ? (oidc?.client?.clientAuthMethod ?? null)
         : null,
       grant_type: params.grant_type ?? null,
+      dpop: Boolean(ctx.get('DPoP')),
       scope: params.scope ?? null,
       resource: params.resource ?? null,
       prompt: params.prompt ?? null,
