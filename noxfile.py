@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
+from pathlib import Path
 
 import nox
+from nox.logger import logger
+from nox.project import load_toml
+from packaging.requirements import Requirement
 
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = False
 nox.options.sessions = ["tests", "lint", "typecheck"]
+
+#: Every Python the package claims (pyproject.toml: requires-python and the classifiers), newest first. ``nox -s
+#: tests`` runs on each: the whole suite on WHOLE_SUITE_PYTHONS, PART_OF_SUITE on the others (tests-3.13 names one).
+PYTHONS = ("3.13", "3.12", "3.11", "3.10")
+WHOLE_SUITE_PYTHONS = ("3.13", "3.11")
+#: The unit, storage and CLI tests: no Node.js server needed; on 3.10 the ones that need httpx2 (or the MCP SDK 2.x
+#: built on it) skip themselves, with that reason.
+PART_OF_SUITE = ("tests/unit", "tests/storage", "tests/cli")
+#: The oldest claimed Python: the ``lowest`` session runs there, with the oldest versions of the dependencies.
+OLDEST_PYTHON = PYTHONS[-1]
+#: A claimed Python that is missing fails its session (never a silent skip) and nothing is downloaded: CI reaches only
+#: the package registries.
+nox.options.error_on_missing_interpreters = True
+nox.options.download_python = "never"
 
 
 #: Debian packages of the real Secret Service the keyring tests start on a private D-Bus session.
@@ -18,7 +38,7 @@ SECRET_SERVICE_PACKAGES = ("gnome-keyring", "dbus-daemon")
 REDIS_PACKAGES = ("redis-server",)
 
 
-@nox.session
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The whole test suite: unit tests and the integration tests with real servers on loopback.
 
@@ -36,17 +56,23 @@ def tests(session: nox.Session) -> None:
     not cover the whole library.
 
     The Redis store tests start a real Redis server: Debian's redis-server, installed like the Secret Service.
+
+    It runs on every claimed Python (PYTHONS; ``nox -s tests-3.12`` on one), each with the dependencies a user of that
+    version gets from the ``dev`` extra (on 3.10: no httpx2, no MCP SDK): the whole suite on WHOLE_SUITE_PYTHONS, and
+    on the others PART_OF_SUITE (no Node.js servers), its coverage reported without the threshold.
     """
+    whole_suite = session.python in WHOLE_SUITE_PYTHONS
     _secret_service(session)
-    _debian_packages(session, REDIS_PACKAGES, ("redis-server",), "the Redis store tests need a real redis-server")
-    session.run("npm", "ci", "--prefix", "tests/integration/oidc", "--no-audit", "--no-fund", external=True)
-    session.run("npm", "ci", "--prefix", "tests/integration/ts_sdk", "--no-audit", "--no-fund", external=True)
-    session.run("npm", "ci", "--prefix", "tests/integration/conformance", "--no-audit", "--no-fund", external=True)
+    _redis_server(session)
+    if whole_suite:
+        session.run("npm", "ci", "--prefix", "tests/integration/oidc", "--no-audit", "--no-fund", external=True)
+        session.run("npm", "ci", "--prefix", "tests/integration/ts_sdk", "--no-audit", "--no-fund", external=True)
+        session.run("npm", "ci", "--prefix", "tests/integration/conformance", "--no-audit", "--no-fund", external=True)
     session.install("-e", ".[dev]")
     session.run("coverage", "erase")
-    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "run", "-m", "pytest", *(session.posargs or ([] if whole_suite else PART_OF_SUITE)))
     session.run("coverage", "combine", "--quiet")
-    session.run("coverage", "report", *(["--fail-under=0"] if session.posargs else []))
+    session.run("coverage", "report", *(["--fail-under=0"] if session.posargs or not whole_suite else []))
 
 
 def _secret_service(session: nox.Session) -> None:
@@ -56,6 +82,10 @@ def _secret_service(session: nox.Session) -> None:
         ("gnome-keyring-daemon", "dbus-daemon"),
         "the keyring tests need a real Secret Service",
     )
+
+
+def _redis_server(session: nox.Session) -> None:
+    _debian_packages(session, REDIS_PACKAGES, ("redis-server",), "the Redis store tests need a real redis-server")
 
 
 def _debian_packages(session: nox.Session, packages: tuple[str, ...], programs: tuple[str, ...], why: str) -> None:
@@ -118,3 +148,85 @@ def docs(session: nox.Session) -> None:
     session.install("-e", ".[docs]")
     site_dir = [] if "--site-dir" in session.posargs else ["--site-dir", "site"]
     session.run("mkdocs", "build", "--strict", *site_dir, *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session(python=OLDEST_PYTHON)
+def lowest(session: nox.Session) -> None:
+    """PART_OF_SUITE with the oldest versions of the dependencies pyproject.toml allows, on the oldest Python: each of
+    ``project.dependencies`` and of the FLOORED_EXTRAS pinned to its floor (``httpx>=0.27`` installs httpx 0.27), so
+    that the floors are true claims. The test tools come at their usual versions."""
+    _secret_service(session)
+    _redis_server(session)
+    constraints = Path(session.create_tmp()) / "floors.txt"
+    constraints.write_text("".join(f"{pin}\n" for pin in _dependency_floors()), encoding="utf-8")
+    session.install("-c", str(constraints), "-e", ".[dev]")
+    session.run("python", "-m", "pip", "list", "--format=freeze", silent=False)
+    session.run("python", "-m", "pytest", *(session.posargs or PART_OF_SUITE))
+
+
+#: The extras whose floors are users' claims too (``dev`` and ``docs`` pin tools of this repository).
+FLOORED_EXTRAS = ("httpx2", "vault", "redis", "testing")
+
+
+def _dependency_floors() -> list[str]:
+    """``name==floor`` for each dependency in pyproject.toml, runtime and FLOORED_EXTRAS, each of which must declare
+    one ``>=`` floor. A pin of a package the Python does not get (httpx2 on 3.10) constrains nothing."""
+    project = load_toml("pyproject.toml")["project"]
+    extras = project["optional-dependencies"]
+    pins = []
+    for line in [*project["dependencies"], *(line for extra in FLOORED_EXTRAS for line in extras[extra])]:
+        requirement = Requirement(line)
+        floors = [spec.version for spec in requirement.specifier if spec.operator == ">="]
+        if len(floors) != 1:
+            raise ValueError(f"the dependency {line!r} must declare one floor (>=) for the lowest session to test")
+        pins.append(f"{requirement.name}=={floors[0]}")
+    return pins
+
+
+def _interpreter(version: str) -> str | None:
+    """The newest CPython ``version`` (X.Y) pyenv installed (PYENV_ROOT, else ~/.pyenv), else a ``pythonX.Y`` on PATH
+    that runs and is that version (a pyenv shim for a version not selected does not run), else None."""
+    versions = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
+    pattern = re.compile(rf"{re.escape(version)}\.(\d+)")
+    installed = sorted(
+        (int(match[1]), executable)
+        for entry in (versions.iterdir() if versions.is_dir() else ())
+        if (match := pattern.fullmatch(entry.name)) and (executable := entry / "bin" / f"python{version}").is_file()
+    )
+    if installed:
+        return str(installed[-1][1])
+    found = shutil.which(f"python{version}")
+    if found is None:
+        return None
+    answer = subprocess.run(
+        [found, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True, text=True, check=False
+    )
+    return found if answer.returncode == 0 and answer.stdout.strip() == version else None
+
+
+def _expose_interpreters() -> None:
+    """Make nox find every claimed Python: a directory of ``pythonX.Y`` links to them goes first on PATH (before the
+    pyenv shims, which run only the selected versions). One missing is named with the way to install it, and the
+    sessions that need it fail (error_on_missing_interpreters). The session environments point at these links (their
+    ``home``): a link is replaced atomically, and removed only when its interpreter is gone."""
+    links = Path(__file__).resolve().parent / ".nox" / "interpreters"
+    links.mkdir(parents=True, exist_ok=True)
+    for version in PYTHONS:
+        link = links / f"python{version}"
+        target = _interpreter(version)
+        if target is None:
+            link.unlink(missing_ok=True)
+            logger.warning(
+                f"Python {version}, which the package claims, is not installed: the sessions on it fail. Install it "
+                f"(pyenv install {version}, or your system's python{version} package) and run nox again."
+            )
+            continue
+        staged = links / f".python{version}.{os.getpid()}"
+        staged.unlink(missing_ok=True)
+        staged.symlink_to(target)
+        staged.replace(link)
+    if str(links) not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([str(links), os.environ.get("PATH", "")])
+
+
+_expose_interpreters()

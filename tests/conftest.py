@@ -16,7 +16,6 @@ collect_ignore = (
         "integration/mcp_sdk_server.py",
         "integration/test_oidc_provider.py",
         "integration/oidc_provider.py",
-        "unit/test_transport_errors.py",
     ]
 )
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,9 +8,6 @@ import pytest
 from mcp_oauth_auth.testing import FakeMCPStack, FakeStackConfig, serve_stack
 
 from .runner import store_login
-
-# The official MCP SDK server needs Python 3.11+ (httpx2); on 3.10 that module is not collected, as in tests/.
-collect_ignore = [] if importlib.util.find_spec("httpx2") else ["test_sdk_server.py"]
 
 
 @pytest.fixture

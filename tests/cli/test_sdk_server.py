@@ -10,8 +10,12 @@ import pytest
 
 from mcp_oauth_auth.testing import FakeMCPStack
 
-from ..integration.mcp_sdk_server import RunningMCPServer, serve_mcp_server
-from .runner import problem, run_cli
+from ..httpx2_support import skip_module_without_httpx2
+
+# The official MCP SDK 2.x server is built on httpx2.
+skip_module_without_httpx2()
+from ..integration.mcp_sdk_server import RunningMCPServer, serve_mcp_server  # noqa: E402
+from .runner import problem, run_cli  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

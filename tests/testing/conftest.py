@@ -4,13 +4,10 @@ would, plus dogfooding)."""
 from __future__ import annotations
 
 import importlib
-import importlib.util
 
 import pytest
 
-# httpx2 and the official MCP SDK need Python 3.11+: where httpx2 is missing, its tests are not collected.
-HAVE_HTTPX2 = importlib.util.find_spec("httpx2") is not None
-collect_ignore = [] if HAVE_HTTPX2 else ["test_dogfood_httpx2.py"]
+from ..httpx2_support import HTTPX2_EXPECTED
 
 # Modules that the inner pytest runs would import lazily are imported here first: pytester restores sys.modules
 # after each test, and a module dropped there would later be imported a second time, with new classes.
@@ -22,7 +19,7 @@ for _module in (
     "mcp_oauth_auth.testing.server",
     "respx",
     "uvicorn",
-    *(["httpx2"] if HAVE_HTTPX2 else []),
+    *(["httpx2"] if HTTPX2_EXPECTED else []),
 ):
     importlib.import_module(_module)
 

@@ -1,12 +1,16 @@
-"""The plugin's fixtures with httpx2 clients (Python 3.11+; not collected where httpx2 is missing)."""
+"""The plugin's fixtures with httpx2 clients (Python 3.11+; skipped with the reason on 3.10)."""
 
 from __future__ import annotations
 
-import httpx2
 import pytest
 
 from mcp_oauth_auth import MCPOAuth
 from mcp_oauth_auth.testing import FakeMCPStack, StackClock, assert_counts, assert_grants, assert_no_violations
+
+from ..httpx2_support import skip_module_without_httpx2
+
+skip_module_without_httpx2()
+import httpx2  # noqa: E402
 
 
 def test_sync_client_with_the_httpx2_transport(

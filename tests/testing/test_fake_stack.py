@@ -25,6 +25,8 @@ from mcp_oauth_auth.testing import (
     serve_stack,
 )
 
+from ..httpx2_support import needs_httpx2
+
 REDIRECT_URI = "http://127.0.0.1:33418/callback"
 
 
@@ -1111,8 +1113,10 @@ def test_serve_asgi_reports_an_app_that_fails_to_start_by_name() -> None:
     assert sock.fileno() == -1
 
 
+@needs_httpx2
 def test_httpx2_transport(public_client: str, stack: FakeMCPStack) -> None:
-    httpx2 = pytest.importorskip("httpx2")
+    import httpx2
+
     with httpx2.Client(transport=stack.httpx2_transport()) as http:
         assert http.get(stack.server_url).status_code == 401
         verifier, challenge = pkce()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from mcp_oauth_auth import MCPOAuth
 from mcp_oauth_auth.testing import FakeMCPStack
 
-HAVE_HTTPX2 = importlib.util.find_spec("httpx2") is not None
+from ..httpx2_support import needs_httpx2
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,7 @@ KIND_PARAMS = [
     pytest.param(
         kind,
         id=str(kind),
-        marks=pytest.mark.skipif(kind.library == "httpx2" and not HAVE_HTTPX2, reason="httpx2 needs Python 3.11+"),
+        marks=[needs_httpx2] if kind.library == "httpx2" else [],
     )
     for kind in ALL_KINDS
 ]

@@ -11,9 +11,11 @@ import pytest
 from mcp_oauth_auth import MCPOAuth, MemoryTokenStore
 from mcp_oauth_auth.flow.urls import BearerScope
 
+from ..httpx2_support import needs_httpx2
+
 LIBRARIES = [
     "httpx",
-    pytest.param("httpx2", marks=pytest.mark.skipif(not importlib.util.find_spec("httpx2"), reason="no httpx2")),
+    pytest.param("httpx2", marks=needs_httpx2),
 ]
 
 RESOURCES = [

@@ -12,7 +12,7 @@ import pytest
 from mcp_oauth_auth import MCPOAuth, MemoryTokenStore, RetryPolicy, TokenRevocationError
 from mcp_oauth_auth.testing import FakeMCPStack, serve_stack
 
-from .clients import HAVE_HTTPX2
+from ..httpx2_support import needs_httpx2
 
 FAST_RETRY = RetryPolicy(attempts=2, base_delay=0.0)
 
@@ -43,10 +43,8 @@ def test_authenticate_logs_in_without_a_protected_request() -> None:
     assert stack.count("token") == 1
 
 
-@pytest.mark.parametrize("library", ["httpx", "httpx2"])
+@pytest.mark.parametrize("library", ["httpx", pytest.param("httpx2", marks=needs_httpx2)])
 def test_aauthenticate_through_an_async_client(library: str) -> None:
-    if library == "httpx2" and not HAVE_HTTPX2:
-        pytest.fail("httpx2 is part of the dev extra")
     stack = FakeMCPStack()
     auth = make_auth(stack)
 

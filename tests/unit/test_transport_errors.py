@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import httpx
-import httpx2
 import pytest
 
 from mcp_oauth_auth.compat.http import network_error
 from mcp_oauth_auth.driving.http import as_unreachable, is_transport_error
 from mcp_oauth_auth.exceptions import TemporaryOAuthError
+
+from ..httpx2_support import skip_module_without_httpx2
+
+skip_module_without_httpx2()
+import httpx2  # noqa: E402
 
 
 @pytest.mark.parametrize(
