@@ -23,6 +23,7 @@ from mcp_oauth_auth.flow.urls import (
     protected_resource_metadata_urls,
     require_secure_url,
     resource_identifies_server,
+    safe_url,
     same_issuer,
     same_resource,
 )
@@ -277,3 +278,20 @@ def _not_pinned(server_url: str, offered: Sequence[str], pinned: str, url: str) 
         "that server's issuer",
         url=url,
     )
+
+
+def confirm_protected_endpoint(server_url: str, retry: RetryPolicy) -> Generator[Effect, Any, None]:
+    """Before the 2025-03-26 default endpoints are used without any 401 seen (``authenticate()`` sends nothing to
+    the endpoint itself): one unauthenticated request must be answered 401, or the URL is not an OAuth-protected
+    MCP endpoint and nothing is registered at its origin (a website's ``/register`` is not an authorization server).
+    """
+    response = yield from fetch(
+        HttpRequest("GET", server_url, (("Accept", "application/json, text/event-stream"),)), retry, "endpoint check"
+    )
+    if response.status != 401:
+        raise DiscoveryError(
+            f"{safe_url(server_url)} publishes no authorization metadata and answered {response.status} without a "
+            "401 challenge: it is not an OAuth-protected MCP endpoint (check the URL); nothing was registered",
+            url=server_url,
+            status_code=response.status,
+        )

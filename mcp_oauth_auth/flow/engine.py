@@ -253,7 +253,7 @@ class FlowEngine:
         tokens = self.record.tokens if self.record else None
         if tokens is None or tokens.expires_within(0, now):
             # No token, or an expired one that could not be renewed (no refresh token, or it was refused).
-            yield from self.authorize_new(BearerChallenge(), scopes or None)
+            yield from self.authorize_new(BearerChallenge(), scopes or None, challenged=False)
             return
         requested = self.record.requested_scopes if self.record else ()
         if scopes and not set(scopes) <= set(requested):
@@ -439,12 +439,16 @@ class FlowEngine:
         logger.debug("refreshed the access token for %s", key)
 
     def authorize_new(
-        self, challenge: BearerChallenge, step_up_scopes: tuple[str, ...] | None
+        self, challenge: BearerChallenge, step_up_scopes: tuple[str, ...] | None, *, challenged: bool = True
     ) -> Generator[Effect, Any, None]:
         """Discovery, client identity, then a first token by the configured grant (code, device or client
-        credentials)."""
+        credentials). ``challenged``: the server answered 401 (False for ``authenticate()``, which asks first)."""
         from mcp_oauth_auth.flow.binding import check_client_stays_with, secret_bound
-        from mcp_oauth_auth.flow.discovery import discover_protected_resource, find_authorization_server
+        from mcp_oauth_auth.flow.discovery import (
+            confirm_protected_endpoint,
+            discover_protected_resource,
+            find_authorization_server,
+        )
         from mcp_oauth_auth.flow.grants import choose_grant, code_grant, device_grant, machine_client
 
         config = self.config
@@ -463,6 +467,8 @@ class FlowEngine:
             allow_insecure_http=config.allow_insecure_http,
             issuer=config.client.issuer,
         )
+        if server.assumed_defaults and not challenged:
+            yield from confirm_protected_endpoint(self.server_url, config.retry)
         check_client_stays_with(config, self.record, self.server_url, server.issuer)
         if prm is not None and prm.dpop_bound_access_tokens_required:
             self.require_dpop()

@@ -109,16 +109,17 @@ def test_an_mcp_endpoint_passes_the_probe(stack: FakeMCPStack, home: Path) -> No
 
 
 def test_the_library_registers_nothing_for_a_website_either(website: tuple[str, list[tuple[str, str]]]) -> None:
-    """MCPOAuth.authenticate() sends no request to the endpoint itself (discovery starts at the well-known URLs), so
-    it has no answer to check for free; what keeps it from registering at a website is that nothing there publishes
-    authorization metadata, so PKCE support cannot be verified."""
+    """MCPOAuth.authenticate() sends no request to the endpoint itself while discovery finds metadata; where it finds
+    none at all (the 2025-03-26 default endpoints would follow), it first checks that the endpoint answers 401, so
+    nothing is ever POSTed to a website's /register."""
     import httpx
 
-    from mcp_oauth_auth import HeadlessAuthorizer, MCPOAuth, PKCENotSupportedError
+    from mcp_oauth_auth import DiscoveryError, HeadlessAuthorizer, MCPOAuth
 
     origin, seen = website
     auth = MCPOAuth(origin + "/", authorizer=HeadlessAuthorizer())
-    with pytest.raises(PKCENotSupportedError), httpx.Client() as http:
+    with pytest.raises(DiscoveryError, match="not an OAuth-protected MCP endpoint"), httpx.Client() as http:
         auth.authenticate(http)
     assert seen
-    assert all(method == "GET" and path.startswith("/.well-known/") for method, path in seen), seen
+    assert all(method == "GET" for method, _ in seen), seen
+    assert ("GET", "/") in seen

@@ -12,6 +12,7 @@ import pytest
 
 from mcp_oauth_auth import MCPOAuth, MemoryTokenStore
 from mcp_oauth_auth.cli import app, commands
+from mcp_oauth_auth.cli import login as login_command
 from mcp_oauth_auth.cli.errors import ExitCode
 
 from ..storage.contract import make_record
@@ -36,6 +37,7 @@ def test_login_passes_the_options(monkeypatch: pytest.MonkeyPatch, flags: list[s
         raise KeyboardInterrupt
 
     monkeypatch.setattr(MCPOAuth, "authenticate", authenticate)
+    monkeypatch.setattr(login_command, "check_endpoint", lambda *args, **kwargs: None)  # no server on port 9
     argv = ["login", "notes", "http://127.0.0.1:9/mcp", "--store", "memory", "--headless", *flags]
     assert app.main(argv) == ExitCode.INTERRUPTED
     (config,) = seen

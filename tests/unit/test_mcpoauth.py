@@ -160,6 +160,19 @@ def test_legacy_server_without_any_metadata_uses_default_endpoints(
     assert f"{stack.base_url}/authorize" in fallback.getMessage()
 
 
+def test_authenticate_checks_for_a_challenge_before_using_the_default_endpoints() -> None:
+    """authenticate() sends nothing to the endpoint while discovery finds metadata; with none at all, one GET must be
+    answered 401 before /register, /authorize and /token at the origin are used (a 2025-03-26 server is)."""
+    import httpx
+
+    stack = FakeMCPStack(FakeStackConfig(prm_mode="none", as_metadata_mode="none"))
+    auth = make_auth(stack)
+    with httpx.Client(transport=stack.httpx_transport()) as http:
+        auth.authenticate(http)
+    assert stack.count("resource") == 1  # the check: answered 401
+    assert (stack.count("register"), stack.count("authorize"), stack.count("token")) == (1, 1, 1)
+
+
 def test_legacy_server_metadata_without_pkce_methods_is_still_refused() -> None:
     """Metadata at the origin of a server without protected resource metadata that omits
     code_challenge_methods_supported is a refusal, as everywhere: only the documented opt-out proceeds."""
