@@ -50,44 +50,49 @@ def _too_slow(response: Any, deadline: float) -> ResponseLimitError:
     )
 
 
+class _Body:
+    """The body of one response as it arrives, within its request's limits (shared by the sync and async readers)."""
+
+    def __init__(self, response: Any) -> None:
+        self.response = response
+        self.max_body, self.deadline = limits_of(response.request)
+        if _declared_too_large(response, self.max_body):
+            raise _too_large(response, self.max_body)
+        self.chunks: list[bytes] = []
+        self.size, self.started = 0, time.monotonic()
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.max_body:
+            raise _too_large(self.response, self.max_body)
+        self.chunks.append(chunk)
+        if time.monotonic() - self.started > self.deadline:
+            raise _too_slow(self.response, self.deadline)
+
+    def keep(self) -> None:
+        self.response._content = b"".join(self.chunks)
+
+
 def read_bounded(response: Any) -> None:
     """Read ``response``'s body within its request's limits (the body is then ``response.content``); raise
     :class:`ResponseLimitError`, the connection closed, past either."""
-    max_body, deadline = limits_of(response.request)
-    chunks: list[bytes] = []
     try:
-        if _declared_too_large(response, max_body):
-            raise _too_large(response, max_body)
-        size, started = 0, time.monotonic()
+        body = _Body(response)
         for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > max_body:
-                raise _too_large(response, max_body)
-            chunks.append(chunk)
-            if time.monotonic() - started > deadline:
-                raise _too_slow(response, deadline)
+            body.add(chunk)
     except BaseException:
         response.close()
         raise
-    response._content = b"".join(chunks)
+    body.keep()
 
 
 async def aread_bounded(response: Any) -> None:
     """Async form of :func:`read_bounded`."""
-    max_body, deadline = limits_of(response.request)
-    chunks: list[bytes] = []
     try:
-        if _declared_too_large(response, max_body):
-            raise _too_large(response, max_body)
-        size, started = 0, time.monotonic()
+        body = _Body(response)
         async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > max_body:
-                raise _too_large(response, max_body)
-            chunks.append(chunk)
-            if time.monotonic() - started > deadline:
-                raise _too_slow(response, deadline)
+            body.add(chunk)
     except BaseException:
         await response.aclose()
         raise
-    response._content = b"".join(chunks)
+    body.keep()

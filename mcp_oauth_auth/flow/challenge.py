@@ -64,8 +64,14 @@ def parse_www_authenticate(values: Iterable[str]) -> list[Challenge]:
 
 def parse_bearer_challenge(values: Iterable[str]) -> BearerChallenge | None:
     """The first ``Bearer`` challenge among ``values``, or None when there is none."""
+    return first_challenge(values, "bearer")
+
+
+def first_challenge(values: Iterable[str], scheme: str) -> BearerChallenge | None:
+    """The parameters of the first challenge of ``scheme`` (lower-case) among ``values``, or None. ``DPoP``
+    challenges carry the same parameters as ``Bearer`` ones (RFC 9449 §7.1)."""
     for challenge in parse_www_authenticate(values):
-        if challenge.scheme == "bearer":
+        if challenge.scheme == scheme:
             params = challenge.params
             return BearerChallenge(
                 error=params.get("error"),

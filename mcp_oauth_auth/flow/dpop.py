@@ -299,18 +299,9 @@ def is_use_dpop_nonce(challenges: Iterable[str]) -> bool:
 
 def dpop_challenge(challenges: Iterable[str]) -> BearerChallenge | None:
     """The parameters of the first ``DPoP`` challenge (the same as a ``Bearer`` one's, RFC 9449 §7.1), or None."""
-    from mcp_oauth_auth.flow.challenge import BearerChallenge, parse_www_authenticate
+    from mcp_oauth_auth.flow.challenge import first_challenge
 
-    for challenge in parse_www_authenticate(challenges):
-        if challenge.scheme == "dpop":
-            params = challenge.params
-            return BearerChallenge(
-                error=params.get("error"),
-                error_description=params.get("error_description"),
-                scope=params.get("scope"),
-                resource_metadata=params.get("resource_metadata"),
-            )
-    return None
+    return first_challenge(challenges, "dpop")
 
 
 def requires_dpop(challenges: Iterable[str]) -> bool:
