@@ -50,8 +50,8 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.flow.dpop import DPoPKey
     from mcp_oauth_auth.flow.fetch import RetryPolicy
     from mcp_oauth_auth.flow.private_key_jwt import PrivateKeyJWT
-    from mcp_oauth_auth.presets import ProviderPreset
     from mcp_oauth_auth.handler import MCPOAuthClient, OAuthHandler, OAuthTokens, TokenManager, TokenStoreFactory
+    from mcp_oauth_auth.presets import ProviderPreset
     from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
     from mcp_oauth_auth.storage import (
         EncryptedFileTokenStore,

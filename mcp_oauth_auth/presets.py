@@ -78,7 +78,10 @@ class ProviderPreset:
         self, extra_authorize_params: Mapping[str, str] | None, extra_token_params: Mapping[str, str] | None
     ) -> RequestRules:
         """The rules of this preset, with the caller's extra parameters winning over the preset's."""
-        authorize = {**self.authorize_params, **dict(check_parameters(extra_authorize_params, "extra_authorize_params"))}
+        authorize = {
+            **self.authorize_params,
+            **dict(check_parameters(extra_authorize_params, "extra_authorize_params")),
+        }
         token = {**self.token_params, **dict(check_parameters(extra_token_params, "extra_token_params"))}
         return RequestRules(
             authorize=tuple(authorize.items()),
