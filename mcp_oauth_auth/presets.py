@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 from mcp_oauth_auth.exceptions import ConfigurationError
 from mcp_oauth_auth.flow.request_rules import RequestRules, check_parameters
@@ -28,6 +29,7 @@ __all__ = [
     "keycloak",
     "okta",
     "preset_named",
+    "recognise_provider",
     "resolve_preset",
     "settings_with_preset",
 ]
@@ -230,3 +232,42 @@ def resolve_preset(preset: str | ProviderPreset | None) -> ProviderPreset | None
     if isinstance(preset, str):
         return preset_named(preset)
     raise ConfigurationError(f"preset must be a preset name or a ProviderPreset, not a {type(preset).__name__}")
+
+
+#: Issuer host patterns of each provider: exact hosts, or suffixes (starting with a dot).
+_PROVIDER_HOSTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "entra",
+        (
+            "login.microsoftonline.com",
+            "login.microsoftonline.us",
+            "login.partner.microsoftonline.cn",
+            "sts.windows.net",
+            ".ciamlogin.com",
+        ),
+    ),
+    ("auth0", (".auth0.com",)),
+    ("cognito", (".amazoncognito.com",)),
+    ("google", ("accounts.google.com",)),
+    ("github", ("github.com",)),
+    ("okta", (".okta.com", ".oktapreview.com", ".okta-emea.com")),
+)
+
+
+def recognise_provider(issuer: str) -> tuple[str, str] | None:
+    """The preset that fits the authorization server ``issuer``, and why (its host, or Keycloak's
+    ``/realms/<name>`` path), or None. Recognised by the issuer only: a provider on its own domain is not."""
+    try:
+        parts = urlsplit(issuer)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return None
+    if host.startswith("cognito-idp.") and host.endswith(".amazonaws.com"):
+        return "cognito", f"the issuer's host {host}"
+    for name, patterns in _PROVIDER_HOSTS:
+        if any(host == pattern or (pattern.startswith(".") and host.endswith(pattern)) for pattern in patterns):
+            return name, f"the issuer's host {host}"
+    segments = parts.path.split("/")
+    if len(segments) >= 3 and segments[-2] == "realms" and segments[-1]:
+        return "keycloak", f"the issuer's path {parts.path}, a Keycloak realm"
+    return None

@@ -97,7 +97,8 @@ def test_entra_preset_logs_in_without_resource_and_without_forced_consent() -> N
     assert "prompt" not in query
     assert "offline_access" in query["scope"].split()
     assert all("resource" not in form for form in recorder.token_forms())
-    assert auth.tokens is not None and auth.tokens.refresh_token
+    assert auth.tokens is not None
+    assert auth.tokens.refresh_token
     # A refresh goes without resource too.
     auth.authenticate(recorder.client)
     assert recorder.token_forms()[-1]["grant_type"] == "refresh_token"
@@ -195,7 +196,8 @@ def test_google_refuses_offline_access_and_gives_no_refresh_token_without_access
         login(stack, scopes=["mcp:read", "offline_access"])
     assert caught.value.error == "invalid_scope"
     auth, _ = login(stack, scopes=["mcp:read"])
-    assert auth.tokens is not None and auth.tokens.refresh_token is None
+    assert auth.tokens is not None
+    assert auth.tokens.refresh_token is None
 
 
 def test_google_preset_asks_for_offline_access_type_and_strips_the_scope() -> None:
@@ -204,8 +206,10 @@ def test_google_preset_asks_for_offline_access_type_and_strips_the_scope() -> No
     query = recorder.authorization_query()
     assert query["scope"] == "mcp:read"
     assert (query["access_type"], query["prompt"]) == ("offline", "consent")
-    assert auth.tokens is not None and auth.tokens.refresh_token
-    assert auth.record is not None and "offline_access" not in auth.record.requested_scopes
+    assert auth.tokens is not None
+    assert auth.tokens.refresh_token
+    assert auth.record is not None
+    assert "offline_access" not in auth.record.requested_scopes
 
 
 # -- GitHub ------------------------------------------------------------------------------------------------------
@@ -230,7 +234,8 @@ def test_github_preset_uses_the_device_flow_with_json_answers(
     metadata = [str(request.url) for request in recorder.requests if "/.well-known/" in request.url.path]
     assert f"{stack.as_base_url}/.well-known/oauth-authorization-server/login/oauth" in metadata
     posts = [request for request in recorder.requests if request.method == "POST"]
-    assert posts and all(request.headers["accept"] == "application/json" for request in posts)
+    assert posts
+    assert all(request.headers["accept"] == "application/json" for request in posts)
     assert stack.count("register") == 0
 
 
@@ -259,7 +264,8 @@ def test_custom_authorization_servers_at_a_path_with_a_preregistered_client(prov
     stack = FakeMCPStack(like_provider(provider))
     client_id = preregistered(stack)
     auth, recorder = login(stack, preset=provider, client_id=client_id)
-    assert auth.record is not None and auth.record.issuer == stack.issuer
+    assert auth.record is not None
+    assert auth.record.issuer == stack.issuer
     metadata = [request.url.path for request in recorder.requests if "/.well-known/" in request.url.path]
     assert metadata_path in metadata
     assert "prompt" not in recorder.authorization_query()

@@ -43,7 +43,8 @@ def test_values_never_reach_the_repr_or_the_log(caplog: pytest.LogCaptureFixture
     with caplog.at_level(logging.DEBUG, logger="mcp_oauth_auth"):
         rules.rewrite(Authorize("https://as.test/authorize?state=s", "http://127.0.0.1/cb"), SERVER)
         rules.rewrite(SendHttp(HttpRequest.form("https://as.test/token", {"grant_type": "refresh_token"})), SERVER)
-    assert "login_hint" in caplog.text and "tenant_key" in caplog.text
+    assert "login_hint" in caplog.text
+    assert "tenant_key" in caplog.text
     assert SECRET_LOOKING not in caplog.text
 
 
@@ -118,7 +119,8 @@ def test_presets_by_name_and_object() -> None:
     assert set(PRESET_NAMES) == {"entra", "auth0", "cognito", "google", "github", "okta", "keycloak"}
     for name in PRESET_NAMES:
         preset = preset_named(name)
-        assert preset.name == name and preset.description
+        assert preset.name == name
+        assert preset.description
     assert resolve_preset(" Google ") == preset_named("google")
     custom = ProviderPreset("mine", "my provider", authorize_params={"tenant": "t1"})
     assert resolve_preset(custom) is custom
