@@ -164,12 +164,13 @@ def _github(config: FakeStackConfig) -> None:
 
 
 def _okta(config: FakeStackConfig) -> None:
+    config.as_metadata_mode = "oidc_append_only"  # <issuer>/.well-known/openid-configuration
     config.issuer_path = "/oauth2/default"
     config.quirks.registration_policy_refusal = True
 
 
 def _keycloak(config: FakeStackConfig) -> None:
-    config.as_metadata_mode = "oidc"
+    config.as_metadata_mode = "oidc_append_only"
     config.issuer_path = "/realms/mcp"
     config.quirks.registration_policy_refusal = True
 

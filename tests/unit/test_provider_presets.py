@@ -256,8 +256,8 @@ def test_a_registration_refused_by_policy_says_to_preregister(provider: str, pat
 @pytest.mark.parametrize(
     ("provider", "metadata_path"),
     [
-        ("okta", "/.well-known/oauth-authorization-server/oauth2/default"),
-        ("keycloak", "/.well-known/openid-configuration/realms/mcp"),
+        ("okta", "/oauth2/default/.well-known/openid-configuration"),
+        ("keycloak", "/realms/mcp/.well-known/openid-configuration"),
     ],
 )
 def test_custom_authorization_servers_at_a_path_with_a_preregistered_client(provider: str, metadata_path: str) -> None:
