@@ -186,7 +186,8 @@ class RequestRules:
         extra = self._extra(self.authorize, params, server_url)
         if not self.consent_prompt and params.get("prompt") == "consent" and "prompt" not in extra:
             del params["prompt"]
-        logger.debug("adding the provider's parameters %s to the authorization request", sorted(extra))
+        if extra:
+            logger.debug("adding the provider's parameters %s to the authorization request", sorted(extra))
         return urlunsplit(parts._replace(query=urlencode({**params, **extra})))
 
     def _extra(self, given: tuple[tuple[str, str], ...], fields: dict[str, str], server_url: str) -> dict[str, str]:
