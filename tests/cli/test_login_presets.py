@@ -3,6 +3,7 @@ the fake stack served on loopback and behaving like the provider."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -103,3 +104,26 @@ def test_help_names_the_options_and_every_preset(home: Path) -> None:
     assert "--param KEY=VALUE" in text
     assert "--token-param KEY=VALUE" in text
     assert all(name in text for name in PRESET_NAMES)
+
+
+def test_github_preset_logs_in_with_the_device_flow(home: Path) -> None:
+    from mcp_oauth_auth.flow.device import DEVICE_CODE_GRANT
+
+    with serve_stack(like_provider("github", device_poll_interval=1)) as github:
+        github.add_client("Iv1.app", grant_types=(DEVICE_CODE_GRANT, "refresh_token"))
+        result = run_cli(home, "login", "gh", github.server_url, "--preset", "github", "--client-id", "Iv1.app")
+        assert result.returncode == 0, problem(result)
+        assert github.verification_uri in result.stderr
+        assert github.grants_used() == [DEVICE_CODE_GRANT]
+        assert github.count("register") == 0
+
+
+def test_doctor_suggests_the_preset_of_a_keycloak_realm(home: Path) -> None:
+    with serve_stack(like_provider("keycloak")) as keycloak:
+        result = run_cli(home, "doctor", keycloak.server_url)
+        text = " ".join(result.stdout.split())
+        assert "Keycloak (the issuer's path /realms/mcp, a Keycloak realm): log in with --preset keycloak" in text, (
+            problem(result)
+        )
+        as_json = run_cli(home, "doctor", keycloak.server_url, "--json")
+        assert json.loads(as_json.stdout)["suggested_presets"] == ["keycloak"]

@@ -304,3 +304,32 @@ def test_authorization_url_keeps_the_endpoints_own_query() -> None:
     effect = rules.rewrite(Authorize("https://as.test/authorize?tenant=t1&state=s", REDIRECT), "https://mcp.test")
     assert isinstance(effect, Authorize)
     assert dict(parse_qsl(urlsplit(effect.url).query)) == {"tenant": "t1", "state": "s", "audience": "a"}
+
+
+def test_the_step_by_step_client_takes_the_preset_and_extra_parameters() -> None:
+    import anyio
+
+    from mcp_oauth_auth import MCPOAuthClient
+
+    stack = FakeMCPStack(like_provider("entra"))
+
+    async def main() -> None:
+        client = MCPOAuthClient(
+            stack.server_url,
+            authorizer=stack.authorizer,
+            http_client=lambda: httpx.AsyncClient(transport=stack.httpx_transport()),
+            preset="entra",
+            extra_authorize_params={"domain_hint": "example.test"},
+            extra_token_params={"client_info": "1"},
+        )
+        tokens = await client.authorize(scopes=["mcp:read"])
+        assert tokens.refresh_token is not None
+        query = stack.authorization_requests[-1]
+        assert "resource" not in query
+        assert "prompt" not in query
+        assert query["domain_hint"] == "example.test"
+        await client.refresh_token(tokens.refresh_token)
+
+    anyio.run(main)
+    assert stack.grants_used() == ["authorization_code", "refresh_token"]
+    assert all(request["resource"] is None for request in stack.token_requests)
