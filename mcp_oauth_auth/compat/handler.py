@@ -44,6 +44,9 @@ _MCPOAUTH_OPTIONS = frozenset(
         "private_key",
         "dpop",
         "issuer",
+        "extra_authorize_params",
+        "extra_token_params",
+        "preset",
     }
 )
 
@@ -71,7 +74,7 @@ class OAuthHandler:
             a new ``httpx.AsyncClient`` per operation.
         **options: more :class:`~mcp_oauth_auth.MCPOAuth` options (``issuer`` for the pre-registered client,
             ``retry``, ``refresh_skew``, ``trust_unadvertised_pkce``, ``send_resource_indicator``,
-            ``allow_insecure_http``, ...).
+            ``allow_insecure_http``, ``preset``, ``extra_authorize_params``, ``extra_token_params``, ...).
     """
 
     def __init__(
