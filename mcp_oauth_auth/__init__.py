@@ -16,6 +16,7 @@ from mcp_oauth_auth.exceptions import (
     ConfigurationError,
     ConnectionFailedError,
     DiscoveryError,
+    IdentityAssertionError,
     InsufficientScopeError,
     InvalidGrantError,
     IssuerMismatchError,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.authorizers.loopback import LoopbackBrowserAuthorizer
     from mcp_oauth_auth.authorizers.paste import PasteBackAuthorizer
     from mcp_oauth_auth.flow.dpop import DPoPKey
+    from mcp_oauth_auth.flow.enterprise import EnterpriseIdP
     from mcp_oauth_auth.flow.fetch import RetryPolicy
     from mcp_oauth_auth.flow.private_key_jwt import PrivateKeyJWT
     from mcp_oauth_auth.handler import MCPOAuthClient, OAuthHandler, OAuthTokens, TokenManager, TokenStoreFactory
@@ -97,6 +99,10 @@ def __getattr__(name: str) -> Any:
         from mcp_oauth_auth.flow.dpop import DPoPKey
 
         return DPoPKey
+    if name == "EnterpriseIdP":
+        from mcp_oauth_auth.flow.enterprise import EnterpriseIdP
+
+        return EnterpriseIdP
     if name == "PrivateKeyJWT":
         from mcp_oauth_auth.flow.private_key_jwt import PrivateKeyJWT
 
@@ -139,7 +145,9 @@ __all__ = [
     "DeviceAuthorizer",
     "DiscoveryError",
     "EncryptedFileTokenStore",
+    "EnterpriseIdP",
     "HeadlessAuthorizer",
+    "IdentityAssertionError",
     "InsufficientScopeError",
     "InvalidGrantError",
     "IssuerMismatchError",

@@ -107,6 +107,7 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.driving.perform import Performer
     from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
     from mcp_oauth_auth.flow.dpop import DPoPKey
+    from mcp_oauth_auth.flow.enterprise import EnterpriseIdP
     from mcp_oauth_auth.flow.revocation import RevocationOutcome
 
     class _AuthBase(httpx.Auth, httpx2.Auth):  # type: ignore[misc]
@@ -186,6 +187,11 @@ class MCPOAuth(_AuthBase):
             :class:`~mcp_oauth_auth.DPoPKey` to the caller's own key. Every token request and every protected
             request then carries a proof; the key is stored with the credential. Without it, DPoP is still used
             when the server accepts DPoP-bound tokens only. See docs/dpop.md.
+        identity_assertion: enterprise-managed authorization (ID-JAG): an :class:`~mcp_oauth_auth.EnterpriseIdP`.
+            The person's ID token (given, or from a single sign-on at the IdP shared by every MCP server using the
+            same store) is exchanged at the IdP for an ID-JAG (RFC 8693), presented to the MCP authorization server
+            in the jwt-bearer grant with ``client_id`` and ``client_secret`` or ``private_key``. A new ID-JAG is
+            minted when the token expires. See docs/enterprise-managed-authorization.md.
     """
 
     _with_httpx2: ClassVar[dict[type[MCPOAuth], type[MCPOAuth]]] = {}
@@ -227,6 +233,7 @@ class MCPOAuth(_AuthBase):
         name: str | None = None,
         assertion: AssertionSource | None = None,
         dpop: bool | DPoPKey = False,
+        identity_assertion: EnterpriseIdP | None = None,
     ) -> None:
         if authorizer is not None:
             self._authorizer: Authorizer = as_authorizer(authorizer)
@@ -257,13 +264,16 @@ class MCPOAuth(_AuthBase):
             max_response_size=max_response_size,
             response_deadline=response_deadline,
             max_step_up=max_step_up,
-            grant_type=JWT_BEARER if assertion is not None and grant_type == "authorization_code" else grant_type,
+            grant_type=JWT_BEARER
+            if (assertion is not None or identity_assertion is not None) and grant_type == "authorization_code"
+            else grant_type,
             interaction=interaction,
             headless_reason=headless_reason,
             private_key=private_key,
             name=name,
             assertion=assertion,
             dpop=dpop,
+            identity_assertion=identity_assertion,
         )
         self._engine = FlowEngine(config)
         self._store: TokenStore = store if store is not None else AutoTokenStore()
