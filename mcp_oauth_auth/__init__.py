@@ -48,8 +48,8 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.authorizers.loopback import LoopbackBrowserAuthorizer
     from mcp_oauth_auth.authorizers.paste import PasteBackAuthorizer
     from mcp_oauth_auth.flow.dpop import DPoPKey
-    from mcp_oauth_auth.flow.enterprise import EnterpriseIdP
     from mcp_oauth_auth.flow.fetch import RetryPolicy
+    from mcp_oauth_auth.flow.idp import EnterpriseIdP
     from mcp_oauth_auth.flow.private_key_jwt import PrivateKeyJWT
     from mcp_oauth_auth.handler import MCPOAuthClient, OAuthHandler, OAuthTokens, TokenManager, TokenStoreFactory
     from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
@@ -100,7 +100,7 @@ def __getattr__(name: str) -> Any:
 
         return DPoPKey
     if name == "EnterpriseIdP":
-        from mcp_oauth_auth.flow.enterprise import EnterpriseIdP
+        from mcp_oauth_auth.flow.idp import EnterpriseIdP
 
         return EnterpriseIdP
     if name == "PrivateKeyJWT":

@@ -107,7 +107,7 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.driving.perform import Performer
     from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
     from mcp_oauth_auth.flow.dpop import DPoPKey
-    from mcp_oauth_auth.flow.enterprise import EnterpriseIdP
+    from mcp_oauth_auth.flow.idp import EnterpriseIdP
     from mcp_oauth_auth.flow.revocation import RevocationOutcome
 
     class _AuthBase(httpx.Auth, httpx2.Auth):  # type: ignore[misc]

@@ -24,7 +24,7 @@ from mcp_oauth_auth.records import CredentialRecord
 
 if TYPE_CHECKING:
     from mcp_oauth_auth.flow.device_authorization import DeviceAuthorization
-    from mcp_oauth_auth.flow.enterprise import EnterpriseIdP
+    from mcp_oauth_auth.flow.idp import EnterpriseIdP
     from mcp_oauth_auth.storage.base import TokenStore
 
 __all__ = ["CLIENT_SECRET_ENV", "login"]
@@ -121,7 +121,7 @@ def _enterprise_idp(args: argparse.Namespace, client_secret: str | None) -> Ente
                 f"export {args.idp_client_secret_env}=... with the client's secret at the identity provider",
                 ExitCode.USAGE,
             )
-    from mcp_oauth_auth.flow.enterprise import EnterpriseIdP
+    from mcp_oauth_auth.flow.idp import EnterpriseIdP
 
     return EnterpriseIdP(
         issuer=args.idp_issuer,

@@ -16,7 +16,7 @@ from mcp_oauth_auth.flow.values import is_duration, is_whole_number
 if TYPE_CHECKING:
     from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
     from mcp_oauth_auth.flow.dpop import DPoPKey
-    from mcp_oauth_auth.flow.enterprise import EnterpriseIdP
+    from mcp_oauth_auth.flow.idp import EnterpriseIdP
 
 __all__ = ["MACHINE_GRANTS", "FlowConfig"]
 
@@ -149,7 +149,7 @@ class FlowConfig:
 
     def _check_identity_assertion(self) -> None:
         """Enterprise-managed authorization: an EnterpriseIdP, the jwt-bearer grant, and a confidential client."""
-        from mcp_oauth_auth.flow.enterprise import EnterpriseIdP
+        from mcp_oauth_auth.flow.idp import EnterpriseIdP
 
         if not isinstance(self.identity_assertion, EnterpriseIdP):
             raise ConfigurationError(

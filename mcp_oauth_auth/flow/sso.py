@@ -40,7 +40,7 @@ from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordK
 
 if TYPE_CHECKING:
     from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata
-    from mcp_oauth_auth.flow.enterprise import EnterpriseIdP
+    from mcp_oauth_auth.flow.idp import EnterpriseIdP
 
 __all__ = ["IdentityProvider", "id_token_claims", "sso_resource"]
 
