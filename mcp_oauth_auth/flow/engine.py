@@ -401,6 +401,8 @@ class FlowEngine:
                     self.clock,
                     dpop,
                     allow_insecure_http=config.allow_insecure_http,
+                    interaction=config.interaction,
+                    headless=config.headless_reason is not None,
                 )
             )
         if config.assertion is not None:

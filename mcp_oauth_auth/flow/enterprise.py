@@ -165,13 +165,18 @@ def enterprise_grant(
     dpop: DPoPState | None = None,
     *,
     allow_insecure_http: bool = False,
+    interaction: str = "redirect",
+    headless: bool = False,
 ) -> Generator[Effect, Any, tuple[ClientRegistration, TokenSet]]:
     """Both legs: the subject token (given, or the IdP session's ID token), the ID-JAG for the MCP authorization
     server ``issuer`` and ``resource``, then the jwt-bearer grant at ``token_endpoint`` with ``client``'s
-    credentials (and a DPoP proof with ``dpop``)."""
+    credentials (and a DPoP proof with ``dpop``). ``interaction`` and ``headless`` choose how the person signs in to
+    the IdP when needed (see :meth:`~mcp_oauth_auth.flow.sso.IdentityProvider.find`)."""
     from mcp_oauth_auth.flow.sso import IdentityProvider
 
-    provider = yield from IdentityProvider.find(idp, retry, allow_insecure_http=allow_insecure_http)
+    provider = yield from IdentityProvider.find(
+        idp, retry, allow_insecure_http=allow_insecure_http, interaction=interaction, headless=headless
+    )
     if idp.subject_source is not None:
         subject_token = yield from obtain_assertion(idp.subject_source)
     else:

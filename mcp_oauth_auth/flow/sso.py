@@ -33,10 +33,11 @@ from mcp_oauth_auth.flow.effects import (
     load_record,
     lock_record,
     save_record,
+    show_device_code,
     unlock_record,
 )
 from mcp_oauth_auth.flow.fetch import RetryPolicy
-from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey
+from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
 
 if TYPE_CHECKING:
     from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata
@@ -80,12 +81,23 @@ class IdentityProvider:
     client: ClientRegistration
     metadata: AuthorizationServerMetadata | None
     retry: RetryPolicy
+    #: Sign in with the device flow (RFC 8628) rather than a browser redirect.
+    device: bool = False
+    allow_insecure_http: bool = False
 
     @classmethod
     def find(
-        cls, idp: EnterpriseIdP, retry: RetryPolicy, *, allow_insecure_http: bool
+        cls,
+        idp: EnterpriseIdP,
+        retry: RetryPolicy,
+        *,
+        allow_insecure_http: bool,
+        interaction: str = "redirect",
+        headless: bool = False,
     ) -> Generator[Effect, Any, IdentityProvider]:
-        """The IdP's token endpoint: configured, or from its metadata (RFC 8414, OpenID Connect Discovery)."""
+        """The IdP's token endpoint: configured, or from its metadata (RFC 8414, OpenID Connect Discovery). A
+        sign-in uses the device flow when the authorizer is a device one (``interaction``), or when no browser can
+        be opened here (``headless``) and the IdP offers it."""
         if idp.issuer is None:
             assert idp.token_endpoint is not None
             return cls(idp, None, idp.token_endpoint, idp.client(), None, retry)
@@ -98,7 +110,19 @@ class IdentityProvider:
                 "RFC 8414): give EnterpriseIdP(token_endpoint=...) and an ID token instead",
                 url=idp.issuer,
             )
-        return cls(idp, metadata.issuer, metadata.token_endpoint, idp.client(metadata), metadata, retry)
+        device = interaction == "device" or (
+            interaction == "auto" and headless and metadata.device_authorization_endpoint is not None
+        )
+        return cls(
+            idp,
+            metadata.issuer,
+            metadata.token_endpoint,
+            idp.client(metadata),
+            metadata,
+            retry,
+            device=device,
+            allow_insecure_http=allow_insecure_http,
+        )
 
     @property
     def key(self) -> RecordKey:
@@ -171,37 +195,19 @@ class IdentityProvider:
         return tokens.id_token
 
     def _sign_in(self, now: Callable[[], float]) -> Generator[Effect, Any, str]:
-        """OpenID Connect sign-in (authorization code + PKCE S256, nonce) through the authorizer; the answer saved."""
-        from mcp_oauth_auth.flow.authorization import check_pkce_support, start_authorization, validate_callback
-        from mcp_oauth_auth.flow.tokens import exchange_code
-        from mcp_oauth_auth.flow.urls import check_redirect_uri
-
+        """OpenID Connect sign-in through the authorizer (a redirect with PKCE S256 and a nonce, or the device
+        flow); the IdP's answer saved as the session record."""
         metadata = self.metadata
         assert metadata is not None
         assert self.issuer is not None
-        check_pkce_support(metadata, trust_unadvertised=False)
         scopes = tuple(dict.fromkeys(("openid", *self.idp.scopes)))
         if "offline_access" in metadata.scopes_supported and "offline_access" not in scopes:
             scopes = (*scopes, "offline_access")
-        redirect_uri = yield from choose_redirect(())
-        check_redirect_uri(redirect_uri)
-        pending = start_authorization(metadata, self.client, redirect_uri, scopes, None)
-        nonce = secrets.token_urlsafe(24)
         logger.info("signing in to the identity provider %s (single sign-on for its MCP servers)", self.issuer)
-        callback = yield from authorize(f"{pending.url}&{urlencode({'nonce': nonce})}", redirect_uri)
-        code = validate_callback(callback, pending, metadata)
-        tokens = yield from exchange_code(
-            self.token_endpoint,
-            self.client,
-            code,
-            pending.code_verifier,
-            redirect_uri,
-            None,
-            self.retry,
-            private_key=self.idp.private_key,
-            issuer=self.issuer,
-            now=now,
-        )
+        if self.device:
+            tokens, nonce = (yield from self._device_sign_in(metadata, scopes, now)), None
+        else:
+            tokens, nonce = yield from self._redirect_sign_in(metadata, scopes, now)
         if tokens.id_token is None:
             raise IdentityAssertionError(
                 f"the identity provider {self.issuer} answered the sign-in without an ID token (is 'openid' among "
@@ -225,6 +231,65 @@ class IdentityProvider:
         yield from save_record(record)
         yield from unlock_record(record.key)
         return tokens.id_token
+
+    def _redirect_sign_in(
+        self, metadata: AuthorizationServerMetadata, scopes: tuple[str, ...], now: Callable[[], float]
+    ) -> Generator[Effect, Any, tuple[TokenSet, str]]:
+        """Authorization code + PKCE S256 with a ``nonce`` (OpenID Connect Core §3.1.2.1); the tokens and the nonce."""
+        from mcp_oauth_auth.flow.authorization import check_pkce_support, start_authorization, validate_callback
+        from mcp_oauth_auth.flow.tokens import exchange_code
+        from mcp_oauth_auth.flow.urls import check_redirect_uri
+
+        check_pkce_support(metadata, trust_unadvertised=False)
+        redirect_uri = yield from choose_redirect(())
+        check_redirect_uri(redirect_uri)
+        pending = start_authorization(metadata, self.client, redirect_uri, scopes, None)
+        nonce = secrets.token_urlsafe(24)
+        callback = yield from authorize(f"{pending.url}&{urlencode({'nonce': nonce})}", redirect_uri)
+        code = validate_callback(callback, pending, metadata)
+        tokens = yield from exchange_code(
+            self.token_endpoint,
+            self.client,
+            code,
+            pending.code_verifier,
+            redirect_uri,
+            None,
+            self.retry,
+            private_key=self.idp.private_key,
+            issuer=self.issuer,
+            now=now,
+        )
+        return tokens, nonce
+
+    def _device_sign_in(
+        self, metadata: AuthorizationServerMetadata, scopes: tuple[str, ...], now: Callable[[], float]
+    ) -> Generator[Effect, Any, TokenSet]:
+        """The device flow (RFC 8628) at the IdP: the person approves on any device (no nonce in this flow)."""
+        from mcp_oauth_auth.flow.device import poll_device_token, start_device_authorization
+
+        device = yield from start_device_authorization(
+            metadata,
+            self.client,
+            scopes,
+            None,
+            self.retry,
+            private_key=self.idp.private_key,
+            allow_insecure_http=self.allow_insecure_http,
+            now=now,
+        )
+        yield from show_device_code(device)
+        return (
+            yield from poll_device_token(
+                self.token_endpoint,
+                self.client,
+                device,
+                None,
+                self.retry,
+                now,
+                private_key=self.idp.private_key,
+                issuer=self.issuer,
+            )
+        )
 
     def _check(self, claims: dict[str, Any], at: float, nonce: str | None) -> None:
         """OpenID Connect Core §3.1.3.7, structurally: iss, aud (and azp), exp, and the sign-in's nonce."""

@@ -47,6 +47,7 @@ ID_JAG_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id-jag"
 ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
 ID_JAG_PROFILE = "urn:ietf:params:oauth:grant-profile:id-jag"
 ID_JAG_TYP = "oauth-id-jag+jwt"
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 #: The person who signs in.
 IDP_SUBJECT = "alice@enterprise.test"
 
@@ -70,6 +71,7 @@ class FakeEnterpriseIdP:
         self.key: ec.EllipticCurvePrivateKey = configured or ec.generate_private_key(ec.SECP256R1())
         self._codes: dict[str, _Code] = {}
         self._refresh_tokens: dict[str, bool] = {}  # token -> still valid
+        self._device_codes: dict[str, tuple[str, ...]] = {}  # device code -> scopes
         #: {"grant_type", "client_id", "auth_method", "audience", "resource", "scope", "subject_token_type",
         #: "requested_token_type", "status", "error"} per /token request.
         self.token_requests: list[dict[str, Any]] = []
@@ -89,6 +91,7 @@ class FakeEnterpriseIdP:
             "/.well-known/openid-configuration": self._metadata,
             "/authorize": self._authorize,
             "/token": self._token,
+            "/device_authorization": self._device_authorization,
             "/jwks": self._jwks,
         }
         handler = routes.get(request.path)
@@ -110,9 +113,10 @@ class FakeEnterpriseIdP:
                 "issuer": issuer,
                 "authorization_endpoint": f"{issuer}/authorize",
                 "token_endpoint": f"{issuer}/token",
+                "device_authorization_endpoint": f"{issuer}/device_authorization",
                 "jwks_uri": f"{issuer}/jwks",
                 "response_types_supported": ["code"],
-                "grant_types_supported": ["authorization_code", "refresh_token", TOKEN_EXCHANGE],
+                "grant_types_supported": ["authorization_code", "refresh_token", DEVICE_CODE, TOKEN_EXCHANGE],
                 "code_challenge_methods_supported": ["S256"],
                 "scopes_supported": ["openid", "email", "offline_access"],
                 "subject_types_supported": ["public"],
@@ -151,6 +155,26 @@ class FakeEnterpriseIdP:
         params = [("code", code)] + ([("state", query["state"])] if "state" in query else [])
         return FakeResponse(302, [("Location", add_query(query["redirect_uri"], params))], b"")
 
+    def _device_authorization(self, request: FakeRequest) -> FakeResponse:
+        """RFC 8628 §3.1-3.2: a device code the person approves at once (the first poll gets the tokens)."""
+        if request.method != "POST":
+            return method_not_allowed("POST")
+        form, _ = parse_form(request)
+        self._client(request, form)
+        scopes = tuple(split_scope(form.get("scope")))
+        if "openid" not in scopes:
+            raise token_error("invalid_scope", "openid is required")
+        device_code = secrets.token_urlsafe(16)
+        self._device_codes[device_code] = scopes
+        document = {
+            "device_code": device_code,
+            "user_code": "WDJB-MJHT",
+            "verification_uri": f"{self.issuer}/device",
+            "expires_in": 600,
+            "interval": 1,
+        }
+        return json_response(200, document, no_store=True)
+
     # -- the token endpoint ------------------------------------------------------------------------------------
 
     def _token(self, request: FakeRequest) -> FakeResponse:
@@ -178,15 +202,19 @@ class FakeEnterpriseIdP:
         record["error"] = error_code(response) if response.status >= 400 else None
         return response
 
-    def _grant(self, request: FakeRequest, form: dict[str, str], record: dict[str, Any]) -> FakeResponse:
+    def _client(self, request: FakeRequest, form: dict[str, str]) -> tuple[str, str]:
+        """The client's ID and authentication method; invalid_client unless it is the configured client."""
         config = self._context.config
         client_id, method, secret = identify_client(request, form)
-        record.update(client_id=client_id, auth_method=method)
         if client_id != config.idp_client_id:
             raise invalid_client("unknown client", method == "client_secret_basic")
         expected = config.idp_client_secret
         if expected is not None and (secret is None or not hmac.compare_digest(secret, expected)):
             raise invalid_client("wrong client secret", method == "client_secret_basic")
+        return client_id, method
+
+    def _grant(self, request: FakeRequest, form: dict[str, str], record: dict[str, Any]) -> FakeResponse:
+        record["client_id"], record["auth_method"] = self._client(request, form)
         grant_type = form.get("grant_type")
         if grant_type == TOKEN_EXCHANGE:
             return self._exchange(form)
@@ -194,6 +222,11 @@ class FakeEnterpriseIdP:
             return self._redeem(form)
         if grant_type == "refresh_token":
             return self._refresh(form)
+        if grant_type == DEVICE_CODE:
+            scopes = self._device_codes.pop(form.get("device_code", ""), None)
+            if scopes is None:
+                raise token_error("invalid_grant", "unknown or used device code")
+            return self._session_tokens(None, "offline_access" in scopes)
         raise token_error("unsupported_grant_type", f"unsupported grant_type {grant_type!r}")
 
     def _redeem(self, form: dict[str, str]) -> FakeResponse:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from mcp_oauth_auth import EnterpriseIdP, MCPOAuth, MemoryTokenStore
+from mcp_oauth_auth import DeviceAuthorizer, EnterpriseIdP, MCPOAuth, MemoryTokenStore
 from mcp_oauth_auth.exceptions import ConfigurationError, IdentityAssertionError, TokenExchangeError
 from mcp_oauth_auth.flow.enterprise import ID_JAG_TOKEN_TYPE, ID_TOKEN_TYPE, SAML2_TOKEN_TYPE, TOKEN_EXCHANGE
 from mcp_oauth_auth.flow.jwt_bearer import JWT_BEARER
@@ -344,3 +344,16 @@ def test_secrets_never_reach_the_log(caplog: pytest.LogCaptureFixture) -> None:
     assert token not in repr(idp)
     assert "idp-secret-xyz" not in repr(idp)
     assert any("ID-JAG" in record.getMessage() for record in caplog.records)
+
+
+def test_the_sign_in_uses_the_device_flow_with_a_device_authorizer() -> None:
+    stack = enterprise_stack()
+    shown: list[str] = []
+    authorizer = DeviceAuthorizer(on_prompt=lambda device: shown.append(device.user_code))
+    auth = enterprise_auth(stack, sso_idp(), authorizer=authorizer)
+    assert send_all(SYNC, stack, auth, [("GET", stack.server_url)])[0].status == 200
+    assert shown == ["WDJB-MJHT"]
+    assert stack.idp is not None
+    assert stack.idp.authorization_requests == []
+    grants = [request["grant_type"] for request in stack.idp.token_requests]
+    assert grants == ["urn:ietf:params:oauth:grant-type:device_code", TOKEN_EXCHANGE]
