@@ -387,6 +387,14 @@ class FlowEngine:
         private_key = self._private_key_for(client)
         if config.identity_assertion is not None:
             from mcp_oauth_auth.flow.enterprise import enterprise_grant
+            from mcp_oauth_auth.flow.sso import SignInOptions
+
+            sign_in = SignInOptions(
+                config.interaction,
+                config.headless_reason is not None,
+                config.trust_unadvertised_pkce,
+                config.allow_insecure_http,
+            )
 
             return (
                 yield from enterprise_grant(
@@ -400,9 +408,7 @@ class FlowEngine:
                     config.retry,
                     self.clock,
                     dpop,
-                    allow_insecure_http=config.allow_insecure_http,
-                    interaction=config.interaction,
-                    headless=config.headless_reason is not None,
+                    sign_in=sign_in,
                 )
             )
         if config.assertion is not None:

@@ -37,6 +37,7 @@ from mcp_oauth_auth.flow.idp import (
     EnterpriseIdP,
 )
 from mcp_oauth_auth.flow.jwt_bearer import JWT_BEARER, present_assertion
+from mcp_oauth_auth.flow.sso import DEFAULT_SIGN_IN, IdentityProvider, SignInOptions
 from mcp_oauth_auth.flow.tokens import token_error, with_scope_and_resource
 from mcp_oauth_auth.flow.urls import safe_url
 from mcp_oauth_auth.records import ClientRegistration, TokenSet
@@ -164,19 +165,12 @@ def enterprise_grant(
     now: Callable[[], float] = time.time,
     dpop: DPoPState | None = None,
     *,
-    allow_insecure_http: bool = False,
-    interaction: str = "redirect",
-    headless: bool = False,
+    sign_in: SignInOptions = DEFAULT_SIGN_IN,
 ) -> Generator[Effect, Any, tuple[ClientRegistration, TokenSet]]:
     """Both legs: the subject token (given, or the IdP session's ID token), the ID-JAG for the MCP authorization
     server ``issuer`` and ``resource``, then the jwt-bearer grant at ``token_endpoint`` with ``client``'s
-    credentials (and a DPoP proof with ``dpop``). ``interaction`` and ``headless`` choose how the person signs in to
-    the IdP when needed (see :meth:`~mcp_oauth_auth.flow.sso.IdentityProvider.find`)."""
-    from mcp_oauth_auth.flow.sso import IdentityProvider
-
-    provider = yield from IdentityProvider.find(
-        idp, retry, allow_insecure_http=allow_insecure_http, interaction=interaction, headless=headless
-    )
+    credentials (and a DPoP proof with ``dpop``). ``sign_in`` says how the person signs in to the IdP when needed."""
+    provider = yield from IdentityProvider.find(idp, retry, sign_in)
     if idp.subject_source is not None:
         subject_token = yield from obtain_assertion(idp.subject_source)
     else:

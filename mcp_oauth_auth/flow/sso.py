@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.flow.discovery import AuthorizationServerMetadata
     from mcp_oauth_auth.flow.idp import EnterpriseIdP
 
-__all__ = ["IdentityProvider", "id_token_claims", "sso_resource"]
+__all__ = ["DEFAULT_SIGN_IN", "IdentityProvider", "SignInOptions", "id_token_claims", "sso_resource"]
 
 logger = logging.getLogger("mcp_oauth_auth")
 
@@ -72,6 +72,21 @@ def id_token_claims(id_token: str) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class SignInOptions:
+    """How the person signs in to the IdP, from the MCPOAuth options: the device flow when the authorizer is a device
+    one (``interaction``), or when no browser can be opened here (``headless``) and the IdP offers it; else a
+    browser redirect. ``trust_unadvertised_pkce`` and ``allow_insecure_http`` as for the MCP side."""
+
+    interaction: str = "redirect"
+    headless: bool = False
+    trust_unadvertised_pkce: bool = False
+    allow_insecure_http: bool = False
+
+
+DEFAULT_SIGN_IN = SignInOptions()
+
+
+@dataclass(frozen=True)
 class IdentityProvider:
     """One enterprise IdP as discovered (or as configured by its token endpoint), and this client there."""
 
@@ -81,23 +96,17 @@ class IdentityProvider:
     client: ClientRegistration
     metadata: AuthorizationServerMetadata | None
     retry: RetryPolicy
+    sign_in: SignInOptions = DEFAULT_SIGN_IN
     #: Sign in with the device flow (RFC 8628) rather than a browser redirect.
     device: bool = False
-    allow_insecure_http: bool = False
 
     @classmethod
     def find(
-        cls,
-        idp: EnterpriseIdP,
-        retry: RetryPolicy,
-        *,
-        allow_insecure_http: bool,
-        interaction: str = "redirect",
-        headless: bool = False,
+        cls, idp: EnterpriseIdP, retry: RetryPolicy, sign_in: SignInOptions = DEFAULT_SIGN_IN
     ) -> Generator[Effect, Any, IdentityProvider]:
-        """The IdP's token endpoint: configured, or from its metadata (RFC 8414, OpenID Connect Discovery). A
-        sign-in uses the device flow when the authorizer is a device one (``interaction``), or when no browser can
-        be opened here (``headless``) and the IdP offers it."""
+        """The IdP's token endpoint: configured, or from its metadata (RFC 8414, OpenID Connect Discovery), and how
+        a sign-in would go (:class:`SignInOptions`)."""
+        allow_insecure_http = sign_in.allow_insecure_http
         if idp.issuer is None:
             assert idp.token_endpoint is not None
             return cls(idp, None, idp.token_endpoint, idp.client(), None, retry)
@@ -110,8 +119,8 @@ class IdentityProvider:
                 "RFC 8414): give EnterpriseIdP(token_endpoint=...) and an ID token instead",
                 url=idp.issuer,
             )
-        device = interaction == "device" or (
-            interaction == "auto" and headless and metadata.device_authorization_endpoint is not None
+        device = sign_in.interaction == "device" or (
+            sign_in.interaction == "auto" and sign_in.headless and metadata.device_authorization_endpoint is not None
         )
         return cls(
             idp,
@@ -120,8 +129,8 @@ class IdentityProvider:
             idp.client(metadata),
             metadata,
             retry,
-            device=device,
-            allow_insecure_http=allow_insecure_http,
+            sign_in,
+            device,
         )
 
     @property
@@ -240,7 +249,7 @@ class IdentityProvider:
         from mcp_oauth_auth.flow.tokens import exchange_code
         from mcp_oauth_auth.flow.urls import check_redirect_uri
 
-        check_pkce_support(metadata, trust_unadvertised=False)
+        check_pkce_support(metadata, trust_unadvertised=self.sign_in.trust_unadvertised_pkce)
         redirect_uri = yield from choose_redirect(())
         check_redirect_uri(redirect_uri)
         pending = start_authorization(metadata, self.client, redirect_uri, scopes, None)
@@ -274,7 +283,7 @@ class IdentityProvider:
             None,
             self.retry,
             private_key=self.idp.private_key,
-            allow_insecure_http=self.allow_insecure_http,
+            allow_insecure_http=self.sign_in.allow_insecure_http,
             now=now,
         )
         yield from show_device_code(device)
