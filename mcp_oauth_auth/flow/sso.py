@@ -193,13 +193,13 @@ class IdentityProvider:
         except Exception:
             yield from unlock_record(key)
             raise
+        # Saved before anything else can fail: a rotated refresh token must never exist only in memory.
+        yield from save_record(current.with_tokens(tokens))
+        yield from unlock_record(key)
         if tokens.id_token is None:
-            yield from unlock_record(key)
             logger.info("the identity provider's refresh gave no ID token; signing in again")
             return None
         self._check(id_token_claims(tokens.id_token), now(), None)
-        yield from save_record(current.with_tokens(tokens))
-        yield from unlock_record(key)
         logger.debug("renewed the ID token with the identity provider session of %s", self.issuer)
         return tokens.id_token
 
