@@ -16,6 +16,7 @@ from mcp_oauth_auth.exceptions import (
     ConfigurationError,
     ConnectionFailedError,
     DiscoveryError,
+    IdentityAssertionError,
     InsufficientScopeError,
     InvalidGrantError,
     IssuerMismatchError,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.authorizers.paste import PasteBackAuthorizer
     from mcp_oauth_auth.flow.dpop import DPoPKey
     from mcp_oauth_auth.flow.fetch import RetryPolicy
+    from mcp_oauth_auth.flow.idp import EnterpriseIdP
     from mcp_oauth_auth.flow.private_key_jwt import PrivateKeyJWT
     from mcp_oauth_auth.handler import MCPOAuthClient, OAuthHandler, OAuthTokens, TokenManager, TokenStoreFactory
     from mcp_oauth_auth.presets import ProviderPreset
@@ -100,6 +102,10 @@ def __getattr__(name: str) -> Any:
         from mcp_oauth_auth.flow.dpop import DPoPKey
 
         return DPoPKey
+    if name == "EnterpriseIdP":
+        from mcp_oauth_auth.flow.idp import EnterpriseIdP
+
+        return EnterpriseIdP
     if name == "PrivateKeyJWT":
         from mcp_oauth_auth.flow.private_key_jwt import PrivateKeyJWT
 
@@ -142,7 +148,9 @@ __all__ = [
     "DeviceAuthorizer",
     "DiscoveryError",
     "EncryptedFileTokenStore",
+    "EnterpriseIdP",
     "HeadlessAuthorizer",
+    "IdentityAssertionError",
     "InsufficientScopeError",
     "InvalidGrantError",
     "IssuerMismatchError",

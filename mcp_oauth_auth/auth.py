@@ -108,6 +108,7 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.driving.perform import Performer
     from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
     from mcp_oauth_auth.flow.dpop import DPoPKey
+    from mcp_oauth_auth.flow.idp import EnterpriseIdP
     from mcp_oauth_auth.flow.revocation import RevocationOutcome
 
     class _AuthBase(httpx.Auth, httpx2.Auth):  # type: ignore[misc]
@@ -199,6 +200,11 @@ class MCPOAuth(_AuthBase):
             ``"github"``, ``"okta"``, ``"keycloak"``) or a :class:`~mcp_oauth_auth.ProviderPreset` (e.g.
             ``presets.auth0(audience=...)``). It only sets defaults: the arguments given here win. See
             docs/providers.md.
+        identity_assertion: enterprise-managed authorization (ID-JAG): an :class:`~mcp_oauth_auth.EnterpriseIdP`.
+            The person's ID token (given, or from a single sign-on at the IdP shared by every MCP server using the
+            same store) is exchanged at the IdP for an ID-JAG (RFC 8693), presented to the MCP authorization server
+            in the jwt-bearer grant with ``client_id`` and ``client_secret`` or ``private_key``. A new ID-JAG is
+            minted when the token expires. See docs/enterprise-managed-authorization.md.
     """
 
     _with_httpx2: ClassVar[dict[type[MCPOAuth], type[MCPOAuth]]] = {}
@@ -243,6 +249,7 @@ class MCPOAuth(_AuthBase):
         extra_authorize_params: Mapping[str, str] | None = None,
         extra_token_params: Mapping[str, str] | None = None,
         preset: str | ProviderPreset | None = None,
+        identity_assertion: EnterpriseIdP | None = None,
     ) -> None:
         provider = settings_with_preset(
             preset,
@@ -283,7 +290,9 @@ class MCPOAuth(_AuthBase):
             max_response_size=max_response_size,
             response_deadline=response_deadline,
             max_step_up=max_step_up,
-            grant_type=JWT_BEARER if assertion is not None and grant_type == "authorization_code" else grant_type,
+            grant_type=JWT_BEARER
+            if (assertion is not None or identity_assertion is not None) and grant_type == "authorization_code"
+            else grant_type,
             interaction=interaction,
             headless_reason=headless_reason,
             private_key=private_key,
@@ -291,6 +300,7 @@ class MCPOAuth(_AuthBase):
             assertion=assertion,
             dpop=dpop,
             request_rules=provider.request_rules,
+            identity_assertion=identity_assertion,
         )
         self._engine = FlowEngine(config)
         self._store: TokenStore = store if store is not None else AutoTokenStore()

@@ -21,6 +21,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectionFailedError",
     "DiscoveryError",
+    "IdentityAssertionError",
     "InsufficientScopeError",
     "InvalidGrantError",
     "IssuerMismatchError",
@@ -194,6 +195,12 @@ class TokenExchangeError(OAuthError):
 class WorkloadIdentityError(TokenExchangeError):
     """The workload's assertion (the JWT of the jwt-bearer grant) could not be obtained from its source: the file
     is unreadable or empty, or the function failed. Nothing was sent and nothing stored changed."""
+
+
+class IdentityAssertionError(TokenExchangeError):
+    """Enterprise-managed authorization failed at the enterprise identity provider: it refused the token exchange
+    (RFC 8693) or answered with something other than an ID-JAG, its sign-in gave no usable ID token, or the MCP
+    authorization server does not accept ID-JAGs. Not retried with the same assertion."""
 
 
 class TokenRefreshError(OAuthError):

@@ -196,17 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="let the server name private, loopback or link-local addresses for this client to fetch (refused by "
         "default unless the server itself is on one)",
     )
-    login.add_argument(
-        "--assertion-file",
-        metavar="PATH",
-        help="workload identity: a file holding the workload's JWT (RFC 7523 jwt-bearer grant, re-read for every "
-        "token request); needs --client-id",
-    )
-    login.add_argument(
-        "--dpop",
-        action="store_true",
-        help="bind the tokens to a key pair stored with the credential (DPoP, RFC 9449)",
-    )
+    _add_grant_options(login)
     _add_provider_options(login)
 
     command("list", commands.list_records, "list the stored credentials (no secrets)", store, as_json, aliases=["ls"])
@@ -272,6 +262,41 @@ def _add_provider_options(login: _Parser) -> None:
         action="append",
         metavar="KEY=VALUE",
         help="an extra field of every token request (repeat)",
+    )
+
+
+def _add_grant_options(login: _Parser) -> None:
+    """``login``'s options for the grants without a person at the MCP side, and for DPoP."""
+    login.add_argument(
+        "--assertion-file",
+        metavar="PATH",
+        help="workload identity: a file holding the workload's JWT (RFC 7523 jwt-bearer grant, re-read for every "
+        "token request); needs --client-id",
+    )
+    login.add_argument(
+        "--idp-issuer",
+        metavar="URL",
+        help="enterprise-managed authorization (ID-JAG): your organisation's identity provider; the token comes "
+        "from it, exchanged at the server's authorization server (needs --idp-client-id, and --client-id with its "
+        f"secret in ${CLIENT_SECRET_ENV})",
+    )
+    login.add_argument("--idp-client-id", metavar="ID", help="this client's ID at the identity provider")
+    login.add_argument(
+        "--idp-client-secret-env",
+        metavar="VAR",
+        help="the environment variable holding the client's secret at the identity provider (never on the "
+        "command line)",
+    )
+    login.add_argument(
+        "--id-token-file",
+        metavar="PATH",
+        help="a file holding your ID token from the identity provider (re-read for every exchange); without it, "
+        "you sign in to the identity provider once for all its MCP servers",
+    )
+    login.add_argument(
+        "--dpop",
+        action="store_true",
+        help="bind the tokens to a key pair stored with the credential (DPoP, RFC 9449)",
     )
 
 

@@ -332,6 +332,29 @@ def _grants(section: Section, metadata: AuthorizationServerMetadata) -> None:
         section.add("info", "no device flow (RFC 8628): machines without a browser log in with --no-browser")
     if grants is not None and "client_credentials" in grants:
         section.add("info", "client credentials grant offered (machine-to-machine)")
+    _assertion_grants(section, metadata)
+
+
+def _assertion_grants(section: Section, metadata: AuthorizationServerMetadata) -> None:
+    """The jwt-bearer grant (RFC 7523: workload identity, and the ID-JAG of enterprise-managed authorization) and
+    the ``authorization_grant_profiles_supported`` the server lists."""
+    from mcp_oauth_auth.flow.enterprise import ID_JAG_PROFILE
+    from mcp_oauth_auth.flow.jwt_bearer import JWT_BEARER
+
+    grants = metadata.grant_types_supported
+    if grants is not None and JWT_BEARER in grants:
+        section.add("info", "jwt-bearer grant offered (RFC 7523): --assertion-file, --idp-issuer")
+    profiles = metadata.extra.get("authorization_grant_profiles_supported")
+    if not isinstance(profiles, list):
+        section.add("info", "authorization_grant_profiles_supported not published")
+        return
+    shown = ", ".join(str(profile)[:80] for profile in profiles[:10]) or "(none)"
+    section.add("info", f"authorization grant profiles: {shown}")
+    if ID_JAG_PROFILE in profiles:
+        if grants is not None and JWT_BEARER not in grants:
+            section.add("warning", "the ID-JAG profile is listed, but not the jwt-bearer grant it is presented with")
+        else:
+            section.add("ok", "enterprise-managed authorization (ID-JAG) accepted: mcp-oauth login --idp-issuer")
 
 
 def _dpop_challenge(section: Section, values: list[str]) -> None:
@@ -374,6 +397,8 @@ def _metadata_json(metadata: AuthorizationServerMetadata) -> dict[str, Any]:
         "client_id_metadata_documents": metadata.client_id_metadata_document_supported,
         "device_authorization_endpoint": metadata.device_authorization_endpoint,
         "client_credentials": grants is not None and "client_credentials" in grants,
+        "jwt_bearer": grants is not None and "urn:ietf:params:oauth:grant-type:jwt-bearer" in grants,
+        "authorization_grant_profiles_supported": metadata.extra.get("authorization_grant_profiles_supported"),
         "refresh_token": grants is None or "refresh_token" in grants,
         "revocation_endpoint": metadata.revocation_endpoint,
         "iss_parameter": metadata.authorization_response_iss_parameter_supported,

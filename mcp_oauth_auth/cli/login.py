@@ -25,6 +25,7 @@ from mcp_oauth_auth.records import CredentialRecord
 
 if TYPE_CHECKING:
     from mcp_oauth_auth.flow.device_authorization import DeviceAuthorization
+    from mcp_oauth_auth.flow.idp import EnterpriseIdP
     from mcp_oauth_auth.storage.base import TokenStore
 
 __all__ = ["CLIENT_SECRET_ENV", "login"]
@@ -84,6 +85,53 @@ def _login_authorizer(args: argparse.Namespace, terminal: Terminal, waiting: _Wa
     return LoopbackBrowserAuthorizer(on_prompt=show_url)
 
 
+def _enterprise_idp(args: argparse.Namespace, client_secret: str | None) -> EnterpriseIdP | None:
+    """The identity provider of ``--idp-issuer`` (enterprise-managed authorization), its secret read from the
+    environment variable ``--idp-client-secret-env`` names; None without ``--idp-issuer``."""
+    idp_options = ("--idp-client-id", "--idp-client-secret-env", "--id-token-file")
+    if not args.idp_issuer:
+        given = [name for name in idp_options if getattr(args, name[2:].replace("-", "_"))]
+        if given:
+            raise CLIError(f"{', '.join(given)} belong to --idp-issuer", "add --idp-issuer URL", ExitCode.USAGE)
+        return None
+    if not args.idp_client_id:
+        raise CLIError(
+            "--idp-issuer needs --idp-client-id (this client's ID at the identity provider)",
+            "add --idp-client-id ID",
+            ExitCode.USAGE,
+        )
+    if not (args.client_id and client_secret):
+        raise CLIError(
+            "--idp-issuer needs --client-id and the client's secret at the MCP server's authorization server",
+            f"add --client-id ID and set ${CLIENT_SECRET_ENV}",
+            ExitCode.USAGE,
+        )
+    if args.assertion_file:
+        raise CLIError(
+            "--assertion-file (workload identity) and --idp-issuer (enterprise-managed authorization) are two "
+            "different grants: give one",
+            "drop one of them",
+            ExitCode.USAGE,
+        )
+    idp_secret = None
+    if args.idp_client_secret_env:
+        idp_secret = os.environ.get(args.idp_client_secret_env) or None
+        if idp_secret is None:
+            raise CLIError(
+                f"the environment variable {args.idp_client_secret_env} (--idp-client-secret-env) is not set",
+                f"export {args.idp_client_secret_env}=... with the client's secret at the identity provider",
+                ExitCode.USAGE,
+            )
+    from mcp_oauth_auth.flow.idp import EnterpriseIdP
+
+    return EnterpriseIdP(
+        issuer=args.idp_issuer,
+        client_id=args.idp_client_id,
+        client_secret=idp_secret,
+        id_token=Path(args.id_token_file) if args.id_token_file else None,
+    )
+
+
 def _scopes(values: Sequence[str] | None) -> list[str] | None:
     if not values:
         return None
@@ -109,6 +157,7 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
         )
     client_secret = args.client_secret or (os.environ.get(CLIENT_SECRET_ENV) if args.client_id else None) or None
     provider = provider_options(args)
+    identity_assertion = _enterprise_idp(args, client_secret)
     store = open_store(args.store)
     if not args.json:
         terminal.note(f"Logging in to {args.url} as {args.name!r}")
@@ -130,6 +179,7 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
         assertion=Path(args.assertion_file) if args.assertion_file else None,
         dpop=getattr(args, "dpop", False),
         **provider,
+        identity_assertion=identity_assertion,
     )
     started = time.time()
     try:
@@ -156,6 +206,7 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
             ("expires", f"{expiry_text(record)} ({'with' if tokens.refresh_token else 'no'} refresh token)"),
             ("store", store_description(store)),
             *([("binding", f"DPoP ({tokens.token_type} token, key stored with it)")] if record.dpop_key else []),
+            *([("grant", f"ID-JAG from {args.idp_issuer} (enterprise-managed)")] if identity_assertion else []),
         ],
     )
     _note_same_name(terminal, store, record, args.name)

@@ -17,6 +17,7 @@ from mcp_oauth_auth.flow.values import is_duration, is_whole_number
 if TYPE_CHECKING:
     from mcp_oauth_auth.flow.client_auth import ClientAssertionSigner
     from mcp_oauth_auth.flow.dpop import DPoPKey
+    from mcp_oauth_auth.flow.idp import EnterpriseIdP
 
 __all__ = ["MACHINE_GRANTS", "FlowConfig"]
 
@@ -73,6 +74,8 @@ class FlowConfig:
     #: A provider's additions to the requests (extra parameters, audience, scopes it refuses): from ``preset``,
     #: ``extra_authorize_params`` and ``extra_token_params`` (:mod:`mcp_oauth_auth.flow.request_rules`).
     request_rules: RequestRules = field(default_factory=RequestRules)
+    #: Enterprise-managed authorization: the identity provider whose ID-JAG is presented in the jwt-bearer grant.
+    identity_assertion: EnterpriseIdP | None = None
 
     def __post_init__(self) -> None:
         self.client.validate()
@@ -88,7 +91,9 @@ class FlowConfig:
                 f"grant_type must be 'authorization_code', 'client_credentials' or {JWT_BEARER!r} (with assertion=), "
                 f"not {self.grant_type!r}"
             )
-        if (self.grant_type == JWT_BEARER) != (self.assertion is not None):
+        if self.identity_assertion is not None:
+            self._check_identity_assertion()
+        elif (self.grant_type == JWT_BEARER) != (self.assertion is not None):
             raise ConfigurationError(
                 "the jwt-bearer grant (workload identity) needs assertion= (the workload's JWT, a file or a function), "
                 "and assertion= belongs to that grant only"
@@ -147,3 +152,24 @@ class FlowConfig:
             )
         if self.redirect_uri is not None:
             check_redirect_uri(self.redirect_uri)
+
+    def _check_identity_assertion(self) -> None:
+        """Enterprise-managed authorization: an EnterpriseIdP, the jwt-bearer grant, and a confidential client."""
+        from mcp_oauth_auth.flow.idp import EnterpriseIdP
+
+        if not isinstance(self.identity_assertion, EnterpriseIdP):
+            raise ConfigurationError(
+                f"identity_assertion must be an EnterpriseIdP, not a {type(self.identity_assertion).__name__}"
+            )
+        if self.assertion is not None:
+            raise ConfigurationError("identity_assertion= and assertion= are two different grants: give one")
+        if self.grant_type != JWT_BEARER:
+            raise ConfigurationError(
+                f"identity_assertion= uses the jwt-bearer grant, not grant_type={self.grant_type!r}"
+            )
+        if not (self.client.client_id and (self.client.client_secret or self.private_key)):
+            raise ConfigurationError(
+                "enterprise-managed authorization needs client_id= with client_secret= or private_key= of the client "
+                "registered at the MCP authorization server (it authenticates when presenting the ID-JAG)"
+            )
+        self.identity_assertion.validate(allow_insecure_http=self.allow_insecure_http)

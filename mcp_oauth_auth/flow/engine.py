@@ -77,7 +77,17 @@ class FlowEngine:
         #: When the server last rejected a token on the request it was authorized for (see _check_not_looping).
         self.fresh_token_rejected_at = -math.inf
         self.address_policy = AddressPolicy.for_urls(
-            self.server_url, (config.client.issuer, config.resource_metadata_url), config.allow_private_networks
+            self.server_url,
+            (
+                config.client.issuer,
+                config.resource_metadata_url,
+                *(
+                    (config.identity_assertion.issuer, config.identity_assertion.token_endpoint)
+                    if config.identity_assertion is not None
+                    else ()
+                ),
+            ),
+            config.allow_private_networks,
         )
         #: DPoP (RFC 9449): the key and nonces when in use (asked for, or required by the resource), else None.
         self.dpop: DPoPState | None = None
@@ -376,6 +386,32 @@ class FlowEngine:
 
         config = self.config
         private_key = self._private_key_for(client)
+        if config.identity_assertion is not None:
+            from mcp_oauth_auth.flow.enterprise import enterprise_grant
+            from mcp_oauth_auth.flow.sso import SignInOptions
+
+            sign_in = SignInOptions(
+                config.interaction,
+                config.headless_reason is not None,
+                config.trust_unadvertised_pkce,
+                config.allow_insecure_http,
+            )
+
+            return (
+                yield from enterprise_grant(
+                    config.identity_assertion,
+                    token_endpoint,
+                    issuer,
+                    client,
+                    private_key,
+                    scopes,
+                    resource,
+                    config.retry,
+                    self.clock,
+                    dpop,
+                    sign_in=sign_in,
+                )
+            )
         if config.assertion is not None:
             return (
                 yield from jwt_bearer_grant(
@@ -482,6 +518,10 @@ class FlowEngine:
         grant = choose_grant(config, server)
         dpop = self.dpop and self.dpop.for_server(server.extra.get("dpop_signing_alg_values_supported"))
         if grant in MACHINE_GRANTS:
+            if config.identity_assertion is not None:
+                from mcp_oauth_auth.flow.enterprise import check_id_jag_support
+
+                check_id_jag_support(server)
             machine = machine_client(server, config.client, config.private_key, grant)
             client, tokens = yield from self._machine_grant(
                 server.token_endpoint, server.issuer, machine, scopes, resource_parameter, dpop

@@ -30,7 +30,7 @@ from mcp_oauth_auth.records import ClientRegistration, TokenSet
 if TYPE_CHECKING:
     from mcp_oauth_auth.flow.dpop import DPoPState
 
-__all__ = ["JWT_BEARER", "AssertionSource", "check_assertion_source", "request_jwt_bearer"]
+__all__ = ["JWT_BEARER", "AssertionSource", "check_assertion_source", "present_assertion", "request_jwt_bearer"]
 
 logger = logging.getLogger("mcp_oauth_auth")
 
@@ -74,6 +74,39 @@ def request_jwt_bearer(
     assertion = yield from obtain_assertion(source)
     logger.debug("requesting a token with the workload's assertion (jwt-bearer) at %s", safe_url(token_endpoint))
     return (
+        yield from present_assertion(
+            token_endpoint,
+            client,
+            assertion,
+            scopes,
+            resource,
+            retry,
+            "the token endpoint refused the workload's assertion (jwt-bearer grant); not retried",
+            private_key=private_key,
+            issuer=issuer,
+            now=now,
+            dpop=dpop,
+        )
+    )
+
+
+def present_assertion(
+    token_endpoint: str,
+    client: ClientRegistration,
+    assertion: str,
+    scopes: tuple[str, ...],
+    resource: str | None,
+    retry: RetryPolicy,
+    refusal: str,
+    *,
+    private_key: ClientAssertionSigner | None = None,
+    issuer: str | None = None,
+    now: Callable[[], float] = time.time,
+    dpop: DPoPState | None = None,
+) -> Generator[Effect, Any, TokenSet]:
+    """The jwt-bearer grant's token request with ``assertion`` (a workload's JWT, or an ID-JAG): a refusal raises
+    :class:`~mcp_oauth_auth.exceptions.TokenExchangeError` with ``refusal`` and the server's error, not retried."""
+    return (
         yield from grant_request(
             token_endpoint,
             client,
@@ -82,7 +115,7 @@ def request_jwt_bearer(
             resource,
             retry,
             "jwt-bearer grant",
-            "the token endpoint refused the workload's assertion (jwt-bearer grant); not retried",
+            refusal,
             private_key=private_key,
             issuer=issuer,
             now=now,

@@ -50,9 +50,20 @@ logger = logging.getLogger("mcp_oauth_auth")
 _FINAL_REFRESH_ERRORS = frozenset({"invalid_grant", "unauthorized_client", "unsupported_grant_type", "invalid_scope"})
 #: The longest ``expires_in`` taken at its word (ten years); beyond it the lifetime counts as unknown.
 _MAX_LIFETIME = 10 * 365 * 86400
-#: Request form fields that carry a secret a server could echo back in an error (RFC 6749, 7009, 7523, 7636, 8628).
+#: Request form fields that carry a secret a server could echo back in an error (RFC 6749, 7009, 7523, 7636, 8628,
+#: 8693).
 _SECRET_FIELDS = frozenset(
-    ("code", "code_verifier", "refresh_token", "client_secret", "client_assertion", "device_code", "token", "assertion")
+    (
+        "code",
+        "code_verifier",
+        "refresh_token",
+        "client_secret",
+        "client_assertion",
+        "device_code",
+        "token",
+        "assertion",
+        "subject_token",
+    )
 )
 #: Shorter values are not redacted: too weak to be a real credential, they would only garble ordinary words.
 _MIN_SECRET_LENGTH = 8

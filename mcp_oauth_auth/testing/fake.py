@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     import httpx2
     import respx
 
+    from mcp_oauth_auth.testing.fake_idp import FakeEnterpriseIdP
+
 __all__ = ["ASGIApp", "AuthorizationPageError", "FakeMCPStack"]
 
 ASGIMessage = MutableMapping[str, Any]
@@ -77,6 +79,7 @@ class FakeMCPStack:
         self._as = FakeAuthorizationServer(self)
         self._resource = FakeResource(self, self._as)
         self._provider = ProviderBehaviour(lambda: self.config, lambda: self.issuer, self.accepted_resources)
+        self._idp: FakeEnterpriseIdP | None = None
         self._asgi_app = self._make_asgi_app()
 
     def __repr__(self) -> str:
@@ -103,6 +106,17 @@ class FakeMCPStack:
     @property
     def issuer(self) -> str:
         return f"{self.as_base_url}{self.config.issuer_path}"
+
+    @property
+    def idp(self) -> FakeEnterpriseIdP | None:
+        """The enterprise identity provider (``config.idp_base_url``), or None."""
+        if self.config.idp_base_url is None:
+            return None
+        if self._idp is None:
+            from mcp_oauth_auth.testing.fake_idp import FakeEnterpriseIdP
+
+            self._idp = FakeEnterpriseIdP(self)
+        return self._idp
 
     @property
     def resource_metadata_url(self) -> str | None:
@@ -374,6 +388,10 @@ class FakeMCPStack:
                     "device_verification": self._as.handle_device_verification,
                 }
                 return name, handlers[name]
+        if self.config.idp_base_url is not None and request.origin == origin_of(self.config.idp_base_url):
+            idp = self.idp
+            assert idp is not None
+            return "idp", lambda request, injected: injected if injected is not None else idp.handle(request)
         if request.origin == origin_of(self.base_url):
             if path == PRM_WELL_KNOWN or path.startswith(f"{PRM_WELL_KNOWN}/"):
                 return "prm", self._resource.handle_prm
@@ -474,7 +492,8 @@ class FakeMCPStack:
     def mock_respx(self, router: respx.Router) -> list[respx.Route]:
         """Add catch-all routes for the stack's origins (as configured now) to a respx router."""
         routes = []
-        for origin in dict.fromkeys([origin_of(self.base_url), origin_of(self.as_base_url)]):
+        idp = [origin_of(self.config.idp_base_url)] if self.config.idp_base_url is not None else []
+        for origin in dict.fromkeys([origin_of(self.base_url), origin_of(self.as_base_url), *idp]):
             parts = urlsplit(origin)
             port = parts.port or (443 if parts.scheme == "https" else 80)
             route = router.route(scheme=parts.scheme, host=parts.hostname, port=port)

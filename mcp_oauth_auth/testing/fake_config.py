@@ -7,7 +7,7 @@ on the same origin. Tests may mutate ``stack.config`` between steps; the stack v
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 from mcp_oauth_auth.testing.fake_provider import ProviderQuirks
@@ -133,6 +133,24 @@ class FakeStackConfig:
     #: endpoint accepts (and the metadata advertises) the jwt-bearer grant from clients registered for it.
     workload_issuers: dict[str, PublicKeyInput] = field(default_factory=dict)
 
+    # --- enterprise-managed authorization: an identity provider issuing ID-JAGs (testing/fake_idp.py) ---
+    #: Origin of the enterprise identity provider (e.g. "https://idp.test"), or None for none. With one, the token
+    #: endpoint accepts (and the metadata advertises) the jwt-bearer grant with the IdP's ID-JAGs.
+    idp_base_url: str | None = None
+    #: This client at the IdP (None as the secret: a public client), and the client at this authorization server
+    #: that the IdP stamps into ID-JAGs (``client_id`` claim).
+    idp_client_id: str = "idp-client"
+    idp_client_secret: str | None = "idp-secret"
+    idp_mcp_client_id: str = "mcp-client"
+    idp_id_token_lifetime: int = 3600
+    idp_id_jag_lifetime: int = 300
+    #: The IdP's signing key (an EC P-256 private key), so that several stacks can share one IdP's ID tokens;
+    #: None: a key generated for each stack.
+    idp_signing_key: Any = field(default=None, repr=False)
+    #: ``authorization_grant_profiles_supported`` in the metadata: None: the ID-JAG profile when there is an IdP
+    #: (else absent); a list: published as given.
+    authorization_grant_profiles_supported: list[str] | None = None
+
     # --- DPoP (RFC 9449) ---
     #: Advertise ``dpop_signing_alg_values_supported``, verify the DPoP proofs of token requests (signature,
     #: ``typ``, ``jwk``, ``htm``/``htu``, ``iat`` window, ``jti`` replay), issue DPoP-bound tokens (``cnf.jkt``,
@@ -168,6 +186,8 @@ class FakeStackConfig:
             )
         if self.as_base_url is not None:
             validate_base_url("as_base_url", self.as_base_url)
+        if self.idp_base_url is not None:
+            validate_base_url("idp_base_url", self.idp_base_url)
         if self.registration_auth_method is not None and self.registration_auth_method not in KNOWN_AUTH_METHODS:
             raise ValueError(f"registration_auth_method must be one of {KNOWN_AUTH_METHODS} or None")
         if (

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mcp_oauth_auth.testing.fake_config import FakeStackConfig
+
+if TYPE_CHECKING:
+    from mcp_oauth_auth.testing.fake_idp import FakeEnterpriseIdP
 
 __all__ = ["ENDPOINTS", "FakeLog", "StackContext"]
 
@@ -24,6 +27,7 @@ ENDPOINTS = (
     "resource",
     "userinfo",
     "jwks",
+    "idp",
     "not_found",
 )
 
@@ -90,3 +94,6 @@ class StackContext(Protocol):
     def resource_metadata_url(self) -> str | None: ...
 
     def accepted_resources(self) -> tuple[str, ...]: ...
+
+    @property
+    def idp(self) -> FakeEnterpriseIdP | None: ...

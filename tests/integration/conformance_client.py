@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from mcp_oauth_auth import HeadlessAuthorizer, MCPOAuth, MemoryTokenStore, PrivateKeyJWT
+from mcp_oauth_auth import EnterpriseIdP, HeadlessAuthorizer, MCPOAuth, MemoryTokenStore, PrivateKeyJWT
 from mcp_oauth_auth.exceptions import OAuthError
 
 #: The Client ID Metadata Document URL the suite's CIMD scenarios expect (an https URL with a path).
@@ -48,6 +48,15 @@ def scenario_context() -> dict[str, Any]:
 #: accepts only the identical resource by default (RFC 9728 §3.3; a parent resource would let one tenant's server
 #: obtain tokens valid for its neighbours, issue 14); a deployer who trusts such a gateway opts in, as here.
 PARENT_RESOURCE_SCENARIOS = frozenset({"auth/metadata-var2"})
+
+#: Enterprise-managed authorization (ID-JAG, SEP-990): the scenario's identity provider, the person's ID token and the
+#: client's credentials at both servers come in the context. Named differently in the stable and pre-release suites.
+ENTERPRISE_SCENARIOS = frozenset({"auth/cross-app-access-complete-flow", "auth/enterprise-managed-authorization"})
+
+#: The machine-to-machine scenarios: no tool call follows the listing.
+MACHINE_SCENARIOS = frozenset(
+    {"auth/client-credentials-basic", "auth/client-credentials-jwt", "auth/wif-jwt-bearer", *ENTERPRISE_SCENARIOS}
+)
 
 
 def operator_issuer(server_url: str) -> str:
@@ -83,6 +92,11 @@ def make_auth(server_url: str, scenario: str, context: dict[str, Any]) -> MCPOAu
         options.update(grant_type="client_credentials", client_id=context["client_id"], private_key=signer)
     elif scenario == "auth/wif-jwt-bearer":
         options.update(client_id=context["client_id"], assertion=context["valid_jwt"])
+    elif scenario in ENTERPRISE_SCENARIOS:
+        idp = EnterpriseIdP(
+            issuer=context["idp_issuer"], client_id=context["idp_client_id"], id_token=context["idp_id_token"]
+        )
+        options.update(client_id=context["client_id"], client_secret=context["client_secret"], identity_assertion=idp)
     else:
         options.update(client_metadata_url=CLIENT_METADATA_URL)
     if "client_id" in options:
@@ -156,7 +170,7 @@ async def run(server_url: str) -> None:
         await session.connect()
         tools = await session.request("tools/list")
         logger.info("tools: %s", [tool.get("name") for tool in tools.get("tools", [])])
-        if scenario.startswith("auth/client-credentials") or scenario == "auth/wif-jwt-bearer":
+        if scenario in MACHINE_SCENARIOS:
             return
         await session.request("tools/call", {"name": "test-tool", "arguments": {}})
 

@@ -95,10 +95,7 @@ SUITE_BUG_REFUSALS = {
 
 #: Not built yet: issue 13 point 5. Scenarios of grants and proofs this client does not implement yet; each entry
 #: goes when its feature lands (a scenario here that passes fails the run).
-NOT_BUILT_YET = {
-    ("0.1.16", "auth/cross-app-access-complete-flow"): "issue 13 point 5: enterprise-managed authorization (ID-JAG)",
-    ("0.2.0-alpha.12", "auth/enterprise-managed-authorization"): "issue 13 point 5: enterprise-managed authorization",
-}
+NOT_BUILT_YET: dict[tuple[str, str], str] = {}
 
 
 class ScenarioFailed(AssertionError):

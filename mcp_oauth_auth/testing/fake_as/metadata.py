@@ -17,6 +17,8 @@ DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
 _SUPPORTED_GRANTS = ("authorization_code", "refresh_token")
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#: The ``authorization_grant_profiles_supported`` value of the Identity Assertion JWT Authorization Grant.
+ID_JAG_PROFILE = "urn:ietf:params:oauth:grant-profile:id-jag"
 
 
 class MetadataEndpoint(AuthorizationServerState):
@@ -38,7 +40,7 @@ class MetadataEndpoint(AuthorizationServerState):
             grants.append(DEVICE_CODE_GRANT)
         if config.client_credentials_enabled:
             grants.append("client_credentials")
-        if config.workload_issuers:
+        if config.workload_issuers or config.idp_base_url is not None:
             grants.append(JWT_BEARER)
         return tuple(grants)
 
@@ -93,6 +95,11 @@ class MetadataEndpoint(AuthorizationServerState):
             document["authorization_response_iss_parameter_supported"] = True
         if config.client_id_metadata_document_supported:
             document["client_id_metadata_document_supported"] = True
+        profiles = config.authorization_grant_profiles_supported
+        if profiles is None and config.idp_base_url is not None:
+            profiles = [ID_JAG_PROFILE]
+        if profiles is not None:
+            document["authorization_grant_profiles_supported"] = list(profiles)
         if config.dpop:
             document["dpop_signing_alg_values_supported"] = list(config.dpop_signing_alg_values_supported)
         if kind == "oidc":

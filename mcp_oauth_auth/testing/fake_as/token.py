@@ -9,6 +9,7 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import json
 import re
 import secrets
 from typing import Any
@@ -28,6 +29,7 @@ from mcp_oauth_auth.testing.fake_as.oauth_http import (
 )
 from mcp_oauth_auth.testing.fake_as.records import FakeClient, Grant
 from mcp_oauth_auth.testing.fake_http import FakeRequest, FakeResponse
+from mcp_oauth_auth.testing.fake_idp import ID_JAG_TYP, verify_id_jag
 
 __all__ = ["TokenEndpoint"]
 
@@ -39,7 +41,18 @@ class TokenEndpoint(ClientAuthentication, TokenIssuer, MetadataEndpoint):
 
     def handle_token(self, request: FakeRequest, injected: FakeResponse | None) -> FakeResponse:
         record: dict[str, Any] = dict.fromkeys(
-            ("grant_type", "client_id", "auth_method", "resource", "scope", "status", "error", "workload", "dpop_jkt")
+            (
+                "grant_type",
+                "client_id",
+                "auth_method",
+                "resource",
+                "scope",
+                "status",
+                "error",
+                "workload",
+                "dpop_jkt",
+                "id_jag",
+            )
         )
         self._context.log.token_requests.append(record)
         try:
@@ -170,11 +183,16 @@ class TokenEndpoint(ClientAuthentication, TokenIssuer, MetadataEndpoint):
         if not assertion:
             raise token_error("invalid_request", "assertion is required")
         context = self._context
-        audiences = (context.issuer, f"{context.issuer}/token")
-        claims = verify_workload_assertion(assertion, context.config.workload_issuers, audiences, context.now())
+        resource = self._checked_resource(form.get("resource"))
+        idp = context.idp
+        if idp is not None and _header_typ(assertion) == ID_JAG_TYP:
+            claims = verify_id_jag(assertion, idp, context.issuer, client.client_id, resource, context.now())
+            record["id_jag"] = True
+        else:
+            audiences = (context.issuer, f"{context.issuer}/token")
+            claims = verify_workload_assertion(assertion, context.config.workload_issuers, audiences, context.now())
         record["workload"] = claims["sub"]
         scopes = self._requested_scopes(form.get("scope"))
-        resource = self._checked_resource(form.get("resource"))
         grant = Grant(secrets.token_hex(8), client.client_id, scopes, resource)
         self._grants[grant.grant_id] = grant
         return self._token_response(self._issue(grant, client, scopes, new_grant=True, refresh_allowed=False))
@@ -221,3 +239,13 @@ class TokenEndpoint(ClientAuthentication, TokenIssuer, MetadataEndpoint):
 def _s256(verifier: str) -> str:
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def _header_typ(token: str) -> object:
+    """The ``typ`` of a compact JWS's header, unverified (None when unreadable)."""
+    try:
+        encoded = token.split(".", maxsplit=1)[0]
+        header = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    except ValueError:
+        return None
+    return header.get("typ") if isinstance(header, dict) else None
