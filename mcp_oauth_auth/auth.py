@@ -186,6 +186,14 @@ class MCPOAuth(_AuthBase):
             :class:`~mcp_oauth_auth.DPoPKey` to the caller's own key. Every token request and every protected
             request then carries a proof; the key is stored with the credential. Without it, DPoP is still used
             when the server accepts DPoP-bound tokens only. See docs/dpop.md.
+        account: a label for one of several credentials for the same server and authorization server (a personal
+            and a work account, two tenants), part of the stored record's identity: each account's record is
+            loaded, refreshed, stepped up and revoked on its own, and a request never carries another account's
+            token. None (the default) is the default account, that of every record stored before accounts existed.
+            A new authorization for a named account asks an OpenID provider to let the person choose the account
+            (``prompt=select_account``), unless ``login_hint`` names it. See docs/accounts.md.
+        login_hint: sent as ``login_hint`` in the authorization request (OpenID Connect): the account to sign in
+            with, e.g. an e-mail address; never sent unless given.
     """
 
     _with_httpx2: ClassVar[dict[type[MCPOAuth], type[MCPOAuth]]] = {}
@@ -227,6 +235,8 @@ class MCPOAuth(_AuthBase):
         name: str | None = None,
         assertion: AssertionSource | None = None,
         dpop: bool | DPoPKey = False,
+        account: str | None = None,
+        login_hint: str | None = None,
     ) -> None:
         if authorizer is not None:
             self._authorizer: Authorizer = as_authorizer(authorizer)
@@ -264,6 +274,8 @@ class MCPOAuth(_AuthBase):
             name=name,
             assertion=assertion,
             dpop=dpop,
+            account=account,
+            login_hint=login_hint,
         )
         self._engine = FlowEngine(config)
         self._store: TokenStore = store if store is not None else AutoTokenStore()
@@ -278,6 +290,11 @@ class MCPOAuth(_AuthBase):
     def server_url(self) -> str:
         """The canonical URI of the MCP server."""
         return self._engine.server_url
+
+    @property
+    def account(self) -> str | None:
+        """The account label of the credential this object uses (None: the default account)."""
+        return self._engine.config.account
 
     @property
     def store(self) -> TokenStore:
