@@ -1,8 +1,8 @@
 """Credential records: the plain data that a :class:`~mcp_oauth_auth.storage.TokenStore` persists.
 
-One :class:`CredentialRecord` per (authorization server issuer, protected resource, account). It holds everything needed to
-use and refresh the credential in a new process without rediscovery: the client registration, the tokens with an
-absolute expiry, the granted scopes and the endpoints of the issuer that produced them.
+One :class:`CredentialRecord` per (authorization server issuer, protected resource, account). It holds everything
+needed to use and refresh the credential in a new process without rediscovery: the client registration, the tokens
+with an absolute expiry, the granted scopes and the endpoints of the issuer that produced them.
 
 Records are frozen dataclasses with ``to_dict``/``from_dict`` for JSON, and a ``repr`` that redacts every secret.
 ``from_dict`` checks the type of every field (records may be edited by hand in a keyring or in Vault) and raises

@@ -109,7 +109,8 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
     client_secret = args.client_secret or (os.environ.get(CLIENT_SECRET_ENV) if args.client_id else None) or None
     store = open_store(args.store)
     if not args.json:
-        terminal.note(f"Logging in to {args.url} as {args.name!r}")
+        account = "" if args.account is None else f" (account {args.account!r})"
+        terminal.note(f"Logging in to {args.url} as {args.name!r}{account}")
     waiting = _Waiting(terminal)
     auth = MCPOAuth(
         args.url,
@@ -127,6 +128,8 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
         name=args.name,
         assertion=Path(args.assertion_file) if args.assertion_file else None,
         dpop=getattr(args, "dpop", False),
+        account=args.account,
+        login_hint=args.login_hint,
     )
     started = time.time()
     try:
@@ -149,6 +152,7 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
         terminal,
         [
             ("issuer", record.issuer),
+            *([("account", record.account)] if record.account is not None else []),
             ("scopes", " ".join(granted_scopes(record)) or "(none)"),
             ("expires", f"{expiry_text(record)} ({'with' if tokens.refresh_token else 'no'} refresh token)"),
             ("store", store_description(store)),

@@ -277,9 +277,7 @@ class Envelope:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         try:
-            return AESGCM(_record_key(master, self.salt)).decrypt(
-                self.nonce, self.ciphertext, _aad(self.key)
-            )
+            return AESGCM(_record_key(master, self.salt)).decrypt(self.nonce, self.ciphertext, _aad(self.key))
         except InvalidTag:
             raise TokenStorageError(
                 f"the credential record {path} cannot be decrypted: it was modified or truncated, or it comes from "
@@ -320,7 +318,11 @@ def parse_envelope(data: bytes, path: Path | str) -> Envelope:
 def _claimed_key(document: dict[str, Any]) -> RecordKey | None:
     """The record key an envelope names in clear (issuer, resource, and an account when it is not the default)."""
     issuer, resource, account = document.get("issuer"), document.get("resource"), document.get("account")
-    if not isinstance(issuer, str) or not isinstance(resource, str) or not (account is None or isinstance(account, str)):
+    if (
+        not isinstance(issuer, str)
+        or not isinstance(resource, str)
+        or not (account is None or isinstance(account, str))
+    ):
         return None
     return RecordKey(issuer=issuer, resource=resource, account=account)
 
