@@ -166,9 +166,14 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
 
 
 def _note_same_name(terminal: Terminal, store: TokenStore, record: CredentialRecord, name: str) -> None:
-    others = sorted(other.server_url for other in labelled(load_all(store), name) if other.key != record.key)
-    if others:
+    others = [other for other in labelled(load_all(store), name) if other.key != record.key]
+    servers = sorted(other.server_url for other in others if other.account == record.account)
+    if servers:
         terminal.note(
-            f"note: {name!r} also names {', '.join(others)}; commands use the most recently updated "
+            f"note: {name!r} also names {', '.join(servers)}; commands use the most recently updated "
             "(this one) unless given --url"
         )
+    if any(other.account != record.account for other in others):
+        # (find_record: without --account, a name of several accounts means the default account's credential)
+        choose = "" if record.account is None else f" with --account {record.account}"
+        terminal.note(f"note: {name!r} also names credentials of other accounts; use this one{choose}")
