@@ -56,7 +56,8 @@ def test_two_accounts_for_one_server_live_side_by_side(stack: FakeMCPStack, home
     document = json.loads(run_cli(home, "list", "--json").stdout)
     assert sorted((item["names"][0], item["account"]) for item in document) == [("gh", None), ("gh-work", "work")]
     shown = run_cli(home, "show", "gh-work")
-    assert "account" in shown.stdout and "work" in shown.stdout
+    assert "account" in shown.stdout
+    assert "work" in shown.stdout
 
 
 def test_one_name_for_two_accounts_means_the_default_account_unless_told(stack: FakeMCPStack, home: Path) -> None:
@@ -99,7 +100,8 @@ def test_test_uses_the_chosen_accounts_credential(home: Path) -> None:
         assert json.loads(result.stdout)["account"] == "work"
         work = access_token(by_account(home)["work"])
         sent = [request["authorization"] for request in server.stack.resource_requests if request["status"] == 200]
-        assert sent and set(sent) == {f"Bearer {work}"}
+        assert sent
+        assert set(sent) == {f"Bearer {work}"}
 
 
 def test_clear_of_a_shared_name_drops_only_that_name(stack: FakeMCPStack, home: Path) -> None:

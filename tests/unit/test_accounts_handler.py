@@ -42,8 +42,10 @@ def test_two_handlers_over_one_store_keep_their_accounts_tokens() -> None:
     # Both records carry the name: a label is per account, and labelling the work one did not take it off the other.
     personal_record = manager.find_credential(NAME)
     work_record = manager.find_credential(NAME, account="work")
-    assert personal_record is not None and personal_record.tokens is not None
-    assert work_record is not None and work_record.tokens is not None
+    assert personal_record is not None
+    assert personal_record.tokens is not None
+    assert work_record is not None
+    assert work_record.tokens is not None
     assert (personal_record.tokens.access_token, work_record.tokens.access_token) == (mine, theirs)
     assert personal.get_authorization_header(NAME) == f"Bearer {mine}"
     assert work.get_authorization_header(NAME) == f"Bearer {theirs}"
