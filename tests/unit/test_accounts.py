@@ -15,7 +15,7 @@ import pytest
 
 from mcp_oauth_auth import MCPOAuth, MemoryTokenStore
 from mcp_oauth_auth.exceptions import ConfigurationError
-from mcp_oauth_auth.records import CredentialRecord, RecordKey
+from mcp_oauth_auth.records import CredentialRecord, RecordFormatError, RecordKey
 from mcp_oauth_auth.storage.codec import record_id
 from mcp_oauth_auth.testing import FakeMCPStack, FakeStackConfig, serve_stack
 
@@ -223,3 +223,14 @@ def test_async_clients_keep_the_accounts_apart(stack: FakeMCPStack) -> None:
     assert sent.count(f"Bearer {mine}") == 4
     assert len(sent) == 8  # the other four carried the work account's token, never the personal one
     assert len(set(sent)) == 2
+
+
+def test_a_record_whose_account_is_not_text_is_refused_naming_the_field() -> None:
+    with serve_stack() as stack:
+        store = MemoryTokenStore()
+        MCPOAuth(stack.server_url, store=store, authorizer=stack.authorizer, account="work").authenticate()
+    [key] = store.list_keys()
+    record = store.load(key)
+    assert record is not None
+    with pytest.raises(RecordFormatError, match="account must be a string or null"):
+        CredentialRecord.from_dict({**record.to_dict(), "account": 5})
