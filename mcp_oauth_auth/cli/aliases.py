@@ -4,11 +4,10 @@ anyway)."""
 
 from __future__ import annotations
 
-import shlex
 from typing import TYPE_CHECKING
 
 from mcp_oauth_auth.cli.errors import ExitCode, NotLoggedInError
-from mcp_oauth_auth.cli.lookup import relabel, store_label
+from mcp_oauth_auth.cli.lookup import account_option, relabel, store_label
 from mcp_oauth_auth.cli.output import Terminal
 from mcp_oauth_auth.cli.summary import emit_json
 
@@ -50,9 +49,6 @@ def drop_alias(
         return ExitCode.OK
     others = ", ".join(repr(other) for other in updated.names)
     terminal.success(f"Removed the name {name!r}; the credential for {updated.server_url} stays for {others}")
-    account = "" if updated.account is None else f" --account {shlex.quote(updated.account)}"
-    terminal.note(
-        f"Nothing was revoked. {_WHOLE[command]}: mcp-oauth {command} {updated.names[0]}{account} "
-        f"(or this command with --all)"
-    )
+    again = f"mcp-oauth {command} {updated.names[0]}{account_option(updated.account)}"
+    terminal.note(f"Nothing was revoked. {_WHOLE[command]}: {again} (or this command with --all)")
     return ExitCode.OK

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import shlex
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from mcp_oauth_auth.cli.errors import CLIError, ExitCode, NotLoggedInError
 from mcp_oauth_auth.cli.lookup import (
     RecordView,
     StoredRecord,
+    account_option,
     find_record,
     load_all,
     open_store,
@@ -217,8 +217,7 @@ class _NoNewLogin(Authorizer):
 
 def _login_again(name: str, record: CredentialRecord) -> str:
     """The command that logs in to ``record``'s server, as ``record``'s account, again."""
-    account = "" if record.account is None else f" --account {shlex.quote(record.account)}"
-    return f"mcp-oauth login {name} {record.server_url}{account}"
+    return f"mcp-oauth login {name} {record.server_url}{account_option(record.account)}"
 
 
 def _login_needed(name: str, record: CredentialRecord) -> NotLoggedInError:
@@ -344,7 +343,7 @@ def logout(args: argparse.Namespace, terminal: Terminal) -> int:
         raise CLIError(
             f"could not reach the authorization server to revoke the tokens ({type(exc).__name__}); "
             "the credential is still stored",
-            f"try again later, or forget it here only: mcp-oauth clear {args.name}{_account_option(record)}"
+            f"try again later, or forget it here only: mcp-oauth clear {args.name}{account_option(record.account)}"
             f"{' --all' if args.all else ''}",
         ) from exc
     if args.json:
@@ -395,10 +394,6 @@ def _names_and_url(record: CredentialRecord) -> str:
 
 def _names_and_account(name: str, record: CredentialRecord) -> str:
     return name if record.account is None else f"{name} (account {record.account!r})"
-
-
-def _account_option(record: CredentialRecord) -> str:
-    return "" if record.account is None else f" --account {shlex.quote(record.account)}"
 
 
 def clear(args: argparse.Namespace, terminal: Terminal) -> int:

@@ -15,7 +15,15 @@ from mcp_oauth_auth.authorizers.base import Authorizer
 from mcp_oauth_auth.cli.app import CLIENT_SECRET_ENV
 from mcp_oauth_auth.cli.commands import http_client
 from mcp_oauth_auth.cli.errors import CLIError, ExitCode
-from mcp_oauth_auth.cli.lookup import add_name, labelled, load_all, open_store, store_description, store_label
+from mcp_oauth_auth.cli.lookup import (
+    account_option,
+    add_name,
+    labelled,
+    load_all,
+    open_store,
+    store_description,
+    store_label,
+)
 from mcp_oauth_auth.cli.output import Terminal
 from mcp_oauth_auth.cli.probe import check_endpoint
 from mcp_oauth_auth.cli.strength import warn_if_weak
@@ -175,5 +183,5 @@ def _note_same_name(terminal: Terminal, store: TokenStore, record: CredentialRec
         )
     if any(other.account != record.account for other in others):
         # (find_record: without --account, a name of several accounts means the default account's credential)
-        choose = "" if record.account is None else f" with --account {record.account}"
+        choose = f" with{account_option(record.account)}" if record.account is not None else ""
         terminal.note(f"note: {name!r} also names credentials of other accounts; use this one{choose}")

@@ -19,6 +19,7 @@ from mcp_oauth_auth.storage.names import load_all as _load_all
 __all__ = [
     "RecordView",
     "StoredRecord",
+    "account_option",
     "add_name",
     "concrete_store",
     "find_record",
@@ -144,6 +145,14 @@ def _one_account(matches: list[CredentialRecord], name: str, terminal: Terminal 
             f"{', '.join(map(repr, named))}; using the default account's (--account chooses)"
         )
     return [record for record in matches if record.account is None]
+
+
+def account_option(account: str | None) -> str:
+    """`` --account ACCOUNT`` (quoted for a shell) for a command about a named account's credential; nothing for the
+    default account's."""
+    import shlex
+
+    return "" if account is None else f" --account {shlex.quote(account)}"
 
 
 def add_name(store: TokenStore, key: RecordKey, name: str) -> CredentialRecord | None:
