@@ -149,6 +149,28 @@ def test_refreshing_one_account_leaves_the_other_untouched(stack: FakeMCPStack) 
     assert accounts.sent() == [f"Bearer {accounts.token('work')}", f"Bearer {accounts.token(None)}"]
 
 
+def test_a_refused_refresh_reauthorizes_that_account_only(stack: FakeMCPStack) -> None:
+    accounts = Accounts(stack)
+    accounts.personal.authenticate()
+    accounts.work.authenticate()
+    personal_before = accounts.record(None)
+    work = accounts.record("work")
+    assert work.tokens is not None
+    # The work account's refresh token is no longer valid (revoked at the server), and its access token expired.
+    stale = replace(work.tokens, expires_at=stack.now() - 10, refresh_token="revoked-refresh-token")
+    accounts.store.save(work.with_tokens(stale))
+    stack.reset_log()
+    with httpx.Client(auth=Accounts(stack, accounts.store).work) as client:
+        assert client.get(stack.server_url).status_code == 200
+    assert stack.grants_used() == ["refresh_token", "authorization_code"]
+    assert stack.count("authorize") == 1
+    assert accounts.record(None) == personal_before
+    assert accounts.token("work") not in (work.tokens.access_token, accounts.token(None))
+    # Without a usable token the request went out bare (401, the work account's authorization), never with the
+    # personal account's token.
+    assert accounts.sent() == [None, f"Bearer {accounts.token('work')}"]
+
+
 def test_a_step_up_for_one_account_widens_that_account_only(stack: FakeMCPStack) -> None:
     accounts = Accounts(stack)
     with httpx.Client(auth=accounts.personal) as personal, httpx.Client(auth=accounts.work) as work:
