@@ -23,6 +23,7 @@ from mcp_oauth_auth.exceptions import (
     PKCENotSupportedError,
     RecordConflictError,
     RegistrationError,
+    RegistrationPolicyError,
     RequestNotReplayableError,
     ResourceMismatchError,
     ResponseLimitError,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.flow.fetch import RetryPolicy
     from mcp_oauth_auth.flow.private_key_jwt import PrivateKeyJWT
     from mcp_oauth_auth.handler import MCPOAuthClient, OAuthHandler, OAuthTokens, TokenManager, TokenStoreFactory
+    from mcp_oauth_auth.presets import ProviderPreset
     from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
     from mcp_oauth_auth.storage import (
         EncryptedFileTokenStore,
@@ -78,6 +80,7 @@ _LAZY = {
     "TokenSet": "mcp_oauth_auth.records",
     "MemoryTokenStore": "mcp_oauth_auth.storage",
     "TokenStore": "mcp_oauth_auth.storage",
+    "ProviderPreset": "mcp_oauth_auth.presets",
 }
 
 
@@ -154,10 +157,12 @@ __all__ = [
     "PKCENotSupportedError",
     "PasteBackAuthorizer",
     "PrivateKeyJWT",
+    "ProviderPreset",
     "RecordConflictError",
     "RecordKey",
     "RedisTokenStore",
     "RegistrationError",
+    "RegistrationPolicyError",
     "RequestNotReplayableError",
     "ResourceMismatchError",
     "ResponseLimitError",

@@ -17,7 +17,7 @@ import importlib.util
 import logging
 import threading
 import weakref
-from collections.abc import AsyncGenerator, Generator, Iterator, Sequence
+from collections.abc import AsyncGenerator, Generator, Iterator, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager, closing, contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
@@ -33,6 +33,7 @@ from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.jwt_bearer import JWT_BEARER, AssertionSource
 from mcp_oauth_auth.flow.registration import ClientSettings
 from mcp_oauth_auth.flow.values import is_duration, scope_tuple
+from mcp_oauth_auth.presets import ProviderPreset, settings_with_preset
 from mcp_oauth_auth.records import CredentialRecord, TokenSet
 from mcp_oauth_auth.storage.auto import AutoTokenStore
 from mcp_oauth_auth.storage.base import TokenStore
@@ -150,9 +151,11 @@ class MCPOAuth(_AuthBase):
         redirect_uri: a fixed redirect URI (it must match a pre-registered one); by default the authorizer's.
         token_endpoint_auth_method: for a pre-registered confidential client, force ``client_secret_basic`` or
             ``client_secret_post``; by default chosen from what the server supports.
-        send_resource_indicator: send RFC 8707 ``resource`` (turn off only for providers that reject it).
+        send_resource_indicator: send RFC 8707 ``resource`` (turn off only for providers that reject it); default
+            True (the ``entra`` preset: False).
         trust_unadvertised_pkce: proceed when the server's metadata omits ``code_challenge_methods_supported``
-            (Entra ID, Cognito). A server listing methods without ``S256`` is refused regardless.
+            (Entra ID, Cognito). A server listing methods without ``S256`` is refused regardless. Default False
+            (the ``entra`` and ``cognito`` presets: True).
         resource_metadata_url: explicit protected resource metadata URL for servers that publish it elsewhere.
         refresh_skew: refresh this many seconds before expiry; by default 60 s, but never before half of the
             token's lifetime (so that short-lived tokens are not refreshed on every request).
@@ -186,6 +189,16 @@ class MCPOAuth(_AuthBase):
             :class:`~mcp_oauth_auth.DPoPKey` to the caller's own key. Every token request and every protected
             request then carries a proof; the key is stored with the credential. Without it, DPoP is still used
             when the server accepts DPoP-bound tokens only. See docs/dpop.md.
+        extra_authorize_params: more parameters of the authorization request (also sent with the device
+            authorization request), e.g. ``{"audience": "https://api.example.com"}``. Parameters the flow sets
+            itself (``state``, ``scope``, ``resource``, ``client_id``, ``code_challenge``, ...) are refused
+            (:class:`~mcp_oauth_auth.exceptions.ConfigurationError`); values must be strings and are never logged.
+        extra_token_params: more form fields of every token request to the authorization server (code exchange,
+            refresh, device code polls, client credentials, jwt-bearer), with the same rules.
+        preset: a provider's settings: a name (``"entra"``, ``"auth0"``, ``"cognito"``, ``"google"``,
+            ``"github"``, ``"okta"``, ``"keycloak"``) or a :class:`~mcp_oauth_auth.ProviderPreset` (e.g.
+            ``presets.auth0(audience=...)``). It only sets defaults: the arguments given here win. See
+            docs/providers.md.
         account: a label for one of several credentials for the same server and authorization server (a personal
             and a work account, two tenants), part of the stored record's identity: each account's record is
             loaded, refreshed, stepped up and revoked on its own, and a request never carries another account's
@@ -218,8 +231,8 @@ class MCPOAuth(_AuthBase):
         *,
         issuer: str | None = None,
         token_endpoint_auth_method: str | None = None,
-        send_resource_indicator: bool = True,
-        trust_unadvertised_pkce: bool = False,
+        send_resource_indicator: bool | None = None,
+        trust_unadvertised_pkce: bool | None = None,
         resource_metadata_url: str | None = None,
         refresh_skew: float | None = None,
         retry: RetryPolicy | None = None,
@@ -235,15 +248,28 @@ class MCPOAuth(_AuthBase):
         name: str | None = None,
         assertion: AssertionSource | None = None,
         dpop: bool | DPoPKey = False,
+        extra_authorize_params: Mapping[str, str] | None = None,
+        extra_token_params: Mapping[str, str] | None = None,
+        preset: str | ProviderPreset | None = None,
         account: str | None = None,
         login_hint: str | None = None,
     ) -> None:
+        provider = settings_with_preset(
+            preset,
+            send_resource_indicator=send_resource_indicator,
+            trust_unadvertised_pkce=trust_unadvertised_pkce,
+            extra_authorize_params=extra_authorize_params,
+            extra_token_params=extra_token_params,
+            has_client=bool(client_id or client_metadata_url),
+        )
         if authorizer is not None:
             self._authorizer: Authorizer = as_authorizer(authorizer)
             interaction, headless_reason = self._authorizer.interaction, None
         else:
             self._authorizer = _default_authorizer()
             interaction, headless_reason = "auto", _headless_reason()
+            if provider.prefers_device_flow:
+                interaction = "device"
         config = FlowConfig(
             server_url=server_url,
             scopes=scope_tuple(scopes),
@@ -258,8 +284,8 @@ class MCPOAuth(_AuthBase):
             redirect_uri=redirect_uri,
             retry=retry or RetryPolicy(),
             refresh_skew=refresh_skew,
-            send_resource_indicator=send_resource_indicator,
-            trust_unadvertised_pkce=trust_unadvertised_pkce,
+            send_resource_indicator=provider.send_resource_indicator,
+            trust_unadvertised_pkce=provider.trust_unadvertised_pkce,
             resource_metadata_url=resource_metadata_url,
             allow_insecure_http=allow_insecure_http,
             allow_parent_resource=allow_parent_resource,
@@ -274,6 +300,7 @@ class MCPOAuth(_AuthBase):
             name=name,
             assertion=assertion,
             dpop=dpop,
+            request_rules=provider.request_rules,
             account=account,
             login_hint=login_hint,
         )

@@ -28,6 +28,7 @@ __all__ = [
     "PKCENotSupportedError",
     "RecordConflictError",
     "RegistrationError",
+    "RegistrationPolicyError",
     "RequestNotReplayableError",
     "ResourceMismatchError",
     "ResponseLimitError",
@@ -151,6 +152,11 @@ class RegistrationError(OAuthError):
 
 class ClientRegistrationRequiredError(RegistrationError):
     """No way to identify the client to this authorization server: supply credentials or a metadata URL."""
+
+
+class RegistrationPolicyError(ClientRegistrationRequiredError):
+    """The authorization server refused dynamic registration by policy (401/403: Keycloak's trusted hosts, Okta
+    without an API token, ...): a client must be registered with its administrator and given as ``client_id``."""
 
 
 class AuthorizationError(OAuthError):

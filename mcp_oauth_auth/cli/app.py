@@ -233,11 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="bind the tokens to a key pair stored with the credential (DPoP, RFC 9449)",
     )
-    login.add_argument(
-        "--trust-unadvertised-pkce",
-        action="store_true",
-        help="use an authorization server that does not advertise PKCE S256 (only one you trust)",
-    )
+    _add_provider_options(login)
     _add_account_options(login)
 
     command("list", commands.list_records, "list the stored credentials (no secrets)", store, as_json, aliases=["ls"])
@@ -284,6 +280,33 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--serve", action="store_true", help="only run the embedded server, until Ctrl-C")
     demo.add_argument("--port", type=_port, default=0, help="with --serve: the port (default: a free one)")
     return parser
+
+
+def _add_provider_options(login: _Parser) -> None:
+    """``login``'s provider settings: ``--trust-unadvertised-pkce``, ``--preset``, ``--param``, ``--token-param``
+    (cli/provider_options.py)."""
+    login.add_argument(
+        "--trust-unadvertised-pkce",
+        action="store_true",
+        help="use an authorization server that does not advertise PKCE S256 (only one you trust)",
+    )
+    login.add_argument(
+        "--preset",
+        metavar="NAME",
+        help="a provider's settings: entra, auth0, cognito, google, github, okta or keycloak (doctor suggests one)",
+    )
+    login.add_argument(
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="an extra parameter of the authorization request, e.g. audience=https://api.example.com (repeat)",
+    )
+    login.add_argument(
+        "--token-param",
+        action="append",
+        metavar="KEY=VALUE",
+        help="an extra field of every token request (repeat)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

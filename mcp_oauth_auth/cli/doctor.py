@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from mcp_oauth_auth.cli.errors import CLIError, ExitCode, explain
+from mcp_oauth_auth.cli.errors import DOCUMENTATION, CLIError, ExitCode, explain
 from mcp_oauth_auth.cli.output import Terminal
 from mcp_oauth_auth.cli.probe import send_probe
 from mcp_oauth_auth.driving.loop import drive
@@ -264,6 +264,7 @@ def _check_authorization_server(
     if metadata is None:
         return
     section.add("ok", f"metadata found; its issuer is exactly {metadata.issuer} (RFC 8414 §3.3)")
+    _provider(report, section, metadata.issuer)
     try:
         check_pkce_support(metadata, trust_unadvertised=False)
     except PKCENotSupportedError as exc:
@@ -284,6 +285,22 @@ def _check_authorization_server(
     report.details.setdefault("authorization_servers", []).append(_metadata_json(metadata))
     if not section.has_errors:
         report.usable_issuers.append(metadata.issuer)
+
+
+def _provider(report: DoctorReport, section: Section, issuer: str) -> None:
+    """A provider with a preset (``docs/providers.md``), recognised from its issuer: suggest the preset."""
+    from mcp_oauth_auth.presets import preset_named, recognise_provider
+
+    recognised = recognise_provider(issuer)
+    if recognised is None:
+        return
+    name, reason = recognised
+    section.add(
+        "info",
+        f"{preset_named(name).description.partition(':')[0]} ({reason}): log in with --preset {name} "
+        f"(what it changes: {DOCUMENTATION}/providers.md)",
+    )
+    report.details.setdefault("suggested_presets", []).append(name)
 
 
 def _registration(section: Section, metadata: AuthorizationServerMetadata) -> None:

@@ -26,6 +26,7 @@ from mcp_oauth_auth.cli.lookup import (
 )
 from mcp_oauth_auth.cli.output import Terminal
 from mcp_oauth_auth.cli.probe import check_endpoint
+from mcp_oauth_auth.cli.provider_options import provider_options
 from mcp_oauth_auth.cli.strength import warn_if_weak
 from mcp_oauth_auth.cli.summary import emit_json, expiry_text, granted_scopes, print_fields, summary
 from mcp_oauth_auth.records import CredentialRecord
@@ -115,6 +116,7 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
             ExitCode.USAGE,
         )
     client_secret = args.client_secret or (os.environ.get(CLIENT_SECRET_ENV) if args.client_id else None) or None
+    provider = provider_options(args)
     store = open_store(args.store)
     if not args.json:
         account = "" if args.account is None else f" (account {args.account!r})"
@@ -131,11 +133,12 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
         issuer=args.issuer,
         allow_parent_resource=args.allow_parent_resource,
         allow_private_networks=args.allow_private_networks,
-        trust_unadvertised_pkce=args.trust_unadvertised_pkce,
+        trust_unadvertised_pkce=args.trust_unadvertised_pkce or None,  # (not given: the preset's, else False)
         client_name="mcp-oauth",
         name=args.name,
         assertion=Path(args.assertion_file) if args.assertion_file else None,
         dpop=getattr(args, "dpop", False),
+        **provider,
         account=args.account,
         login_hint=args.login_hint,
     )

@@ -3,7 +3,7 @@ the shared driver (:mod:`mcp_oauth_auth.driving`)."""
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
 from mcp_oauth_auth.authorizers.base import Authorizer, AuthorizerLike, as_authorizer
@@ -28,6 +28,7 @@ from mcp_oauth_auth.flow.revocation import revoke_token
 from mcp_oauth_auth.flow.tokens import refresh_tokens
 from mcp_oauth_auth.flow.urls import canonical_resource
 from mcp_oauth_auth.flow.values import scope_tuple
+from mcp_oauth_auth.presets import ProviderPreset, settings_with_preset
 from mcp_oauth_auth.records import ClientRegistration
 
 __all__ = ["MCPOAuthClient"]
@@ -49,6 +50,9 @@ class MCPOAuthClient:
         client_secret: its secret, for a confidential client.
         allow_private_networks: as for :class:`~mcp_oauth_auth.MCPOAuth`: let the servers name non-public
             addresses for the flow to fetch.
+        extra_authorize_params, extra_token_params, preset: as for :class:`~mcp_oauth_auth.MCPOAuth` (a provider's
+            extra parameters and settings, docs/providers.md); a preset's device flow preference does not apply
+            here (:meth:`authorize` is the browser flow).
     """
 
     def __init__(
@@ -62,11 +66,22 @@ class MCPOAuthClient:
         client_secret: str | None = None,
         client_name: str = "mcp-oauth-auth",
         retry: RetryPolicy | None = None,
-        send_resource_indicator: bool = True,
-        trust_unadvertised_pkce: bool = False,
+        send_resource_indicator: bool | None = None,
+        trust_unadvertised_pkce: bool | None = None,
         allow_insecure_http: bool = False,
         allow_private_networks: bool = False,
+        extra_authorize_params: Mapping[str, str] | None = None,
+        extra_token_params: Mapping[str, str] | None = None,
+        preset: str | ProviderPreset | None = None,
     ) -> None:
+        provider = settings_with_preset(
+            preset,
+            send_resource_indicator=send_resource_indicator,
+            trust_unadvertised_pkce=trust_unadvertised_pkce,
+            extra_authorize_params=extra_authorize_params,
+            extra_token_params=extra_token_params,
+            has_client=bool(client_id),
+        )
         self.server_url = canonical_resource(server_url)
         self._address_policy = AddressPolicy(self.server_url, allow_private_networks)
         self.redirect_uri = redirect_uri
@@ -77,8 +92,9 @@ class MCPOAuthClient:
         self._settings = ClientSettings(client_id=client_id, client_secret=client_secret, client_name=client_name)
         self._settings.validate()
         self._retry = retry or RetryPolicy()
-        self._send_resource_indicator = send_resource_indicator
-        self._trust_unadvertised_pkce = trust_unadvertised_pkce
+        self._send_resource_indicator = provider.send_resource_indicator
+        self._trust_unadvertised_pkce = provider.trust_unadvertised_pkce
+        self._request_rules = provider.request_rules
         self._allow_insecure_http = allow_insecure_http
         self._resource_metadata: ProtectedResourceMetadata | None = None
         self._metadata: AuthorizationServerMetadata | None = None
@@ -192,6 +208,7 @@ class MCPOAuthClient:
             chosen = tuple(self.resource_scopes_supported)
         if "offline_access" in server.scopes_supported and "offline_access" not in chosen:
             chosen = (*chosen, "offline_access")
+        chosen = self._request_rules.scopes(chosen)
         client, tokens = await self._run(
             code_grant(
                 server,
@@ -259,7 +276,12 @@ class MCPOAuthClient:
     async def _run(self, flow: Flow) -> Any:
         """Drive a sans-IO flow: its HTTP requests through the client, its sleeps and its authorizer calls."""
         # Every request checked against the address policy, as MCPOAuth's flows are (flow/guard.py).
-        flow = guarded(flow, self._address_policy, allow_insecure_http=self._allow_insecure_http)
+        flow = guarded(
+            flow,
+            self._address_policy,
+            allow_insecure_http=self._allow_insecure_http,
+            rewrite=self._request_rules.rewriter(self.server_url),
+        )
         async with http_client(self._http_source) as client:
             return await adrive(flow, client, Performer(authorizer=self._authorizer), _unreachable)
 

@@ -45,6 +45,9 @@ _MCPOAUTH_OPTIONS = frozenset(
         "private_key",
         "dpop",
         "issuer",
+        "extra_authorize_params",
+        "extra_token_params",
+        "preset",
         "account",
         "login_hint",
     }
@@ -74,9 +77,10 @@ class OAuthHandler:
             a new ``httpx.AsyncClient`` per operation.
         **options: more :class:`~mcp_oauth_auth.MCPOAuth` options (``issuer`` for the pre-registered client,
             ``retry``, ``refresh_skew``, ``trust_unadvertised_pkce``, ``send_resource_indicator``,
-            ``allow_insecure_http``, ...). ``account`` makes every credential of this handler that account's (a
-            handler per account: a personal and a work one over the same ``token_manager`` never see each other's
-            tokens), ``login_hint`` names it to the authorization server.
+            ``allow_insecure_http``, ``preset``, ``extra_authorize_params``, ``extra_token_params``, ...). ``account``
+            makes every credential of this handler that account's (a handler per account: a personal and a work one
+            over the same ``token_manager`` never see each other's tokens), ``login_hint`` names it to the
+            authorization server.
     """
 
     def __init__(

@@ -10,6 +10,7 @@ from mcp_oauth_auth.flow.effects import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_RESPO
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.jwt_bearer import JWT_BEARER, AssertionSource, check_assertion_source
 from mcp_oauth_auth.flow.registration import ClientSettings
+from mcp_oauth_auth.flow.request_rules import RequestRules
 from mcp_oauth_auth.flow.urls import check_redirect_uri, require_secure_url
 from mcp_oauth_auth.flow.values import is_duration, is_whole_number
 
@@ -92,6 +93,9 @@ class FlowConfig:
     #: :class:`~mcp_oauth_auth.DPoPKey` for the caller's own, False for bearer tokens (unless the resource requires
     #: DPoP).
     dpop: bool | DPoPKey = False
+    #: A provider's additions to the requests (extra parameters, audience, scopes it refuses): from ``preset``,
+    #: ``extra_authorize_params`` and ``extra_token_params`` (:mod:`mcp_oauth_auth.flow.request_rules`).
+    request_rules: RequestRules = field(default_factory=RequestRules)
     #: The account label of the credential (part of its record's key): None for the default account.
     account: str | None = None
     #: Sent as ``login_hint`` in authorization requests (OpenID Connect Core §3.1.2.1): which account to sign in with.
@@ -99,6 +103,8 @@ class FlowConfig:
 
     def __post_init__(self) -> None:
         self.client.validate()
+        if not isinstance(self.request_rules, RequestRules):
+            raise ConfigurationError(f"request_rules must be RequestRules, not {type(self.request_rules).__name__}")
         if not isinstance(self.dpop, bool):
             from mcp_oauth_auth.flow.dpop import DPoPKey
 

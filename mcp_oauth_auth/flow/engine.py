@@ -179,6 +179,7 @@ class FlowEngine:
             allow_insecure_http=config.allow_insecure_http,
             max_body=config.max_response_size,
             deadline=config.response_deadline,
+            rewrite=config.request_rules.rewriter(self.server_url),
         )
 
     def _ensure_fresh(self, now: float | None) -> Generator[Effect, Any, None]:
@@ -476,7 +477,9 @@ class FlowEngine:
             self.require_dpop()
         resource = prm.resource if prm else self.server_url
         resource_parameter = resource if config.send_resource_indicator else None
-        scopes = step_up_scopes or self._with_earlier_scopes(self._choose_scopes(challenge, prm))
+        scopes = config.request_rules.scopes(
+            step_up_scopes or self._with_earlier_scopes(self._choose_scopes(challenge, prm))
+        )
         existing = self.record.client if self.record and self.record.issuer == server.issuer else None
         grant = choose_grant(config, server)
         dpop = self.dpop and self.dpop.for_server(server.extra.get("dpop_signing_alg_values_supported"))
@@ -488,6 +491,7 @@ class FlowEngine:
         else:
             if "offline_access" in server.scopes_supported and "offline_access" not in scopes:
                 scopes = (*scopes, "offline_access")
+            scopes = config.request_rules.scopes(scopes)
             if grant == "device":
                 client, tokens = yield from device_grant(
                     server,

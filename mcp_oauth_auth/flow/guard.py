@@ -1,5 +1,6 @@
 """Every request a credential flow makes, checked before it leaves: the address policy, the redirects a client
-followed, and a cap on the URLs one flow may reach.
+followed, and a cap on the URLs one flow may reach. A provider's additions to the requests
+(:mod:`mcp_oauth_auth.flow.request_rules`) are applied here too, before the checks.
 
 :func:`guarded` wraps a flow (a generator of effects): an HTTP effect whose URL the
 :class:`~mcp_oauth_auth.flow.addresses.AddressPolicy` refuses is never handed to the driver; the refusal
@@ -12,7 +13,7 @@ allowed by the policy; otherwise the flow gets the refusal, not the response.
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from contextlib import closing
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -44,9 +45,11 @@ def guarded(
     allow_insecure_http: bool = False,
     max_body: int = DEFAULT_MAX_RESPONSE_SIZE,
     deadline: float = DEFAULT_RESPONSE_DEADLINE,
+    rewrite: Callable[[Effect], Effect] | None = None,
 ) -> Generator[Effect, Any, T]:
     """``flow`` with each of its requests checked against ``policy`` (see the module's documentation), and its
-    responses read within ``max_body`` bytes and ``deadline`` seconds."""
+    responses read within ``max_body`` bytes and ``deadline`` seconds. ``rewrite`` (a provider's request rules)
+    is applied to each effect first."""
     urls: set[str] = set()
     result: Any = None
     failure: BaseException | None = None
@@ -58,6 +61,8 @@ def guarded(
                 value: T = stop.value
                 return value
             result, failure = None, None
+            if rewrite is not None:
+                effect = rewrite(effect)
             if isinstance(effect, SendHttp):
                 failure = _refusal(effect, policy, urls)
                 if failure is not None:

@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from mcp_oauth_auth.exceptions import ClientRegistrationRequiredError, ConfigurationError, RegistrationError
+from mcp_oauth_auth.exceptions import (
+    ClientRegistrationRequiredError,
+    ConfigurationError,
+    RegistrationError,
+    RegistrationPolicyError,
+)
 from mcp_oauth_auth.flow.client_auth import PRIVATE_KEY_JWT
 from mcp_oauth_auth.flow.effects import Effect, HttpRequest
 from mcp_oauth_auth.flow.fetch import RetryPolicy, fetch
@@ -267,6 +272,17 @@ def register_client(
         del request_body["scope"]
         response = yield from fetch(HttpRequest.json(endpoint, request_body), retry, "client registration")
         document = response.json_object() or {}
+    if response.status in (401, 403):
+        # Anonymous registration refused by a policy (Keycloak's trusted hosts, Okta without an API token):
+        # registering again will not help; an administrator must register the client.
+        raise RegistrationPolicyError(
+            "the authorization server's policy refused dynamic client registration: register a client with its "
+            "administrator and use its client ID",
+            url=endpoint,
+            status_code=response.status,
+            error=_text(document.get("error")),
+            error_description=_text(document.get("error_description")),
+        )
     if response.status not in (200, 201):
         raise RegistrationError(
             "dynamic client registration was refused",

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.testing.fake_config import FakeStackConfig
     from mcp_oauth_auth.testing.fake_context import ENDPOINTS
     from mcp_oauth_auth.testing.fake_http import FakeResponse
+    from mcp_oauth_auth.testing.fake_provider import ProviderQuirks, like_provider
     from mcp_oauth_auth.testing.pytest_plugin import StackClock
     from mcp_oauth_auth.testing.server import reserve_loopback_port, serve_asgi, serve_stack
 
@@ -41,6 +42,8 @@ _MODULES = {
     "FakeMCPStack": "fake",
     "FakeResponse": "fake_http",
     "FakeStackConfig": "fake_config",
+    "ProviderQuirks": "fake_provider",
+    "like_provider": "fake_provider",
     "StackClock": "pytest_plugin",
     "assert_counts": "assertions",
     "assert_grants": "assertions",
@@ -76,6 +79,7 @@ __all__ = [
     "FakeMCPStack",
     "FakeResponse",
     "FakeStackConfig",
+    "ProviderQuirks",
     "StackClock",
     "assert_counts",
     "assert_grants",
@@ -83,6 +87,7 @@ __all__ = [
     "assert_scopes_requested",
     "assert_token_requests",
     "describe_traffic",
+    "like_provider",
     "reserve_loopback_port",
     "serve_asgi",
     "serve_stack",

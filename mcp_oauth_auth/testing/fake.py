@@ -27,6 +27,7 @@ from mcp_oauth_auth.testing.fake_as import FakeAuthorizationServer, FakeClient, 
 from mcp_oauth_auth.testing.fake_config import FakeStackConfig, validate_base_url
 from mcp_oauth_auth.testing.fake_context import ENDPOINTS, FakeLog
 from mcp_oauth_auth.testing.fake_http import FakeRequest, FakeResponse, HeadersInput, json_response, origin_of
+from mcp_oauth_auth.testing.fake_provider import ProviderBehaviour
 from mcp_oauth_auth.testing.fake_resource import PRM_WELL_KNOWN, FakeResource
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class FakeMCPStack:
         self._failures: dict[str, deque[FakeResponse]] = {}
         self._as = FakeAuthorizationServer(self)
         self._resource = FakeResource(self, self._as)
+        self._provider = ProviderBehaviour(lambda: self.config, lambda: self.issuer, self.accepted_resources)
         self._asgi_app = self._make_asgi_app()
 
     def __repr__(self) -> str:
@@ -346,7 +348,8 @@ class FakeMCPStack:
                 endpoints.insert(0, "refresh")
             for name in endpoints:
                 self._log.counts[name] += 1
-            response = handler(request, self._take_failure(endpoints))
+            injected = self._take_failure(endpoints) or self._provider.refusal(endpoint, request)
+            response = self._provider.after(endpoint, request, handler(request, injected))
             self._log.requests.append(
                 {"endpoint": endpoint, "method": request.method, "url": url, "status": response.status}
             )

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
+from mcp_oauth_auth.testing.fake_provider import ProviderQuirks
+
 if TYPE_CHECKING:
     from mcp_oauth_auth.testing.fake_as.keys import PublicKeyInput
 
@@ -145,6 +147,9 @@ class FakeStackConfig:
     dpop_signing_alg_values_supported: list[str] = field(default_factory=lambda: ["ES256", "RS256", "EdDSA"])
     #: Seconds a proof's ``iat`` may differ from the stack's clock.
     dpop_iat_window: int = 60
+
+    # --- a real provider's refusals (testing/fake_provider.py; ``like_provider(name)`` sets them all) ---
+    quirks: ProviderQuirks = field(default_factory=ProviderQuirks)
 
     def validate(self) -> None:
         """Raise ValueError when the settings contradict each other or are malformed."""

@@ -207,3 +207,61 @@ def test_an_unreachable_server_is_explained() -> None:
 
     with httpx.Client(transport=httpx.MockTransport(refused)) as http, pytest.raises(CLIError):
         diagnose(SERVER, http)
+
+
+@pytest.mark.parametrize(
+    ("issuer", "preset", "label", "reason"),
+    [
+        (
+            "https://login.microsoftonline.com/tenant-id/v2.0",
+            "entra",
+            "Microsoft Entra ID",
+            "the issuer's host login.microsoftonline.com",
+        ),
+        ("https://example.eu.auth0.com/", "auth0", "Auth0", "the issuer's host example.eu.auth0.com"),
+        (
+            "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc",
+            "cognito",
+            "AWS Cognito",
+            "the issuer's host cognito-idp.eu-west-1.amazonaws.com",
+        ),
+        ("https://accounts.google.com", "google", "Google", "the issuer's host accounts.google.com"),
+        ("https://github.com/login/oauth", "github", "GitHub", "the issuer's host github.com"),
+        ("https://example.okta.com/oauth2/default", "okta", "Okta", "the issuer's host example.okta.com"),
+        (
+            "https://sso.example.com/realms/mcp",
+            "keycloak",
+            "Keycloak",
+            "the issuer's path /realms/mcp, a Keycloak realm",
+        ),
+    ],
+)
+def test_known_providers_are_recognised_and_their_preset_suggested(
+    issuer: str, preset: str, label: str, reason: str
+) -> None:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(issuer)
+    path = parts.path.rstrip("/")
+    metadata_url = f"{parts.scheme}://{parts.netloc}/.well-known/oauth-authorization-server{path}"
+    document = metadata(issuer=issuer, authorization_endpoint=f"{issuer}/authorize", token_endpoint=f"{issuer}/token")
+    report = run(
+        {
+            SERVER: httpx.Response(401, headers={"WWW-Authenticate": CHALLENGE}),
+            PRM_URL: httpx.Response(200, json={"resource": SERVER, "authorization_servers": [issuer]}),
+            metadata_url: httpx.Response(200, json=document),
+        }
+    )
+    suggestions = [message for message in findings(report, "info") if "--preset" in message]
+    assert suggestions == [
+        f"{label} ({reason}): log in with --preset {preset} "
+        "(what it changes: https://github.com/mcp-oauth-auth/mcp-oauth-auth/tree/main/docs/providers.md)"
+    ]
+    assert report.details["suggested_presets"] == [preset]
+    assert report.to_json()["suggested_presets"] == [preset]
+
+
+def test_an_unknown_provider_gets_no_preset_suggestion() -> None:
+    report = run(oauth_server())
+    assert not [message for message in findings(report) if "--preset" in message]
+    assert "suggested_presets" not in report.details

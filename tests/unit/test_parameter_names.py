@@ -16,7 +16,7 @@ from mcp_oauth_auth.flow.registration import ClientSettings
 MCPOAUTH = set(inspect.signature(MCPOAuth.__init__).parameters) - {"self"}
 
 #: What the engine is told that is not a caller's option: derived from the authorizer, or grouped.
-DERIVED = {"client", "interaction", "headless_reason"}
+DERIVED = {"client", "interaction", "headless_reason", "request_rules"}
 
 
 def test_the_engine_configuration_uses_the_constructors_names() -> None:
