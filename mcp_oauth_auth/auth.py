@@ -205,6 +205,14 @@ class MCPOAuth(_AuthBase):
             same store) is exchanged at the IdP for an ID-JAG (RFC 8693), presented to the MCP authorization server
             in the jwt-bearer grant with ``client_id`` and ``client_secret`` or ``private_key``. A new ID-JAG is
             minted when the token expires. See docs/enterprise-managed-authorization.md.
+        account: a label for one of several credentials for the same server and authorization server (a personal
+            and a work account, two tenants), part of the stored record's identity: each account's record is
+            loaded, refreshed, stepped up and revoked on its own, and a request never carries another account's
+            token. None (the default) is the default account, that of every record stored before accounts existed.
+            A new authorization for a named account asks an OpenID provider to let the person choose the account
+            (``prompt=select_account``), unless ``login_hint`` names it. See docs/accounts.md.
+        login_hint: sent as ``login_hint`` in the authorization request (OpenID Connect): the account to sign in
+            with, e.g. an e-mail address; never sent unless given.
     """
 
     _with_httpx2: ClassVar[dict[type[MCPOAuth], type[MCPOAuth]]] = {}
@@ -250,6 +258,8 @@ class MCPOAuth(_AuthBase):
         extra_token_params: Mapping[str, str] | None = None,
         preset: str | ProviderPreset | None = None,
         identity_assertion: EnterpriseIdP | None = None,
+        account: str | None = None,
+        login_hint: str | None = None,
     ) -> None:
         provider = settings_with_preset(
             preset,
@@ -301,6 +311,8 @@ class MCPOAuth(_AuthBase):
             dpop=dpop,
             request_rules=provider.request_rules,
             identity_assertion=identity_assertion,
+            account=account,
+            login_hint=login_hint,
         )
         self._engine = FlowEngine(config)
         self._store: TokenStore = store if store is not None else AutoTokenStore()
@@ -315,6 +327,11 @@ class MCPOAuth(_AuthBase):
     def server_url(self) -> str:
         """The canonical URI of the MCP server."""
         return self._engine.server_url
+
+    @property
+    def account(self) -> str | None:
+        """The account label of the credential this object uses (None: the default account)."""
+        return self._engine.config.account
 
     @property
     def store(self) -> TokenStore:

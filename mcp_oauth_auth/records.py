@@ -1,8 +1,8 @@
 """Credential records: the plain data that a :class:`~mcp_oauth_auth.storage.TokenStore` persists.
 
-One :class:`CredentialRecord` per (authorization server issuer, protected resource). It holds everything needed to
-use and refresh the credential in a new process without rediscovery: the client registration, the tokens with an
-absolute expiry, the granted scopes and the endpoints of the issuer that produced them.
+One :class:`CredentialRecord` per (authorization server issuer, protected resource, account). It holds everything
+needed to use and refresh the credential in a new process without rediscovery: the client registration, the tokens
+with an absolute expiry, the granted scopes and the endpoints of the issuer that produced them.
 
 Records are frozen dataclasses with ``to_dict``/``from_dict`` for JSON, and a ``repr`` that redacts every secret.
 ``from_dict`` checks the type of every field (records may be edited by hand in a keyring or in Vault) and raises
@@ -138,13 +138,17 @@ def redact(secret: str | None) -> str:
 
 @dataclass(frozen=True)
 class RecordKey:
-    """Identifies one credential record: the issuer that granted it and the resource it is for."""
+    """Identifies one credential record: the issuer that granted it, the resource it is for, and the account label
+    that tells two credentials for the same pair apart (a personal and a work account); None is the default account,
+    that of every record written before accounts existed."""
 
     issuer: str
     resource: str
+    account: str | None = None
 
     def __str__(self) -> str:
-        return f"{self.resource} @ {self.issuer}"
+        account = "" if self.account is None else f" (account {self.account!r})"
+        return f"{self.resource} @ {self.issuer}{account}"
 
 
 @dataclass(frozen=True)
@@ -260,7 +264,7 @@ class TokenSet:
 
 @dataclass(frozen=True)
 class CredentialRecord:
-    """Everything stored for one (issuer, resource) pair.
+    """Everything stored for one (issuer, resource, account).
 
     ``token_endpoint`` and ``revocation_endpoint`` are the discovered endpoints of ``issuer``: a restarted process
     refreshes with them, never with a guessed endpoint. ``requested_scopes`` is what was asked for (the base for a
@@ -283,10 +287,13 @@ class CredentialRecord:
     #: The DPoP private key (PKCS#8 PEM) the tokens are bound to (RFC 9449), or None: stored encrypted with the
     #: tokens, never shown in a ``repr``. Records written before DPoP support have none.
     dpop_key: str | None = field(default=None, repr=False)
+    #: The account label, part of the key (``MCPOAuth(..., account="work")``): None for the default account. Records
+    #: of the default account are stored exactly as before accounts existed (no ``account`` field, the same key).
+    account: str | None = None
 
     @property
     def key(self) -> RecordKey:
-        return RecordKey(issuer=self.issuer, resource=self.resource)
+        return RecordKey(issuer=self.issuer, resource=self.resource, account=self.account)
 
     def with_tokens(self, tokens: TokenSet | None) -> CredentialRecord:
         return replace(self, tokens=tokens, updated_at=time.time())
@@ -306,6 +313,7 @@ class CredentialRecord:
             "updated_at": self.updated_at,
             "names": list(self.names),
             **({"dpop_key": self.dpop_key} if self.dpop_key is not None else {}),
+            **({"account": self.account} if self.account is not None else {}),
         }
 
     @classmethod
@@ -329,4 +337,5 @@ class CredentialRecord:
             updated_at=_float(data, "updated_at", 0.0),
             names=_str_tuple(data, "names"),
             dpop_key=_opt_str(data, "dpop_key"),
+            account=_opt_str(data, "account"),
         )

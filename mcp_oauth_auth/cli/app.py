@@ -94,6 +94,34 @@ def _port(text: str) -> int:
     return value
 
 
+def _named_parser() -> _Parser:
+    """The arguments of the commands that use a stored credential: its NAME, and what narrows NAME down."""
+    named = _Parser(add_help=False)
+    named.add_argument("name", metavar="NAME", help="the name given at login (or the server URL)")
+    named.add_argument("--url", help="the server URL, when NAME names credentials for several servers")
+    named.add_argument(
+        "--account",
+        metavar="ACCOUNT",
+        help="the account, when NAME names credentials of several accounts (default: the default account's)",
+    )
+    return named
+
+
+def _add_account_options(login: _Parser) -> None:
+    """``login --account`` and ``--login-hint``: which of several accounts for one server (docs/accounts.md)."""
+    login.add_argument(
+        "--account",
+        metavar="ACCOUNT",
+        help="a label for this account (e.g. work), when you have several for the same server: each is stored, "
+        "refreshed and revoked on its own",
+    )
+    login.add_argument(
+        "--login-hint",
+        metavar="HINT",
+        help="the account to sign in with (e.g. your e-mail address), passed to the authorization server",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mcp-oauth",
@@ -132,9 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     as_json = _Parser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="machine-readable output (never contains tokens)")
-    named = _Parser(add_help=False)
-    named.add_argument("name", metavar="NAME", help="the name given at login (or the server URL)")
-    named.add_argument("--url", help="the server URL, when NAME names credentials for several servers")
+    named = _named_parser()
 
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
 
@@ -198,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_grant_options(login)
     _add_provider_options(login)
+    _add_account_options(login)
 
     command("list", commands.list_records, "list the stored credentials (no secrets)", store, as_json, aliases=["ls"])
     command(
@@ -225,7 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="revoke and forget the credential even when other names use it (without: only NAME is removed)",
     )
-    command("clear", commands.clear, "forget a credential here, without contacting the server", named, store, as_json)
+    clear = command(
+        "clear", commands.clear, "forget a credential here, without contacting the server", named, store, as_json
+    )
+    clear.add_argument(
+        "--all",
+        action="store_true",
+        help="forget the credential even when other names use it (without: only NAME is removed)",
+    )
     demo = command("demo", commands.demo, "the complete flow against an embedded local server, narrated")
     demo.add_argument(
         "--store",

@@ -15,6 +15,7 @@ from mcp_oauth_auth.cli.errors import CLIError, ExitCode, NotLoggedInError
 from mcp_oauth_auth.cli.lookup import (
     RecordView,
     StoredRecord,
+    account_option,
     find_record,
     load_all,
     open_store,
@@ -71,7 +72,12 @@ def list_records(args: argparse.Namespace, terminal: Terminal) -> int:
         document = [
             summary(item.record, store)
             if item.record is not None
-            else {"resource": item.key.resource, "issuer": item.key.issuer, "error": item.problem}
+            else {
+                "resource": item.key.resource,
+                "issuer": item.key.issuer,
+                "account": item.key.account,
+                "error": item.problem,
+            }
             for item in found
         ]
         emit_json(terminal, document)
@@ -81,14 +87,21 @@ def list_records(args: argparse.Namespace, terminal: Terminal) -> int:
         terminal.note("Add one with: mcp-oauth login NAME URL")
         return ExitCode.OK
     rows = [_row(item, store) for item in found]
-    headers = ("NAME", "SERVER", "ISSUER", "SCOPES", "EXPIRES", "STORE")
+    headers = ["NAME", "ACCOUNT", "SERVER", "ISSUER", "SCOPES", "EXPIRES", "STORE"]
     # When the terminal is narrow, the scopes and the issuer give way first; the server URL last.
-    shrink_order = (3, 2, 5, 1, 0, 4)
+    shrink_order = [4, 3, 6, 2, 0, 1, 5]
+    if all(item.key.account is None for item in found):
+        # Only the default account: the ACCOUNT column would say "-" on every line (--json always has "account").
+        headers.pop(1)
+        rows = [row[:1] + row[2:] for row in rows]
+        shrink_order = [index - 1 if index > 1 else index for index in shrink_order if index != 1]
     for line in render_table(headers, rows, terminal.width, terminal.ellipsis, shrink_order):
         terminal.print(line)
     for item in found:
         if item.record is None:  # the table cuts the reason on a narrow terminal: here it is whole
-            terminal.error(f"the credential for {item.key.resource} ({item.key.issuer}) cannot be read: {item.problem}")
+            key = item.key
+            account = "" if key.account is None else f", account {key.account!r}"
+            terminal.error(f"the credential for {key.resource} ({key.issuer}{account}) cannot be read: {item.problem}")
     return _unreadable_status(found)
 
 
@@ -97,18 +110,27 @@ def _unreadable_status(found: Sequence[StoredRecord]) -> int:
     return ExitCode.ERROR if any(item.record is None for item in found) else ExitCode.OK
 
 
-def _sort_key(item: StoredRecord) -> tuple[str, str]:
+def _sort_key(item: StoredRecord) -> tuple[str, str, str]:
     names = item.record.names if item.record is not None else ()
-    return (names[0] if names else "~", item.key.resource)
+    return (names[0] if names else "~", item.key.resource, item.key.account or "")
 
 
 def _row(item: StoredRecord, store: TokenStore) -> list[str]:
     label = store_label(store)
     if item.record is None:
-        return ["?", item.key.resource, item.key.issuer, "", f"unreadable: {item.problem}", label]
+        return [
+            "?",
+            _account_text(item.key.account),
+            item.key.resource,
+            item.key.issuer,
+            "",
+            f"unreadable: {item.problem}",
+            label,
+        ]
     record = item.record
     return [
         ", ".join(record.names) or "-",
+        _account_text(record.account),
         record.server_url,
         record.issuer,
         " ".join(granted_scopes(record)),
@@ -117,9 +139,19 @@ def _row(item: StoredRecord, store: TokenStore) -> list[str]:
     ]
 
 
-def show(args: argparse.Namespace, terminal: Terminal) -> int:
+def _account_text(account: str | None) -> str:
+    """An account as ``list`` and ``show`` print it: the default account as ``-``."""
+    return "-" if account is None else account
+
+
+def _find(args: argparse.Namespace, terminal: Terminal) -> tuple[TokenStore, CredentialRecord]:
+    """The store and the record the command's NAME, ``--url`` and ``--account`` designate."""
     store = open_store(args.store)
-    record = find_record(store, args.name, args.url, terminal)
+    return store, find_record(store, args.name, args.url, terminal, args.account)
+
+
+def show(args: argparse.Namespace, terminal: Terminal) -> int:
+    store, record = _find(args, terminal)
     tokens = record.tokens
     client = record.client
     if args.json:
@@ -140,6 +172,7 @@ def show(args: argparse.Namespace, terminal: Terminal) -> int:
     terminal.print(terminal.style(", ".join(record.names) or record.server_url, "bold"))
     fields = [
         ("server", record.server_url),
+        ("account", _account_text(record.account)),
         ("resource", record.resource),
         ("issuer", record.issuer),
         ("client", f"{client.client_id} ({client.kind}, {client.token_endpoint_auth_method})"),
@@ -171,21 +204,26 @@ def _absolute(timestamp: float | None) -> str:
 class _NoNewLogin(Authorizer):
     """Refuses to start an authorization: these commands only use, and refresh, what is stored."""
 
-    def __init__(self, name: str, url: str) -> None:
+    def __init__(self, name: str, record: CredentialRecord) -> None:
         self._name = name
-        self._url = url
+        self._record = record
 
     def redirect_uri(self, registered: Sequence[str]) -> str | None:
         return registered[0] if registered else None
 
     def authorize(self, authorization_url: str, redirect_uri: str) -> str:
-        raise _login_needed(self._name, self._url)
+        raise _login_needed(self._name, self._record)
 
 
-def _login_needed(name: str, url: str) -> NotLoggedInError:
+def _login_again(name: str, record: CredentialRecord) -> str:
+    """The command that logs in to ``record``'s server, as ``record``'s account, again."""
+    return f"mcp-oauth login {name} {record.server_url}{account_option(record.account)}"
+
+
+def _login_needed(name: str, record: CredentialRecord) -> NotLoggedInError:
     return NotLoggedInError(
         f"the stored credential {name!r} can no longer be used or refreshed: a new login is needed",
-        f"mcp-oauth login {name} {url}",
+        _login_again(name, record),
     )
 
 
@@ -209,21 +247,21 @@ def _auth_for(record: CredentialRecord, store: TokenStore, name: str) -> MCPOAut
         record.server_url,
         scopes=record.requested_scopes or None,
         store=RecordView(store, record.key),
-        authorizer=_NoNewLogin(name, record.server_url),
+        authorizer=_NoNewLogin(name, record),
+        account=record.account,
         **options,
     )
 
 
 def get_token(args: argparse.Namespace, terminal: Terminal) -> int:
-    store = open_store(args.store)
-    record = find_record(store, args.name, args.url, terminal)
+    store, record = _find(args, terminal)
     if record.tokens is None:
-        raise _login_needed(args.name, record.server_url)
+        raise _login_needed(args.name, record)
     auth = _auth_for(record, store, args.name)
     with http_client() as http:
         tokens = auth.authenticate(http)
     if tokens.expires_within(0):  # stored, expired, and nothing to refresh it with
-        raise _login_needed(args.name, record.server_url)
+        raise _login_needed(args.name, record)
     # Exactly the token: a newline only for a person at a terminal, so that $(...) and pipes get the bare value (and
     # a terminal never gets control characters, which are no part of a usable token anyway).
     if terminal.out.isatty():
@@ -237,8 +275,7 @@ def get_token(args: argparse.Namespace, terminal: Terminal) -> int:
 def test_connection(args: argparse.Namespace, terminal: Terminal) -> int:
     from mcp_oauth_auth.cli.mcp_session import MCPClientSession, MCPError, MCPHTTPError
 
-    store = open_store(args.store)
-    record = find_record(store, args.name, args.url, terminal)
+    store, record = _find(args, terminal)
     auth = _auth_for(record, store, args.name)
     started = time.monotonic()
     with http_client(auth=auth, timeout=args.timeout) as http:
@@ -251,7 +288,7 @@ def test_connection(args: argparse.Namespace, terminal: Terminal) -> int:
             if exc.status_code in (401, 403):
                 raise NotLoggedInError(
                     f"{record.server_url} refused the stored credential: {exc}",
-                    f"log in again: mcp-oauth login {args.name} {record.server_url}",
+                    f"log in again: {_login_again(args.name, record)}",
                 ) from exc
             raise CLIError(str(exc), "run `mcp-oauth doctor URL` to check the server") from exc
         except MCPError as exc:
@@ -266,6 +303,7 @@ def test_connection(args: argparse.Namespace, terminal: Terminal) -> int:
             {
                 "name": args.name,
                 "server_url": record.server_url,
+                "account": record.account,
                 "ok": True,
                 "protocol_version": info.protocol_version,
                 "server": {"name": info.name, "version": info.version},
@@ -274,7 +312,7 @@ def test_connection(args: argparse.Namespace, terminal: Terminal) -> int:
             },
         )
         return ExitCode.OK
-    terminal.success(f"Connected to {record.server_url} as {args.name} ({elapsed_ms} ms)")
+    terminal.success(f"Connected to {record.server_url} as {_names_and_account(args.name, record)} ({elapsed_ms} ms)")
     print_fields(
         terminal,
         [
@@ -294,10 +332,9 @@ def logout(args: argparse.Namespace, terminal: Terminal) -> int:
 
     from mcp_oauth_auth.cli.aliases import drop_alias, shared_by_others
 
-    store = open_store(args.store)
-    record = find_record(store, args.name, args.url, terminal)
+    store, record = _find(args, terminal)
     if shared_by_others(record, args.name) and not args.all:
-        return drop_alias(terminal, store, record, args.name, args.json)
+        return drop_alias(terminal, store, record, args.name, args.json, "logout")
     auth = _auth_for(record, store, args.name)
     try:
         with http_client() as http:
@@ -306,7 +343,8 @@ def logout(args: argparse.Namespace, terminal: Terminal) -> int:
         raise CLIError(
             f"could not reach the authorization server to revoke the tokens ({type(exc).__name__}); "
             "the credential is still stored",
-            f"try again later, or forget it here only: mcp-oauth clear {args.name}",
+            f"try again later, or forget it here only: mcp-oauth clear {args.name}{account_option(record.account)}"
+            f"{' --all' if args.all else ''}",
         ) from exc
     if args.json:
         emit_json(
@@ -314,6 +352,7 @@ def logout(args: argparse.Namespace, terminal: Terminal) -> int:
             {
                 "names": list(record.names),
                 "server_url": record.server_url,
+                "account": record.account,
                 "removed": True,
                 "revocation": [
                     {"token": outcome.token_type_hint, "revoked": outcome.revoked, "error": _error_text(outcome.error)}
@@ -349,15 +388,28 @@ def _error_text(error: Exception | None) -> str | None:
 
 
 def _names_and_url(record: CredentialRecord) -> str:
-    return f"{', '.join(record.names) or '-'} ({record.server_url})"
+    account = "" if record.account is None else f", account {record.account!r}"
+    return f"{', '.join(record.names) or '-'} ({record.server_url}{account})"
+
+
+def _names_and_account(name: str, record: CredentialRecord) -> str:
+    return name if record.account is None else f"{name} (account {record.account!r})"
 
 
 def clear(args: argparse.Namespace, terminal: Terminal) -> int:
-    store = open_store(args.store)
-    record = find_record(store, args.name, args.url, terminal)
+    """Forget a credential here (nothing is revoked). As with ``logout``, a NAME that other names share is only
+    taken off the credential, which the other names go on using, unless ``--all`` asks to forget it anyway."""
+    from mcp_oauth_auth.cli.aliases import drop_alias, shared_by_others
+
+    store, record = _find(args, terminal)
+    if shared_by_others(record, args.name) and not args.all:
+        return drop_alias(terminal, store, record, args.name, args.json, "clear")
     store.delete(record.key)
     if args.json:
-        emit_json(terminal, {"names": list(record.names), "server_url": record.server_url, "removed": True})
+        emit_json(
+            terminal,
+            {"names": list(record.names), "server_url": record.server_url, "account": record.account, "removed": True},
+        )
         return ExitCode.OK
     terminal.success(f"Removed {_names_and_url(record)} from the {store_label(store)} store; nothing was revoked")
     return ExitCode.OK

@@ -15,7 +15,15 @@ from mcp_oauth_auth.authorizers.base import Authorizer
 from mcp_oauth_auth.cli.app import CLIENT_SECRET_ENV
 from mcp_oauth_auth.cli.commands import http_client
 from mcp_oauth_auth.cli.errors import CLIError, ExitCode
-from mcp_oauth_auth.cli.lookup import add_name, labelled, load_all, open_store, store_description, store_label
+from mcp_oauth_auth.cli.lookup import (
+    account_option,
+    add_name,
+    labelled,
+    load_all,
+    open_store,
+    store_description,
+    store_label,
+)
 from mcp_oauth_auth.cli.output import Terminal
 from mcp_oauth_auth.cli.probe import check_endpoint
 from mcp_oauth_auth.cli.provider_options import provider_options
@@ -160,7 +168,8 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
     identity_assertion = _enterprise_idp(args, client_secret)
     store = open_store(args.store)
     if not args.json:
-        terminal.note(f"Logging in to {args.url} as {args.name!r}")
+        account = "" if args.account is None else f" (account {args.account!r})"
+        terminal.note(f"Logging in to {args.url} as {args.name!r}{account}")
     waiting = _Waiting(terminal)
     auth = MCPOAuth(
         args.url,
@@ -180,6 +189,8 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
         dpop=getattr(args, "dpop", False),
         **provider,
         identity_assertion=identity_assertion,
+        account=args.account,
+        login_hint=args.login_hint,
     )
     started = time.time()
     try:
@@ -202,6 +213,7 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
         terminal,
         [
             ("issuer", record.issuer),
+            *([("account", record.account)] if record.account is not None else []),
             ("scopes", " ".join(granted_scopes(record)) or "(none)"),
             ("expires", f"{expiry_text(record)} ({'with' if tokens.refresh_token else 'no'} refresh token)"),
             ("store", store_description(store)),
@@ -216,9 +228,14 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
 
 
 def _note_same_name(terminal: Terminal, store: TokenStore, record: CredentialRecord, name: str) -> None:
-    others = sorted(other.server_url for other in labelled(load_all(store), name) if other.key != record.key)
-    if others:
+    others = [other for other in labelled(load_all(store), name) if other.key != record.key]
+    servers = sorted(other.server_url for other in others if other.account == record.account)
+    if servers:
         terminal.note(
-            f"note: {name!r} also names {', '.join(others)}; commands use the most recently updated "
+            f"note: {name!r} also names {', '.join(servers)}; commands use the most recently updated "
             "(this one) unless given --url"
         )
+    if any(other.account != record.account for other in others):
+        # (find_record: without --account, a name of several accounts means the default account's credential)
+        choose = f" with{account_option(record.account)}" if record.account is not None else ""
+        terminal.note(f"note: {name!r} also names credentials of other accounts; use this one{choose}")

@@ -19,6 +19,7 @@ from mcp_oauth_auth.storage.names import load_all as _load_all
 __all__ = [
     "RecordView",
     "StoredRecord",
+    "account_option",
     "add_name",
     "concrete_store",
     "find_record",
@@ -81,12 +82,18 @@ def store_description(store: TokenStore) -> str:
 
 
 def find_record(
-    store: TokenStore, name: str, url: str | None = None, terminal: Terminal | None = None
+    store: TokenStore,
+    name: str,
+    url: str | None = None,
+    terminal: Terminal | None = None,
+    account: str | None = None,
 ) -> CredentialRecord:
-    """The record named ``name`` (optionally for the server ``url``); the most recently updated when several are
-    (``terminal`` then says so on stderr).
+    """The record named ``name`` (optionally for the server ``url``, of the account ``account``); the most recently
+    updated when several are (``terminal`` then says so on stderr).
 
-    A ``name`` that is no record's name but a server URL finds that server's record.
+    A ``name`` that is no record's name but a server URL finds that server's record. Without ``account``, a name
+    that labels records of several accounts means the default account's record when there is one, and is refused
+    as ambiguous otherwise: a command never picks one person's credential for another by recency.
     """
     everything = load_all(store)
     records = [found.record for found in everything if found.record is not None]
@@ -95,13 +102,20 @@ def find_record(
         matches = [record for record in records if serves(record, name)]
     if url is not None:
         matches = [record for record in matches if serves(record, url)]
+    if account is not None:
+        matches = [record for record in matches if record.account == account]
+    else:
+        matches = _one_account(matches, name, terminal)
     if not matches:
         where = f" for {url}" if url else ""
+        of_account = f" of the account {account!r}" if account is not None else ""
         unreadable = len(everything) - len(records)
         hint = "`mcp-oauth list` shows the stored credentials; `mcp-oauth login NAME URL` adds one"
         if unreadable:
             hint += f" ({unreadable} stored record{'s' if unreadable != 1 else ''} cannot be read: see `list`)"
-        raise NotLoggedInError(f"no stored credential named {name!r}{where} in the {store_label(store)} store", hint)
+        raise NotLoggedInError(
+            f"no stored credential named {name!r}{where}{of_account} in the {store_label(store)} store", hint
+        )
     latest = max(matches, key=lambda record: record.updated_at)
     others = {record.server_url for record in matches} - {latest.server_url}
     if others and terminal is not None:
@@ -110,6 +124,35 @@ def find_record(
             "updated (--url chooses)"
         )
     return latest
+
+
+def _one_account(matches: list[CredentialRecord], name: str, terminal: Terminal | None) -> list[CredentialRecord]:
+    """Among ``matches`` (no ``--account`` given): the default account's records when ``name`` labels records of
+    several accounts, or an error when none of them is the default account's."""
+    accounts = {record.account for record in matches}
+    if len(accounts) <= 1:
+        return matches
+    named = sorted(account for account in accounts if account is not None)
+    if None not in accounts:
+        raise CLIError(
+            f"{name!r} names the credentials of several accounts ({', '.join(map(repr, named))})",
+            "choose one with --account ACCOUNT",
+            ExitCode.USAGE,
+        )
+    if terminal is not None:
+        terminal.note(
+            f"note: {name!r} also names the credential of the account{'s' if len(named) > 1 else ''} "
+            f"{', '.join(map(repr, named))}; using the default account's (--account chooses)"
+        )
+    return [record for record in matches if record.account is None]
+
+
+def account_option(account: str | None) -> str:
+    """`` --account ACCOUNT`` (quoted for a shell) for a command about a named account's credential; nothing for the
+    default account's."""
+    import shlex
+
+    return "" if account is None else f" --account {shlex.quote(account)}"
 
 
 def add_name(store: TokenStore, key: RecordKey, name: str) -> CredentialRecord | None:

@@ -35,6 +35,7 @@ def summary(record: CredentialRecord, store: TokenStore) -> dict[str, Any]:
     return {
         "names": list(record.names),
         "server_url": record.server_url,
+        "account": record.account,
         "resource": record.resource,
         "issuer": record.issuer,
         "scopes": granted_scopes(record),

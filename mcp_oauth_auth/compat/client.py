@@ -50,9 +50,11 @@ class MCPOAuthClient:
         client_secret: its secret, for a confidential client.
         allow_private_networks: as for :class:`~mcp_oauth_auth.MCPOAuth`: let the servers name non-public
             addresses for the flow to fetch.
-        extra_authorize_params, extra_token_params, preset: as for :class:`~mcp_oauth_auth.MCPOAuth` (a provider's
-            extra parameters and settings, docs/providers.md); a preset's device flow preference does not apply
-            here (:meth:`authorize` is the browser flow).
+        extra_authorize_params: as for :class:`~mcp_oauth_auth.MCPOAuth`: a provider's extra parameters of the
+            authorization request (docs/providers.md).
+        extra_token_params: as for :class:`~mcp_oauth_auth.MCPOAuth`: its extra fields of the token requests.
+        preset: as for :class:`~mcp_oauth_auth.MCPOAuth`: a provider's settings; a preset's device flow preference
+            does not apply here (:meth:`authorize` is the browser flow).
     """
 
     def __init__(

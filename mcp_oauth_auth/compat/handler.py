@@ -15,6 +15,7 @@ from mcp_oauth_auth.compat.http import HttpClientSource, http_client, in_worker,
 from mcp_oauth_auth.compat.manager import TokenManager, check_name
 from mcp_oauth_auth.compat.tokens import OAuthTokens
 from mcp_oauth_auth.exceptions import ConfigurationError
+from mcp_oauth_auth.flow.config import check_account
 from mcp_oauth_auth.flow.revocation import RevocationOutcome
 from mcp_oauth_auth.flow.urls import BearerScope, canonical_resource, safe_url
 from mcp_oauth_auth.flow.values import scope_tuple
@@ -47,6 +48,8 @@ _MCPOAUTH_OPTIONS = frozenset(
         "extra_authorize_params",
         "extra_token_params",
         "preset",
+        "account",
+        "login_hint",
     }
 )
 
@@ -74,7 +77,10 @@ class OAuthHandler:
             a new ``httpx.AsyncClient`` per operation.
         **options: more :class:`~mcp_oauth_auth.MCPOAuth` options (``issuer`` for the pre-registered client,
             ``retry``, ``refresh_skew``, ``trust_unadvertised_pkce``, ``send_resource_indicator``,
-            ``allow_insecure_http``, ``preset``, ``extra_authorize_params``, ``extra_token_params``, ...).
+            ``allow_insecure_http``, ``preset``, ``extra_authorize_params``, ``extra_token_params``, ...). ``account``
+            makes every credential of this handler that account's (a handler per account: a personal and a work one
+            over the same ``token_manager`` never see each other's tokens), ``login_hint`` names it to the
+            authorization server.
     """
 
     def __init__(
@@ -105,6 +111,8 @@ class OAuthHandler:
             "redirect_uri": redirect_uri,
             **options,
         }
+        self._account: str | None = options.get("account")
+        check_account(self._account)
         self._http_source = http_client
         self._mutex = threading.Lock()
         self._auths: dict[tuple[str, str], MCPOAuth] = {}
@@ -179,7 +187,7 @@ class OAuthHandler:
         if url is not None:
             tokens = auth.tokens if auth is not None else None
         else:
-            record = self.token_manager._unique_credential(server_name)
+            record = self.token_manager._unique_credential(server_name, self._account)
             tokens = record.tokens if record is not None else None
         if tokens is None or tokens.expires_within(0):
             return None
@@ -188,7 +196,7 @@ class OAuthHandler:
     def clear_tokens(self, server_name: str) -> bool:
         """Forget ``server_name``'s credentials here and in the store, without telling any server. True when
         something was deleted."""
-        deleted = self.token_manager._delete_named(server_name, None)
+        deleted = self.token_manager._delete_named(server_name, None, self._account)
         self._forget(server_name, deleted)
         return bool(deleted)
 
@@ -203,14 +211,14 @@ class OAuthHandler:
         """
         manager = self.token_manager
         if server_url is None:
-            deleted = await in_worker(manager.blocking, manager._delete_named, server_name, None)
+            deleted = await in_worker(manager.blocking, manager._delete_named, server_name, None, self._account)
             self._forget(server_name, deleted)
             return []
         auth = self.auth_for(server_name, server_url)
         async with http_client(self._http_source) as client:
             # An unreachable authorization server is reported per token (TemporaryOAuthError), not raised.
             outcomes = await auth.alogout(client, revoke=True)
-        deleted = await in_worker(manager.blocking, manager._delete_named, server_name, server_url)
+        deleted = await in_worker(manager.blocking, manager._delete_named, server_name, server_url, self._account)
         self._forget(server_name, deleted, logged_out_url=auth.server_url)
         for outcome in outcomes:
             if not outcome.revoked:

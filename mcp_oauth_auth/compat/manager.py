@@ -17,6 +17,7 @@ from urllib.parse import quote
 from mcp_oauth_auth.compat.tokens import OAuthTokens
 from mcp_oauth_auth.driving.session import StoreSession
 from mcp_oauth_auth.exceptions import ConfigurationError
+from mcp_oauth_auth.flow.config import check_account
 from mcp_oauth_auth.flow.effects import DeleteRecord, LoadRecord, LockRecord, SaveRecord
 from mcp_oauth_auth.flow.urls import canonical_resource
 from mcp_oauth_auth.records import ClientRegistration, CredentialRecord, RecordKey, TokenSet
@@ -39,12 +40,12 @@ def is_unbound(record: CredentialRecord | RecordKey) -> bool:
     return record.issuer == UNBOUND_ISSUER
 
 
-def _unbound_key(name: str) -> RecordKey:
-    return RecordKey(issuer=UNBOUND_ISSUER, resource=_UNBOUND_RESOURCE + quote(name, safe=""))
+def _unbound_key(name: str, account: str | None) -> RecordKey:
+    return RecordKey(issuer=UNBOUND_ISSUER, resource=_UNBOUND_RESOURCE + quote(name, safe=""), account=account)
 
 
-def _unbound_record(name: str, tokens: TokenSet) -> CredentialRecord:
-    key = _unbound_key(name)
+def _unbound_record(name: str, account: str | None, tokens: TokenSet) -> CredentialRecord:
+    key = _unbound_key(name, account)
     return CredentialRecord(
         issuer=key.issuer,
         resource=key.resource,
@@ -53,12 +54,15 @@ def _unbound_record(name: str, tokens: TokenSet) -> CredentialRecord:
         token_endpoint="",
         tokens=tokens,
         names=(name,),
+        account=account,
     )
 
 
-def check_name(name: str) -> None:
+def check_name(name: str, account: str | None = None) -> None:
+    """Refuse a server name that is not a non-empty string, and an account label :func:`check_account` refuses."""
     if not isinstance(name, str) or not name.strip():
         raise ConfigurationError(f"a server name must be a non-empty string, not {name!r}")
+    check_account(account)
 
 
 def _most_recent(records: Sequence[CredentialRecord]) -> CredentialRecord | None:
@@ -78,6 +82,10 @@ class TokenManager:
     URL and with several credentials carrying the same label (labelled by other tools), the most recently updated
     one is used and a warning is logged. Tokens saved for a name that labels no credential go to an unbound record
     (:func:`is_unbound`).
+
+    ``account=`` (every method that looks records up takes it) is the account label of the credential, as given to
+    :class:`~mcp_oauth_auth.MCPOAuth`: a lookup finds records of that account only, and None means the default
+    account. A name labels at most one server per account.
     """
 
     def __init__(
@@ -117,41 +125,43 @@ class TokenManager:
 
     # -- the seed's API ------------------------------------------------------------------------------------------
 
-    def save_tokens(self, server_name: str, tokens: OAuthTokens) -> None:
+    def save_tokens(self, server_name: str, tokens: OAuthTokens, *, account: str | None = None) -> None:
         """Store ``tokens`` for ``server_name``: in the credential labelled with it, else in an unbound record."""
-        check_name(server_name)
-        record = self.find_credential(server_name)
-        key = record.key if record is not None else _unbound_key(server_name)
+        check_name(server_name, account)
+        record = self.find_credential(server_name, account=account)
+        key = record.key if record is not None else _unbound_key(server_name, account)
         with self._session(key) as session:
             current = session.perform(LoadRecord(key))
             if current is None and record is not None:
                 current = record  # deleted meanwhile: its labelled credential is still what was asked for
             updated = (
-                _unbound_record(server_name, tokens.to_token_set())
+                _unbound_record(server_name, account, tokens.to_token_set())
                 if current is None
                 else current.with_tokens(tokens.to_token_set())
             )
             session.perform(SaveRecord(updated))
 
-    def load_tokens(self, server_name: str, server_url: str | None = None) -> OAuthTokens | None:
+    def load_tokens(
+        self, server_name: str, server_url: str | None = None, *, account: str | None = None
+    ) -> OAuthTokens | None:
         """The tokens stored for ``server_name`` (for that server only, with ``server_url``), or None."""
-        record = self.find_credential(server_name, server_url)
+        record = self.find_credential(server_name, server_url, account=account)
         if record is None and server_url is None:
-            record = self._load(_unbound_key(server_name))
+            record = self._load(_unbound_key(server_name, account))
         if record is None or record.tokens is None:
             return None
         return OAuthTokens.from_token_set(record.tokens)
 
-    def has_valid_tokens(self, server_name: str, server_url: str | None = None) -> bool:
+    def has_valid_tokens(self, server_name: str, server_url: str | None = None, *, account: str | None = None) -> bool:
         """Whether an access token that has not expired is stored for ``server_name``."""
-        tokens = self.load_tokens(server_name, server_url)
+        tokens = self.load_tokens(server_name, server_url, account=account)
         return tokens is not None and not tokens.is_expired()
 
-    def delete_tokens(self, server_name: str, server_url: str | None = None) -> bool:
-        """Delete every credential labelled ``server_name`` (for that server only, with ``server_url``), with its
-        registration, and tokens saved by hand under it. True when something was deleted. Local only: nothing is
-        revoked (see :meth:`OAuthHandler.logout`)."""
-        return bool(self._delete_named(server_name, server_url))
+    def delete_tokens(self, server_name: str, server_url: str | None = None, *, account: str | None = None) -> bool:
+        """Delete every credential of ``account`` labelled ``server_name`` (for that server only, with
+        ``server_url``), with its registration, and tokens saved by hand under it. True when something was deleted.
+        Local only: nothing is revoked (see :meth:`OAuthHandler.logout`)."""
+        return bool(self._delete_named(server_name, server_url, account))
 
     # -- listing and lookup --------------------------------------------------------------------------------------
 
@@ -160,13 +170,16 @@ class TokenManager:
         (damaged, or of a newer format) are left out and logged."""
         return sorted(self._records(), key=lambda record: (record.names == (), record.names, record.server_url))
 
-    def find_credential(self, server_name: str, server_url: str | None = None) -> CredentialRecord | None:
-        """The server credential labelled ``server_name`` (for the server at ``server_url``, when given), or None.
+    def find_credential(
+        self, server_name: str, server_url: str | None = None, *, account: str | None = None
+    ) -> CredentialRecord | None:
+        """The server credential of ``account`` labelled ``server_name`` (for the server at ``server_url``, when
+        given), or None.
 
         Unbound records are never returned here.
         """
-        check_name(server_name)
-        candidates = self._labelled(server_name, server_url)
+        check_name(server_name, account)
+        candidates = self._labelled(server_name, server_url, account)
         if server_url is None and len(candidates) > 1:
             logger.warning(
                 "%d credentials are labelled %r (%s); using the most recently updated one: pass server_url= to choose",
@@ -176,31 +189,32 @@ class TokenManager:
             )
         return _most_recent(candidates)
 
-    def _labelled(self, name: str, server_url: str | None) -> list[CredentialRecord]:
+    def _labelled(self, name: str, server_url: str | None, account: str | None) -> list[CredentialRecord]:
         url = None if server_url is None else canonical_resource(server_url)
         return [
             record
             for record in labelled(self._found(), name)
-            if not is_unbound(record) and (url is None or serves(record, url))
+            if not is_unbound(record) and record.account == account and (url is None or serves(record, url))
         ]
 
     # -- used by OAuthHandler ------------------------------------------------------------------------------------
 
-    def _unique_credential(self, name: str) -> CredentialRecord | None:
-        """The one server credential labelled ``name``; None when there is none, or more than one."""
-        candidates = self._labelled(name, None)
+    def _unique_credential(self, name: str, account: str | None) -> CredentialRecord | None:
+        """The one server credential of ``account`` labelled ``name``; None when there is none, or more than one."""
+        candidates = self._labelled(name, None, account)
         return candidates[0] if len(candidates) == 1 else None
 
     def _attach_name(self, name: str, key: RecordKey) -> None:
-        """Label the credential ``key`` with ``name`` and take the label off every other record: a name belongs
-        to one server at a time. Tokens saved by hand under the name are dropped (a real credential replaces them).
+        """Label the credential ``key`` with ``name`` and take the label off every other record of its account: a
+        name belongs to one server at a time (per account). Tokens saved by hand under the name for that account are
+        dropped (a real credential replaces them).
         """
         with self._session(key) as session:
             record = session.perform(LoadRecord(key))
             if record is not None and name not in record.names:
                 session.perform(SaveRecord(replace(record, names=(*record.names, name))))
         for other in self._records():
-            if other.key != key and name in other.names:
+            if other.key != key and other.account == key.account and name in other.names:
                 self._remove_label(name, other.key)
 
     def _remove_label(self, name: str, key: RecordKey) -> None:
@@ -215,10 +229,10 @@ class TokenManager:
                 session.perform(SaveRecord(replace(record, names=names)))
                 logger.info("the name %r now labels another server; it was taken off %s", name, key)
 
-    def _delete_named(self, name: str, server_url: str | None) -> list[RecordKey]:
-        check_name(name)
-        keys = [record.key for record in self._labelled(name, server_url)]
-        keys.append(_unbound_key(name))
+    def _delete_named(self, name: str, server_url: str | None, account: str | None) -> list[RecordKey]:
+        check_name(name, account)
+        keys = [record.key for record in self._labelled(name, server_url, account)]
+        keys.append(_unbound_key(name, account))
         deleted = []
         for key in keys:
             with self._session(key) as session:

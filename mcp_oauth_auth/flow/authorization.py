@@ -87,8 +87,17 @@ def start_authorization(
     redirect_uri: str,
     scopes: tuple[str, ...],
     resource: str | None,
+    *,
+    login_hint: str | None = None,
+    select_account: bool = False,
 ) -> PendingAuthorization:
-    """Build the authorization URL (RFC 6749 §4.1.1, RFC 7636, RFC 8707) with a fresh verifier and state."""
+    """Build the authorization URL (RFC 6749 §4.1.1, RFC 7636, RFC 8707) with a fresh verifier and state.
+
+    ``login_hint`` is sent as given (OpenID Connect Core §3.1.2.1; OAuth servers ignore parameters they do not
+    know). ``select_account`` (a credential for a named account) asks an OpenID provider to let the person choose
+    the account (``prompt=select_account``) rather than silently use whichever session the browser has, unless
+    ``login_hint`` already names it.
+    """
     code_verifier = secrets.token_urlsafe(64)
     state = secrets.token_urlsafe(32)
     params = {
@@ -103,10 +112,17 @@ def start_authorization(
         params["scope"] = " ".join(scopes)
     if resource:
         params["resource"] = resource
+    if login_hint is not None:
+        params["login_hint"] = login_hint
+    prompt = []
     if "offline_access" in scopes and metadata.is_openid_provider:
         # OpenID Connect Core §11: an OpenID provider issues a refresh token for offline_access only with
         # prompt=consent.
-        params["prompt"] = "consent"
+        prompt.append("consent")
+    if select_account and login_hint is None and metadata.is_openid_provider:
+        prompt.append("select_account")
+    if prompt:
+        params["prompt"] = " ".join(prompt)
     endpoint = metadata.authorization_endpoint
     separator = "&" if urlsplit(endpoint).query else "?"
     url = f"{endpoint}{separator}{urlencode(params)}"

@@ -19,11 +19,34 @@ if TYPE_CHECKING:
     from mcp_oauth_auth.flow.dpop import DPoPKey
     from mcp_oauth_auth.flow.idp import EnterpriseIdP
 
-__all__ = ["MACHINE_GRANTS", "FlowConfig"]
+__all__ = ["MACHINE_GRANTS", "FlowConfig", "check_account"]
 
 #: The grants that need no person (:mod:`mcp_oauth_auth.flow.grants`): no refresh token is assumed, and a new grant
 #: replaces an expiring token.
 MACHINE_GRANTS = ("client_credentials", JWT_BEARER)
+
+#: The longest account label accepted: a label, not a document.
+MAX_ACCOUNT_LENGTH = 200
+
+
+def check_account(account: str | None) -> None:
+    """Refuse an account label that could not be told apart when listed, or shown safely: it must be None (the
+    default account) or a non-empty string without surrounding spaces or control characters, at most
+    :data:`MAX_ACCOUNT_LENGTH` characters."""
+    if account is None:
+        return
+    if (
+        not isinstance(account, str)
+        or not account
+        or account != account.strip()
+        or len(account) > MAX_ACCOUNT_LENGTH
+        or not account.isprintable()
+    ):
+        shown = account if not isinstance(account, str) else account[:40]
+        raise ConfigurationError(
+            f"account must be a label of 1 to {MAX_ACCOUNT_LENGTH} printable characters without surrounding spaces "
+            f"(or None for the default account), not {shown!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -76,6 +99,10 @@ class FlowConfig:
     request_rules: RequestRules = field(default_factory=RequestRules)
     #: Enterprise-managed authorization: the identity provider whose ID-JAG is presented in the jwt-bearer grant.
     identity_assertion: EnterpriseIdP | None = None
+    #: The account label of the credential (part of its record's key): None for the default account.
+    account: str | None = None
+    #: Sent as ``login_hint`` in authorization requests (OpenID Connect Core §3.1.2.1): which account to sign in with.
+    login_hint: str | None = None
 
     def __post_init__(self) -> None:
         self.client.validate()
@@ -146,6 +173,9 @@ class FlowConfig:
                 raise ConfigurationError(f"{name} must be True or False, not {getattr(self, name)!r}")
         if self.name is not None and (not isinstance(self.name, str) or not self.name.strip()):
             raise ConfigurationError(f"name must be a non-empty string, not {self.name!r}")
+        check_account(self.account)
+        if self.login_hint is not None and (not isinstance(self.login_hint, str) or not self.login_hint.strip()):
+            raise ConfigurationError(f"login_hint must be a non-empty string, not {self.login_hint!r}")
         if self.resource_metadata_url is not None:
             require_secure_url(
                 self.resource_metadata_url, "resource_metadata_url", allow_insecure_http=self.allow_insecure_http

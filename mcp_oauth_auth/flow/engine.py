@@ -127,7 +127,8 @@ class FlowEngine:
         self._adopt(record)
 
     def load(self) -> Generator[Effect, Any, None]:
-        """Adopt the most recently updated stored record for this server, once per engine."""
+        """Adopt the most recently updated stored record for this server and this account, once per engine (a
+        record of another account is never adopted: its tokens belong to another person or tenant)."""
         if self.loaded:
             return
         records = yield from load_records(self.server_url)
@@ -136,6 +137,7 @@ class FlowEngine:
             record
             for record in records
             if record.tokens is not None
+            and record.account == self.config.account
             and (pinned is None or same_issuer(record.issuer, pinned))
             and (self.config.allow_parent_resource or same_resource(record.resource, self.server_url))
         ]
@@ -395,6 +397,7 @@ class FlowEngine:
                 config.headless_reason is not None,
                 config.trust_unadvertised_pkce,
                 config.allow_insecure_http,
+                config.account,
             )
 
             return (
@@ -556,6 +559,8 @@ class FlowEngine:
                     private_key=config.private_key,
                     now=self.clock,
                     dpop=dpop,
+                    login_hint=config.login_hint,
+                    select_account=config.account is not None,
                 )
         record = CredentialRecord(
             issuer=server.issuer,
@@ -567,6 +572,7 @@ class FlowEngine:
             requested_scopes=scopes,
             authorization_endpoint=server.authorization_endpoint,
             revocation_endpoint=server.revocation_endpoint,
+            account=config.account,
         )
         record = self._with_tokens(record, tokens)
         yield from lock_record(record.key)

@@ -101,6 +101,8 @@ def code_grant(
     private_key: ClientAssertionSigner | None = None,
     now: Callable[[], float] = time.time,
     dpop: DPoPState | None = None,
+    login_hint: str | None = None,
+    select_account: bool = False,
 ) -> Grant:
     check_pkce_support(server, trust_unadvertised=trust_unadvertised_pkce)
     redirect_uri = fixed_redirect_uri or (yield from choose_redirect(existing.redirect_uris if existing else ()))
@@ -108,7 +110,9 @@ def code_grant(
     client = yield from identify_client(
         settings, server, existing, redirect_uri, scopes, retry, has_private_key=private_key is not None, now=now
     )
-    pending = start_authorization(server, client, redirect_uri, scopes, resource)
+    pending = start_authorization(
+        server, client, redirect_uri, scopes, resource, login_hint=login_hint, select_account=select_account
+    )
     callback_url = yield from authorize(pending.url, redirect_uri)
     code = validate_callback(callback_url, pending, server)
     tokens = yield from exchange_code(

@@ -184,11 +184,27 @@ class RequestRules:
         parts = urlsplit(url)
         params = dict(parse_qsl(parts.query, keep_blank_values=True))
         extra = self._extra(self.authorize, params, server_url)
-        if not self.consent_prompt and params.get("prompt") == "consent" and "prompt" not in extra:
-            del params["prompt"]
+        prompt = self._prompt(params.pop("prompt", None), extra.pop("prompt", None))
+        if prompt:
+            params["prompt"] = prompt
         if extra:
             logger.debug("adding the provider's parameters %s to the authorization request", sorted(extra))
         return urlunsplit(parts._replace(query=urlencode({**params, **extra})))
+
+    def _prompt(self, flow: str | None, given: str | None) -> str | None:
+        """The ``prompt`` of the authorization request (OpenID Connect: a set of values). A ``prompt`` among the extra
+        parameters wins, keeping the flow's ``select_account`` (the person must pick the account of a named
+        credential, docs/accounts.md) unless it is ``none``, which allows no other value; without one, the flow's,
+        less ``consent`` when this provider must not be forced to it."""
+        values = (flow or "").split()
+        if given is not None:
+            chosen = given.split()
+            if "select_account" in values and "select_account" not in chosen and "none" not in chosen:
+                chosen.append("select_account")
+            return " ".join(chosen)
+        if not self.consent_prompt:
+            values = [value for value in values if value != "consent"]
+        return " ".join(values) or None
 
     def _extra(self, given: tuple[tuple[str, str], ...], fields: dict[str, str], server_url: str) -> dict[str, str]:
         extra = dict(given)

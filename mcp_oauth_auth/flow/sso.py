@@ -75,12 +75,15 @@ def id_token_claims(id_token: str) -> dict[str, Any]:
 class SignInOptions:
     """How the person signs in to the IdP, from the MCPOAuth options: the device flow when the authorizer is a device
     one (``interaction``), or when no browser can be opened here (``headless``) and the IdP offers it; else a
-    browser redirect. ``trust_unadvertised_pkce`` and ``allow_insecure_http`` as for the MCP side."""
+    browser redirect. ``trust_unadvertised_pkce`` and ``allow_insecure_http`` as for the MCP side. ``account``:
+    the MCP credential's account label, which the IdP session belongs to as well (two accounts never share one
+    sign-in)."""
 
     interaction: str = "redirect"
     headless: bool = False
     trust_unadvertised_pkce: bool = False
     allow_insecure_http: bool = False
+    account: str | None = None
 
 
 DEFAULT_SIGN_IN = SignInOptions()
@@ -136,7 +139,9 @@ class IdentityProvider:
     @property
     def key(self) -> RecordKey:
         assert self.issuer is not None
-        return RecordKey(issuer=self.issuer, resource=sso_resource(self.issuer, self.idp.client_id))
+        return RecordKey(
+            issuer=self.issuer, resource=sso_resource(self.issuer, self.idp.client_id), account=self.sign_in.account
+        )
 
     def id_token(self, now: Callable[[], float] = time.time) -> Generator[Effect, Any, str]:
         """A current ID token of the person: the stored session's, renewed with its refresh token when expiring,
@@ -227,6 +232,7 @@ class IdentityProvider:
         record = CredentialRecord(
             issuer=self.issuer,
             resource=self.key.resource,
+            account=self.sign_in.account,
             server_url=self.issuer,
             client=self.client,
             token_endpoint=self.token_endpoint,

@@ -14,9 +14,17 @@ __all__ = ["decode_record", "encode_record", "record_id"]
 
 
 def record_id(key: RecordKey) -> str:
-    """A short, stable, filesystem- and keyring-safe name for ``key`` (issuer and resource are URLs)."""
-    digest = hashlib.sha256(f"{key.issuer}\n{key.resource}".encode()).hexdigest()
-    return digest[:40]
+    """A short, stable, filesystem- and keyring-safe name for ``key`` (issuer and resource are URLs).
+
+    The default account's id is what it was before accounts existed (records stored then are found under it); a
+    named account's id hashes the three parts as a JSON list, which no issuer and resource joined by a newline can
+    spell.
+    """
+    if key.account is None:
+        identity = f"{key.issuer}\n{key.resource}"
+    else:
+        identity = json.dumps([key.issuer, key.resource, key.account], separators=(",", ":"))
+    return hashlib.sha256(identity.encode()).hexdigest()[:40]
 
 
 def encode_record(record: CredentialRecord) -> bytes:

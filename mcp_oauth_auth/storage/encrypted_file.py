@@ -156,7 +156,7 @@ class EncryptedFileTokenStore:
         existing = read_optional(path, "read")
         if existing is not None:
             self._keep_if_unreadable(path, key, existing)
-        write_atomic(path, seal_record(encode_record(record), record.issuer, record.resource, master))
+        write_atomic(path, seal_record(encode_record(record), key, master))
 
     def delete(self, key: RecordKey) -> None:
         path = self._record_path(key)

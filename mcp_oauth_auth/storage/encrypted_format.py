@@ -231,21 +231,26 @@ def _record_key(master: bytes, salt: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=salt, info=_RECORD_INFO).derive(master)
 
 
-def _aad(issuer: str, resource: str) -> bytes:
-    """What each record's ciphertext is bound to: format, issuer and resource, unambiguously encoded."""
-    return json.dumps(["mcp-oauth-auth record", _ENVELOPE_FORMAT, issuer, resource], separators=(",", ":")).encode()
+def _aad(key: RecordKey) -> bytes:
+    """What each record's ciphertext is bound to: format, issuer, resource and (for a named account) the account,
+    unambiguously encoded. The default account's is what it was before accounts existed."""
+    parts: list[object] = ["mcp-oauth-auth record", _ENVELOPE_FORMAT, key.issuer, key.resource]
+    if key.account is not None:
+        parts.append(key.account)
+    return json.dumps(parts, separators=(",", ":")).encode()
 
 
-def seal_record(plaintext: bytes, issuer: str, resource: str, master: bytes) -> bytes:
-    """The record file for ``plaintext`` (an encoded record), under a fresh salt and nonce."""
+def seal_record(plaintext: bytes, key: RecordKey, master: bytes) -> bytes:
+    """The record file for ``plaintext`` (an encoded record with that ``key``), under a fresh salt and nonce."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     salt, nonce = os.urandom(SALT_BYTES), os.urandom(_NONCE_BYTES)
-    ciphertext = AESGCM(_record_key(master, salt)).encrypt(nonce, plaintext, _aad(issuer, resource))
+    ciphertext = AESGCM(_record_key(master, salt)).encrypt(nonce, plaintext, _aad(key))
     envelope = {
         "format": _ENVELOPE_FORMAT,
-        "issuer": issuer,
-        "resource": resource,
+        "issuer": key.issuer,
+        "resource": key.resource,
+        **({"account": key.account} if key.account is not None else {}),
         "salt": b64(salt),
         "nonce": b64(nonce),
         "ciphertext": b64(ciphertext),
@@ -260,10 +265,11 @@ class Envelope:
     salt: bytes
     nonce: bytes
     ciphertext: bytes
+    account: str | None = None
 
     @property
     def key(self) -> RecordKey:
-        return RecordKey(issuer=self.issuer, resource=self.resource)
+        return RecordKey(issuer=self.issuer, resource=self.resource, account=self.account)
 
     def open(self, master: bytes, path: Path | str) -> bytes:
         """The plaintext; a ciphertext that does not decrypt under ``master`` raises, naming ``path``."""
@@ -271,9 +277,7 @@ class Envelope:
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
         try:
-            return AESGCM(_record_key(master, self.salt)).decrypt(
-                self.nonce, self.ciphertext, _aad(self.issuer, self.resource)
-            )
+            return AESGCM(_record_key(master, self.salt)).decrypt(self.nonce, self.ciphertext, _aad(self.key))
         except InvalidTag:
             raise TokenStorageError(
                 f"the credential record {path} cannot be decrypted: it was modified or truncated, or it comes from "
@@ -298,15 +302,29 @@ def parse_envelope(data: bytes, path: Path | str) -> Envelope:
             f"the credential record {path} was written in format {version} by a newer mcp-oauth-auth (this one "
             f"reads format {_ENVELOPE_FORMAT}); upgrade mcp-oauth-auth to use it"
         )
-    issuer, resource = document.get("issuer"), document.get("resource")
+    key = _claimed_key(document)
     salt = unb64(document.get("salt"), SALT_BYTES)
     nonce = unb64(document.get("nonce"), _NONCE_BYTES)
     ciphertext = unb64(document.get("ciphertext"), minimum=_TAG_BYTES)
-    if not isinstance(issuer, str) or not isinstance(resource, str):
-        raise damaged("no issuer or resource")
+    if key is None:
+        raise damaged("no issuer or resource, or an account that is not a string")
     if salt is None or nonce is None or ciphertext is None:
         raise damaged("invalid salt, nonce or ciphertext")
-    return Envelope(issuer=issuer, resource=resource, salt=salt, nonce=nonce, ciphertext=ciphertext)
+    return Envelope(
+        issuer=key.issuer, resource=key.resource, account=key.account, salt=salt, nonce=nonce, ciphertext=ciphertext
+    )
+
+
+def _claimed_key(document: dict[str, Any]) -> RecordKey | None:
+    """The record key an envelope names in clear (issuer, resource, and an account when it is not the default)."""
+    issuer, resource, account = document.get("issuer"), document.get("resource"), document.get("account")
+    if (
+        not isinstance(issuer, str)
+        or not isinstance(resource, str)
+        or not (account is None or isinstance(account, str))
+    ):
+        return None
+    return RecordKey(issuer=issuer, resource=resource, account=account)
 
 
 def listed_key(data: bytes, path: Path | str) -> RecordKey | None:
@@ -314,11 +332,7 @@ def listed_key(data: bytes, path: Path | str) -> RecordKey | None:
     try:
         return parse_envelope(data, path).key
     except NewerFormatError:
-        document = _json_object(data) or {}
-        issuer, resource = document.get("issuer"), document.get("resource")
-        if isinstance(issuer, str) and isinstance(resource, str):
-            return RecordKey(issuer=issuer, resource=resource)  # listed: load() then says "upgrade"
-        return None
+        return _claimed_key(_json_object(data) or {})  # listed: load() then says "upgrade"
     except TokenStorageError:
         return None
 

@@ -11,7 +11,8 @@ Every entry belongs to one keyring *service* (``"mcp-oauth-auth"`` unless config
 *username*:
 
 * ``record:<record_id>`` — one credential record (:func:`~mcp_oauth_auth.storage.codec.record_id` of its key).
-* ``index`` — the keys of every stored record, a JSON list of ``{"issuer": ..., "resource": ...}``: keyring offers
+* ``index`` — the keys of every stored record, a JSON list of ``{"issuer": ..., "resource": ...}`` (with
+  ``"account": ...`` for a named account's record): keyring offers
   no way to enumerate entries, so :meth:`KeyringTokenStore.list_keys` reads this list.
 * ``record:<record_id>:<generation>:<n>`` and ``index:<generation>:<n>`` — chunks of a long value.
 
@@ -265,7 +266,14 @@ def _record_entry(key: RecordKey) -> str:
 
 
 def _encode_index(keys: list[RecordKey]) -> str:
-    return entry_json([{"issuer": key.issuer, "resource": key.resource} for key in keys])
+    """The index as JSON; a named account's key has an ``account`` member, the default account's none (as before
+    accounts existed)."""
+    return entry_json(
+        [
+            {"issuer": key.issuer, "resource": key.resource, **({"account": key.account} if key.account else {})}
+            for key in keys
+        ]
+    )
 
 
 def _decode_index(text: str) -> list[RecordKey] | None:
@@ -278,8 +286,11 @@ def _decode_index(text: str) -> list[RecordKey] | None:
     keys = []
     for item in document:
         if not (
-            isinstance(item, dict) and isinstance(item.get("issuer"), str) and isinstance(item.get("resource"), str)
+            isinstance(item, dict)
+            and isinstance(item.get("issuer"), str)
+            and isinstance(item.get("resource"), str)
+            and (item.get("account") is None or isinstance(item.get("account"), str))
         ):
             return None
-        keys.append(RecordKey(item["issuer"], item["resource"]))
+        keys.append(RecordKey(item["issuer"], item["resource"], item.get("account")))
     return keys

@@ -158,7 +158,7 @@ class RedisTokenStore:
             expected = self._versions.get(key)
         if expected is None:
             expected = int(self.command("read", name, lambda client: client.hget(name, "v")) or 0)
-        data = seal_record(encode_record(record), record.issuer, record.resource, master)
+        data = seal_record(encode_record(record), key, master)
         attempts = 0
 
         def write(client: Any) -> Any:

@@ -86,7 +86,8 @@ class ProviderBehaviour:
             return response
         if endpoint == "authorize" and response.status == 302:
             params = dict(request.query)
-            if params.get("access_type") != "offline" or params.get("prompt") != "consent":
+            # (prompt is a space-separated set of values, OpenID Connect Core §3.1.2.1)
+            if params.get("access_type") != "offline" or "consent" not in params.get("prompt", "").split():
                 code = dict(parse_qsl(urlsplit(response.header("location") or "").query)).get("code")
                 if code is not None:
                     self._online_codes.add(code)
@@ -101,7 +102,7 @@ class ProviderBehaviour:
     def _authorization_problem(self, quirks: ProviderQuirks, params: dict[str, str]) -> tuple[str, str] | None:
         if quirks.reject_resource and "resource" in params:
             return "invalid_target", ENTRA_RESOURCE_REFUSAL
-        if quirks.reject_consent_prompt and params.get("prompt") == "consent":
+        if quirks.reject_consent_prompt and "consent" in params.get("prompt", "").split():
             return "access_denied", "AADSTS90094: an administrator has consented for this tenant; you may not"
         refused = [scope for scope in params.get("scope", "").split() if scope in quirks.rejected_scopes]
         if refused:

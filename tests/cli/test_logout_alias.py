@@ -56,6 +56,7 @@ def test_dropping_a_name_as_json(stack: FakeMCPStack, home: Path) -> None:
         "names": ["ci"],
         "removed_name": "work",
         "server_url": stack.server_url,
+        "account": None,
         "removed": False,
         "revocation": [],
     }

@@ -93,14 +93,15 @@ def test_store_json_round_trips_and_any_one_field_changed_is_still_read_safely(
         assert 128 * parsed.n * parsed.r <= 1 << 30
 
 
-@given(st.text(max_size=30), st.text(max_size=30), st.binary(max_size=64))
+@given(st.text(max_size=30), st.text(max_size=30), st.none() | st.text(max_size=30), st.binary(max_size=64))
 def test_a_sealed_record_parses_back_to_its_key_and_opens_to_its_plaintext(
-    issuer: str, resource: str, plaintext: bytes
+    issuer: str, resource: str, account: str | None, plaintext: bytes
 ) -> None:
-    sealed = seal_record(plaintext, issuer, resource, MASTER)
+    key = RecordKey(issuer, resource, account)
+    sealed = seal_record(plaintext, key, MASTER)
     envelope = parse_envelope(sealed, PATH)
-    assert envelope.key == RecordKey(issuer, resource)
-    assert listed_key(sealed, PATH) == RecordKey(issuer, resource)
+    assert envelope.key == key
+    assert listed_key(sealed, PATH) == key
     assert envelope.open(MASTER, PATH) == plaintext
 
 

@@ -28,8 +28,10 @@ def make_record(
     access_token: str = "access-token-VALUE-1",
     refresh_token: str | None = "refresh-token-VALUE-1",
     id_token: str | None = None,
+    account: str | None = None,
 ) -> CredentialRecord:
     return CredentialRecord(
+        account=account,
         issuer=issuer,
         resource=resource,
         server_url=resource,
@@ -116,6 +118,30 @@ class StoreContract:
         assert store.load(records[0].key) == records[0]
         assert store.load(records[2].key) == records[2]
 
+    def test_accounts_are_separate_records(self, make_store: MakeStore) -> None:
+        """Two accounts for one (issuer, resource) live side by side, beside the default account's record: each is
+        listed, loaded, replaced and deleted on its own (by another store object too, as another process)."""
+        store = make_store()
+        records = [
+            make_record(access_token="default-account"),
+            make_record(access_token="work-account", account="work"),
+            make_record(access_token="tenant-account", account="tenant 2 / ünïcode"),
+        ]
+        for record in records:
+            store.save(record)
+        other = make_store() if self.persistent else store
+        assert sorted(other.list_keys(), key=str) == sorted((r.key for r in records), key=str)
+        for record in records:
+            assert other.load(record.key) == record
+        store.save(make_record(access_token="work-account-rotated", account="work"))
+        store.delete(records[2].key)
+        assert other.load(records[0].key) == records[0]
+        assert other.load(RecordKey(ISSUER, RESOURCE, "work")) == make_record(
+            access_token="work-account-rotated", account="work"
+        )
+        assert other.load(records[2].key) is None
+        assert sorted(other.list_keys(), key=str) == sorted((records[0].key, records[1].key), key=str)
+
     def test_unusual_urls_as_keys(self, store: TokenStore) -> None:
         record = make_record(
             issuer="https://login.example.com/tenant/äöü/v2.0?x=1&y=/..",
@@ -189,6 +215,17 @@ class StoreContract:
         assert other.try_acquire()
         first.release()
         other.release()
+
+    def test_locks_are_per_account(self, make_store: MakeStore) -> None:
+        store = make_store()
+        default = self.lock(store, RecordKey(ISSUER, RESOURCE))
+        work = self.lock(store, RecordKey(ISSUER, RESOURCE, "work"))
+        work_elsewhere = self.lock(make_store() if self.persistent else store, RecordKey(ISSUER, RESOURCE, "work"))
+        assert default.try_acquire()
+        assert work.try_acquire()  # another account's refresh does not wait for this one
+        assert not work_elsewhere.try_acquire()  # the same account's does
+        work.release()
+        default.release()
 
     def test_lock_released_from_another_thread(self, store: TokenStore) -> None:
         key = RecordKey(ISSUER, RESOURCE)

@@ -178,7 +178,7 @@ def test_a_record_sealed_with_another_key_is_reported_and_left_alone(
 ) -> None:
     new_store().save(make_record())
     name = f"{prefix}:record:{record_id(KEY)}"
-    foreign = seal_record(encode_record(make_record()), ISSUER, RESOURCE, b"k" * 32)
+    foreign = seal_record(encode_record(make_record()), RecordKey(ISSUER, RESOURCE), b"k" * 32)
     raw.hset(name, "data", foreign)
     with pytest.raises(TokenStorageError, match=f"{name} on Redis.*cannot be decrypted.*left untouched"):
         new_store().load(KEY)

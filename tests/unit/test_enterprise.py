@@ -259,6 +259,26 @@ def test_one_sign_in_serves_two_mcp_servers() -> None:
     assert len(store.list_keys()) == 3
 
 
+def test_two_accounts_never_share_an_idp_session() -> None:
+    # Each account's MCP credential comes from its own sign-in at the IdP: the IdP session record belongs to the
+    # account too, so "work" never presents the ID token the person signed in with as "personal".
+    stack = enterprise_stack()
+    store = MemoryTokenStore()
+    sign_ins: list[str] = []
+
+    def person(url: str) -> str:
+        sign_ins.append(url)
+        return stack.authorizer(url)
+
+    for account in ("personal", "work", "personal"):
+        auth = enterprise_auth(stack, sso_idp(), store=store, authorizer=person, account=account)
+        assert send_all(SYNC, stack, auth, [("GET", stack.server_url)])[0].status == 200
+    assert len(sign_ins) == 2
+    keys = store.list_keys()
+    assert len(keys) == 4
+    assert sorted(str(key.account) for key in keys if key.resource.startswith(IDP)) == ["personal", "work"]
+
+
 def test_the_idp_session_is_renewed_with_its_refresh_token_then_signed_in_again_when_ended() -> None:
     stack = enterprise_stack(idp_id_token_lifetime=30)  # within the renewal margin at once
     store = MemoryTokenStore()
