@@ -448,6 +448,9 @@ class MCPOAuth(_AuthBase):
             if status not in STATUSES_WITH_WORK:
                 return
             exchange = exchange or self._engine.exchange()
+            from mcp_oauth_auth.driving.resolution import peer_address
+
+            self._engine.note_server_peer(peer_address(response))  # a local server (or proxy): see flow/resolved.py
             headers = response.headers
             body = (
                 (yield _ReadBody(response))

@@ -20,6 +20,7 @@ from typing import Any
 from mcp_oauth_auth.driving.http import as_unreachable, library_request, request_class, response_result
 from mcp_oauth_auth.driving.perform import Performer
 from mcp_oauth_auth.driving.reading import aread_bounded, read_bounded
+from mcp_oauth_auth.driving.resolution import peer_refusal
 from mcp_oauth_auth.exceptions import ConfigurationError, ResponseLimitError, TemporaryOAuthError, UnsafeURLError
 from mcp_oauth_auth.flow.effects import Flow, SendHttp
 
@@ -65,7 +66,8 @@ def effect_loop(flow: Flow, request_class: type[Any], timeout: Any = None) -> Ge
                     result = outcome
                 continue
             try:
-                request = library_request(request_class, effect.request, timeout, (effect.max_body, effect.deadline))
+                limits = (effect.max_body, effect.deadline)
+                request = library_request(request_class, effect.request, timeout, limits, effect.peer_check)
             except Exception as exc:  # httpx.InvalidURL, an IDNA error: a URL httpx cannot send, from a server
                 failure = _unsendable(effect.request.url, exc)
                 continue
@@ -117,8 +119,10 @@ async def run_async(
             response = yield step
             if not isinstance(response, Failure):
                 try:
+                    _admit(response)
                     await aread_bounded(response)
-                except ResponseLimitError as exc:
+                except (ResponseLimitError, UnsafeURLError) as exc:
+                    await response.aclose()
                     response = Failure(exc)
             step = _next(steps, response, finished)
 
@@ -145,13 +149,22 @@ def _perform(perform: Callable[[Any], Any], effect: Any) -> Any:
 
 
 def _read(response: Any) -> Any:
-    """``response``, its body read within bounds, or the Failure to throw into the flow."""
+    """``response``, its body read within bounds, or the Failure to throw into the flow (the response closed)."""
     if not isinstance(response, Failure):
         try:
+            _admit(response)
             read_bounded(response)
-        except ResponseLimitError as exc:
+        except (ResponseLimitError, UnsafeURLError) as exc:
+            response.close()
             return Failure(exc)
     return response
+
+
+def _admit(response: Any) -> None:
+    """Raise the address policy's refusal of the address ``response`` came from, if any (before it is read)."""
+    refusal = peer_refusal(response)
+    if refusal is not None:
+        raise refusal
 
 
 def drive(

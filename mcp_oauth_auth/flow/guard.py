@@ -6,7 +6,8 @@ followed, and a cap on the URLs one flow may reach.
 (:class:`~mcp_oauth_auth.exceptions.UnsafeURLError`) is thrown into the flow instead, as a failed request would
 be, so that the flow's own rules apply (logout still removes the local credential, say). A response that came
 through a redirect (the caller's client follows them) is used only when every hop is https (or loopback http) and
-allowed by the policy; otherwise the flow gets the refusal, not the response.
+allowed by the policy; otherwise the flow gets the refusal, not the response. What host names resolve to, and the
+address each response came from, are checked too (:mod:`mcp_oauth_auth.flow.resolved`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from mcp_oauth_auth.flow.effects import (
     HttpResponse,
     SendHttp,
 )
+from mcp_oauth_auth.flow.resolved import ResolvedAddresses
 from mcp_oauth_auth.flow.urls import require_secure_url, safe_url
 
 __all__ = ["guarded"]
@@ -44,10 +46,13 @@ def guarded(
     allow_insecure_http: bool = False,
     max_body: int = DEFAULT_MAX_RESPONSE_SIZE,
     deadline: float = DEFAULT_RESPONSE_DEADLINE,
+    server_local: bool = False,
 ) -> Generator[Effect, Any, T]:
     """``flow`` with each of its requests checked against ``policy`` (see the module's documentation), and its
-    responses read within ``max_body`` bytes and ``deadline`` seconds."""
+    responses read within ``max_body`` bytes and ``deadline`` seconds. ``server_local``: the MCP server's responses
+    came from a non-public address (the policy's local exemption applies to resolved addresses)."""
     urls: set[str] = set()
+    resolved = ResolvedAddresses(policy, server_local=server_local)
     result: Any = None
     failure: BaseException | None = None
     with closing(flow):
@@ -59,10 +64,11 @@ def guarded(
                 return value
             result, failure = None, None
             if isinstance(effect, SendHttp):
-                failure = _refusal(effect, policy, urls)
+                failure = _refusal(effect, policy, urls) or (yield from resolved.check(effect.request.url))
                 if failure is not None:
                     continue
-                effect = replace(effect, max_body=max_body, deadline=deadline)
+                peer_check = resolved.peer_refusal if resolved.active else None
+                effect = replace(effect, max_body=max_body, deadline=deadline, peer_check=peer_check)
             try:
                 result = yield effect
             except GeneratorExit:
