@@ -186,7 +186,8 @@ def test_public_addresses_and_names_pass(host: str, public: bool) -> None:
     assert (address_rule(host) is None) is public
 
 
-def test_the_step_by_step_client_applies_the_same_policy() -> None:
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_the_step_by_step_client_applies_the_same_policy(backend: str) -> None:
     import anyio
     import httpx
 
@@ -204,5 +205,5 @@ def test_the_step_by_step_client_applies_the_same_policy() -> None:
             with pytest.raises(DiscoveryError, match="publishes metadata"):
                 await opted.discover_authorization_server()
 
-    anyio.run(main)
+    anyio.run(main, backend=backend)
     assert "https://169.254.169.254/.well-known/oauth-authorization-server" in server.urls()
