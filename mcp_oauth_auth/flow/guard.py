@@ -41,7 +41,7 @@ _warned_about_redirects: list[bool] = []
 
 def guarded(
     flow: Generator[Effect, Any, T],
-    policy: AddressPolicy,
+    policy: AddressPolicy | None,
     *,
     allow_insecure_http: bool = False,
     max_body: int = DEFAULT_MAX_RESPONSE_SIZE,
@@ -50,9 +50,10 @@ def guarded(
 ) -> Generator[Effect, Any, T]:
     """``flow`` with each of its requests checked against ``policy`` (see the module's documentation), and its
     responses read within ``max_body`` bytes and ``deadline`` seconds. ``server_local``: the MCP server's responses
-    came from a non-public address (the policy's local exemption applies to resolved addresses)."""
+    came from a non-public address (the policy's local exemption applies to resolved addresses). Without a
+    ``policy`` (``mcp-oauth doctor``, which reports what it finds), only the reading limits apply."""
     urls: set[str] = set()
-    resolved = ResolvedAddresses(policy, server_local=server_local)
+    resolved = None if policy is None else ResolvedAddresses(policy, server_local=server_local)
     result: Any = None
     failure: BaseException | None = None
     with closing(flow):
@@ -64,10 +65,12 @@ def guarded(
                 return value
             result, failure = None, None
             if isinstance(effect, SendHttp):
-                failure = _refusal(effect, policy, urls) or (yield from resolved.check(effect.request.url))
-                if failure is not None:
-                    continue
-                peer_check = resolved.peer_refusal if resolved.active else None
+                peer_check = None
+                if policy is not None and resolved is not None:
+                    failure = _refusal(effect, policy, urls) or (yield from resolved.check(effect.request.url))
+                    if failure is not None:
+                        continue
+                    peer_check = resolved.peer_refusal if resolved.active else None
                 effect = replace(effect, max_body=max_body, deadline=deadline, peer_check=peer_check)
             try:
                 result = yield effect
@@ -76,7 +79,7 @@ def guarded(
             except BaseException as exc:  # a failed request, thrown in by the driver: the flow decides
                 failure = exc
                 continue
-            if isinstance(effect, SendHttp) and isinstance(result, HttpResponse) and result.redirects:
+            if policy is not None and isinstance(result, HttpResponse) and result.redirects:
                 failure = _redirect_refusal(result, policy, allow_insecure_http)
 
 
