@@ -402,6 +402,7 @@ class MCPOAuth(_AuthBase):
         step = next(flow)
         while True:
             if type(step) is _Run:
+                from mcp_oauth_auth.driving.in_auth_flow import forget_oauth_responses, raise_in_flight_failure
                 from mcp_oauth_auth.driving.loop import run_async
 
                 async with (
@@ -412,7 +413,15 @@ class MCPOAuth(_AuthBase):
                     try:
                         oauth_request = await steps.__anext__()
                         while True:
-                            oauth_request = await steps.asend((yield oauth_request))
+                            closed = False  # as in driving.loop.run: the client failed while it was in flight
+                            try:
+                                oauth_response = yield oauth_request
+                            except GeneratorExit:
+                                closed = True
+                            if closed:
+                                raise_in_flight_failure(oauth_request)
+                            forget_oauth_responses()
+                            oauth_request = await steps.asend(oauth_response)
                     except StopAsyncIteration:
                         pass
                 answer = None

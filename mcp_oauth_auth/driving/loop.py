@@ -17,7 +17,9 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
+from mcp_oauth_auth.driving.deadline import deadline_of
 from mcp_oauth_auth.driving.http import as_unreachable, library_request, request_class, response_result
+from mcp_oauth_auth.driving.in_auth_flow import forget_oauth_responses, raise_in_flight_failure
 from mcp_oauth_auth.driving.perform import Performer
 from mcp_oauth_auth.driving.reading import aread_bounded, read_bounded
 from mcp_oauth_auth.driving.resolution import peer_refusal
@@ -46,9 +48,12 @@ class Finished:
     value: Any = None
 
 
-def effect_loop(flow: Flow, request_class: type[Any], timeout: Any = None) -> Generator[Any, Any, Any]:
+def effect_loop(
+    flow: Flow, request_class: type[Any], timeout: Any = None, is_async: bool = False
+) -> Generator[Any, Any, Any]:
     """Run ``flow``: yield an ``httpx`` / ``httpx2`` request for each HTTP effect (send back the response, read, or a
-    :class:`Failure`) and every other effect as it is (send back its result). Returns what the flow returns."""
+    :class:`Failure`) and every other effect as it is (send back its result). Returns what the flow returns.
+    ``is_async``: the requests are for an async client."""
     with closing(flow):
         result: Any = None
         failure: BaseException | None = None
@@ -67,7 +72,9 @@ def effect_loop(flow: Flow, request_class: type[Any], timeout: Any = None) -> Ge
                 continue
             try:
                 limits = (effect.max_body, effect.deadline)
-                request = library_request(request_class, effect.request, timeout, limits, effect.peer_check)
+                request = library_request(
+                    request_class, effect.request, timeout, limits, effect.peer_check, is_async=is_async
+                )
             except Exception as exc:  # httpx.InvalidURL, an IDNA error: a URL httpx cannot send, from a server
                 failure = _unsendable(effect.request.url, exc)
                 continue
@@ -94,7 +101,14 @@ def run(flow: Flow, performer: Performer, request_class: type[Any], timeout: Any
         step = _next(steps, None, finished)
         while step is not _DONE:
             if isinstance(step, request_class):
-                response = yield step
+                closed = False
+                try:
+                    response = yield step
+                except GeneratorExit:  # inside an auth flow: the client failed, see driving/in_auth_flow.py
+                    closed = True
+                if closed:
+                    raise_in_flight_failure(step)
+                forget_oauth_responses()
                 step = _next(steps, _read(response), finished)
             else:
                 step = _next(steps, _perform(performer.perform, step), finished)
@@ -106,7 +120,7 @@ async def run_async(
 ) -> AsyncGenerator[Any, Any]:
     """The async shell of :func:`run`; what the flow returns goes to ``finished``."""
     finished = Finished() if finished is None else finished
-    with closing(effect_loop(flow, request_class, timeout)) as steps:
+    with closing(effect_loop(flow, request_class, timeout, is_async=True)) as steps:
         step = _next(steps, None, finished)
         while step is not _DONE:
             if not isinstance(step, request_class):
@@ -213,4 +227,9 @@ async def adrive(flow: Flow, client: Any, performer: Performer, unreachable: Unr
 def _failed(request: Any, exc: Exception, unreachable: Unreachable, observe: Observer | None) -> Failure:
     if observe is not None:
         observe(request, exc)
+    deadline = deadline_of(request)
+    if deadline is not None:
+        deadline.finish()
+        if deadline.expired:  # the deadline shut the connection down: that is why it failed
+            return Failure(deadline.failure())
     return Failure(unreachable(exc, request))
