@@ -33,10 +33,13 @@ __all__ = ["forget_oauth_responses", "in_flight_failure", "raise_in_flight_failu
 _FRAMES = 4
 
 
-def forget_oauth_responses() -> None:
+def forget_oauth_responses(depth: int = 1, response: Any = None) -> None:
     """Remove the flow's OAuth responses from the ``history`` of the client's send that resumed the flow (see the
-    module's documentation); nothing happens outside an httpx / httpx2 auth flow."""
-    frame = sys._getframe(1)
+    module's documentation), and from the copy ``response`` (the protected request's) holds; nothing happens
+    outside an httpx / httpx2 auth flow. ``depth``: how many frames up the generator resumed by the client is."""
+    if response is not None:
+        response.history = [earlier for earlier in response.history if not _is_oauth(earlier)]
+    frame = sys._getframe(depth)
     for _ in range(_FRAMES):
         frame = frame.f_back  # type: ignore[assignment]
         if frame is None:
