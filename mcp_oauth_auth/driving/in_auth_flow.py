@@ -10,10 +10,12 @@ habits would cut a credential flow short or let its failures escape untyped (htt
   OAuth responses from that list as each one comes back (it is the local of the client's frame that resumes the
   flow), so only the protected request's responses count, as for any other auth. The user's final response then
   no longer lists the OAuth responses in its ``history`` either: token responses hold tokens.
-* what the client raises while an OAuth request is in flight (a redirect loop under ``follow_redirects=True``, a
-  connection failure, the connection shut down at the request's deadline) reaches the caller as it is; the client
-  closes the flow on its way out, and :func:`in_flight_failure` turns the exception being handled then into the
-  library's typed error, raised from the flow's close.
+* what the client raises while an OAuth request is in flight reaches the caller as it is. That is right for a
+  connection failure (raised as the client's own exception, like those of protected requests), but not for a
+  redirect loop under ``follow_redirects=True`` (``TooManyRedirects``) nor for the connection the request's
+  deadline shut down (:mod:`mcp_oauth_auth.driving.deadline`). The client closes the flow on its way out, and
+  :func:`in_flight_failure` turns the exception being handled then into the library's typed error for those two,
+  raised from the flow's close.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import sys
 from typing import Any, NoReturn
 
 from mcp_oauth_auth.driving.deadline import deadline_of
-from mcp_oauth_auth.driving.http import as_unreachable, is_transport_error
 from mcp_oauth_auth.driving.reading import LIMITS_EXTENSION
 from mcp_oauth_auth.exceptions import OAuthError, TooManyRedirectsError
 from mcp_oauth_auth.flow.urls import safe_url
@@ -67,18 +68,14 @@ def in_flight_failure(request: Any) -> OAuthError | None:
     error = sys.exc_info()[1]
     if not isinstance(error, Exception):
         return None
-    failure: Exception | None = None
-    if type(error).__name__ == "TooManyRedirects" and type(error).__module__.split(".")[0] in ("httpx", "httpx2"):
-        url = safe_url(str(request.url))
-        failure = TooManyRedirectsError(
-            f"the HTTP client gave up on {url} after too many redirects (its max_redirects): the server redirects "
-            "in a loop; credentials were kept",
-            url=url,
-        )
-    elif is_transport_error(error):
-        failure = as_unreachable(error, request)
-    if not isinstance(failure, OAuthError):
-        return None
+    if type(error).__name__ != "TooManyRedirects" or type(error).__module__.split(".")[0] not in ("httpx", "httpx2"):
+        return None  # a connection failure stays the client's own exception, as for protected requests
+    url = safe_url(str(request.url))
+    failure = TooManyRedirectsError(
+        f"the HTTP client gave up on {url} after too many redirects (its max_redirects): the server redirects "
+        "in a loop; credentials were kept",
+        url=url,
+    )
     failure.__cause__ = error
     return failure
 
