@@ -465,7 +465,7 @@ class MCPOAuth(_AuthBase):
             exchange = exchange or self._engine.exchange()
             from mcp_oauth_auth.driving.resolution import peer_address
 
-            self._engine.note_server_peer(peer_address(response))  # a local server (or proxy): see flow/resolved.py
+            self._engine.note_server_peer(peer_address(response))  # a proxy's address: see flow/resolved.py
             headers = response.headers
             body = (
                 (yield _ReadBody(response))

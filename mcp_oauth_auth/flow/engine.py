@@ -79,8 +79,8 @@ class FlowEngine:
         self.address_policy = AddressPolicy.for_urls(
             self.server_url, (config.client.issuer, config.resource_metadata_url), config.allow_private_networks
         )
-        #: Whether the MCP server's responses came from a non-public address (see :meth:`note_server_peer`).
-        self.server_peer_local = False
+        #: The addresses the MCP server's responses came from (see :meth:`note_server_peer`).
+        self.server_peers: frozenset[str] = frozenset()
         #: DPoP (RFC 9449): the key and nonces when in use (asked for, or required by the resource), else None.
         self.dpop: DPoPState | None = None
         #: ``self.dpop`` while the current access token is DPoP-bound (sent as ``DPoP`` with a proof), else None.
@@ -170,12 +170,10 @@ class FlowEngine:
         return self._guarded(self._logout(revoke))
 
     def note_server_peer(self, address: str | None) -> None:
-        """The address a response of the MCP server came from (when the client tells it): a non-public one makes the
-        MCP server local for the address policy's checks of resolved addresses (a local deployment, or a proxy)."""
-        if address is not None and not self.server_peer_local:
-            from mcp_oauth_auth.flow.addresses import address_rule
-
-            self.server_peer_local = address_rule(address.lower()) is not None
+        """The address a response of the MCP server came from (when the client tells it): the flows' responses from
+        the same address are not refused by the address policy (a proxy, or a front shared with the server)."""
+        if address is not None and address not in self.server_peers:
+            self.server_peers = self.server_peers | {address}
 
     def _guarded(self, flow: Generator[Effect, Any, T]) -> Generator[Effect, Any, T]:
         from mcp_oauth_auth.flow.guard import guarded
@@ -187,7 +185,7 @@ class FlowEngine:
             allow_insecure_http=config.allow_insecure_http,
             max_body=config.max_response_size,
             deadline=config.response_deadline,
-            server_local=self.server_peer_local,
+            server_peers=self.server_peers,
         )
 
     def _ensure_fresh(self, now: float | None) -> Generator[Effect, Any, None]:

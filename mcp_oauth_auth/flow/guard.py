@@ -46,14 +46,14 @@ def guarded(
     allow_insecure_http: bool = False,
     max_body: int = DEFAULT_MAX_RESPONSE_SIZE,
     deadline: float = DEFAULT_RESPONSE_DEADLINE,
-    server_local: bool = False,
+    server_peers: frozenset[str] = frozenset(),
 ) -> Generator[Effect, Any, T]:
     """``flow`` with each of its requests checked against ``policy`` (see the module's documentation), and its
-    responses read within ``max_body`` bytes and ``deadline`` seconds. ``server_local``: the MCP server's responses
-    came from a non-public address (the policy's local exemption applies to resolved addresses). Without a
+    responses read within ``max_body`` bytes and ``deadline`` seconds. ``server_peers``: the addresses the MCP
+    server's responses came from (a response from one of them is not refused). Without a
     ``policy`` (``mcp-oauth doctor``, which reports what it finds), only the reading limits apply."""
     urls: set[str] = set()
-    resolved = None if policy is None else ResolvedAddresses(policy, server_local=server_local)
+    resolved = None if policy is None else ResolvedAddresses(policy, server_peers=server_peers)
     result: Any = None
     failure: BaseException | None = None
     with closing(flow):

@@ -10,10 +10,13 @@ still resolve to ``169.254.169.254`` or ``10.0.0.5``, so for one credential flow
   transports do), refuses a response that came from a forbidden address (a name re-bound between the two looks,
   or resolved differently by the client's transport); the driver then closes it unread.
 
-The exemptions are the literal rule's: the MCP server's own address (its name resolving to, or its responses
-coming from, such an address: a local deployment, or a proxy on a private address through which every response
-comes), ``allow_private_networks``, and the hosts the user named. A name that does not resolve here is not
-refused: the client then fails to connect, or reaches it through a proxy, whose peer address is what is checked.
+The exemptions are the literal rule's: a local MCP server (its name resolving to such an address: a deployment on
+an internal network), ``allow_private_networks``, and the hosts the user named. A response from an address the MCP
+server's own responses came from is not refused either: that is a proxy (on a private address, every response
+comes from it) or a front shared with the server, and reaches nothing the server's own URL does not. The server's
+responses do not make it local: a server that controls its DNS could otherwise re-bind its own name to switch the
+checks off in the middle of a flow. A name that does not resolve here is not refused: the client then fails to
+connect, or reaches it through a proxy, whose peer address is what is checked.
 """
 
 from __future__ import annotations
@@ -43,10 +46,12 @@ def _parts(url: str) -> tuple[str, str, int] | None:
 class ResolvedAddresses:
     """The resolved-address checks of one credential flow (see the module's documentation)."""
 
-    def __init__(self, policy: AddressPolicy, *, server_local: bool = False) -> None:
+    def __init__(self, policy: AddressPolicy, *, server_peers: frozenset[str] = frozenset()) -> None:
         self.policy = policy
-        #: Whether the MCP server is on a non-public address (literally, as resolved or as connected to).
-        self.local = policy.server_is_local or server_local
+        #: Whether the MCP server is on a non-public address (literally, or as its name resolves).
+        self.local = policy.server_is_local
+        #: The addresses the MCP server's responses came from.
+        self.server_peers = set(server_peers)
         self._server = _parts(policy.server_url)
         self._server_resolved = False
         self._resolved: dict[tuple[str, int], tuple[str, ...]] = {}
@@ -84,9 +89,9 @@ class ResolvedAddresses:
             return None
         scheme, host, _ = parts
         if self._server is not None and host == self._server[1]:
-            self.local = self.local or address_rule(peer) is not None
+            self.server_peers.add(peer)
             return None
-        if not self.active or host in self.policy.named_hosts:
+        if not self.active or host in self.policy.named_hosts or peer in self.server_peers:
             return None
         return self._refusal(url, scheme, peer, f"the connection to {host} went to {peer}")
 

@@ -20,7 +20,7 @@ from mcp_oauth_auth.flow.addresses import AddressPolicy
 from mcp_oauth_auth.flow.effects import HttpRequest, ResolveHost, send
 from mcp_oauth_auth.flow.guard import guarded
 
-from .hostile import SERVER, HostileServer, as_metadata, document, make_auth
+from .hostile import SERVER, HostileServer, answer, as_metadata, document, make_auth
 
 AS = "https://auth.example"
 PRM = {"resource": SERVER, "authorization_servers": [AS]}
@@ -142,7 +142,8 @@ def _not_found() -> Any:
 
 
 class _Answer(socketserver.BaseRequestHandler):
-    """Answers every request (sent to it as to an HTTP proxy) with the AS metadata of :data:`AS`."""
+    """Answers every request sent to it as to an HTTP proxy: from its routes (absolute URL -> answer), else with
+    the AS metadata of ``http://auth.example``."""
 
     server: _Loopback
 
@@ -155,10 +156,12 @@ class _Answer(socketserver.BaseRequestHandler):
                 return
             head += data
         self.server.requests += 1
-        body = document(as_metadata("http://auth.example"))(None)[2]
+        target = head.split(b" ", 2)[1].decode().partition("?")[0]
+        route = self.server.routes.get(target, document(as_metadata("http://auth.example")))
+        status, headers, body = route(None)
         lines = [
-            "HTTP/1.1 200 OK",
-            "Content-Type: application/json",
+            f"HTTP/1.1 {status} X",
+            *(f"{name}: {value}" for name, value in headers.items()),
             f"Content-Length: {len(body)}",
             "Connection: close",
             "",
@@ -171,11 +174,13 @@ class _Loopback(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     requests = 0
+    routes: dict[str, Any]
 
 
 @contextmanager
-def _loopback() -> Iterator[_Loopback]:
-    server = _Loopback(("127.0.0.1", 0), _Answer)
+def _loopback(address: str = "127.0.0.1", routes: dict[str, Any] | None = None) -> Iterator[_Loopback]:
+    server = _Loopback((address, 0), _Answer)
+    server.routes = routes or {}
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -186,12 +191,16 @@ def _loopback() -> Iterator[_Loopback]:
         thread.join(5)
 
 
-def _through_loopback(kind: tuple[str, str], proxy: _Loopback) -> dict[str, Any]:
-    """Client options sending ``http://auth.example`` to the loopback socket (a proxy mount), the rest to the fake."""
+def _through_loopback(kind: tuple[str, str], proxy: _Loopback, host: str = "auth.example") -> dict[str, Any]:
+    """Client options sending ``http://HOST`` to the loopback socket (a proxy mount), the rest to the fake."""
+    return {"mounts": {f"http://{host}": _proxied(kind, proxy)}}
+
+
+def _proxied(kind: tuple[str, str], proxy: _Loopback) -> Any:
     library = importlib.import_module(kind[0])
     transport = library.HTTPTransport if kind[1] == "sync" else library.AsyncHTTPTransport
-    proxy_url = f"http://127.0.0.1:{proxy.server_address[1]}"
-    return {"mounts": {"http://auth.example": transport(proxy=proxy_url)}}
+    host, port = proxy.server_address[:2]
+    return transport(proxy=f"http://{host}:{port}")
 
 
 def test_a_response_from_a_forbidden_address_is_refused_unread(kind: tuple[str, str], names: Names) -> None:
@@ -217,3 +226,43 @@ def test_a_response_from_an_allowed_address_is_used(kind: tuple[str, str], names
             server.request(kind, auth, **_through_loopback(kind, proxy))
         assert not isinstance(caught.value, UnsafeURLError)
         assert proxy.requests >= 2  # the metadata, then its registration endpoint
+
+
+HTTP_SERVER = "http://mcp.example/mcp"
+HTTP_PRM = {"resource": HTTP_SERVER, "authorization_servers": ["http://auth.example"]}
+
+
+def _mcp_routes() -> dict[str, Any]:
+    return {
+        HTTP_SERVER: answer(401, {"www-authenticate": "Bearer"}),
+        "http://mcp.example/.well-known/oauth-protected-resource/mcp": document(HTTP_PRM),
+    }
+
+
+def test_a_response_from_the_servers_own_address_is_used(kind: tuple[str, str], names: Names) -> None:
+    """Through a proxy on a private address, every response comes from the proxy: the MCP server's too. A response
+    from the address the server's responses came from reaches nothing the server's URL does not."""
+    names["auth.example"] = (PUBLIC,)
+    with _loopback(routes=_mcp_routes()) as proxy:
+        server = HostileServer()
+        options = {
+            "mounts": {"http://mcp.example": _proxied(kind, proxy), "http://auth.example": _proxied(kind, proxy)}
+        }
+        with pytest.raises(OAuthError) as caught:
+            server.request(kind, make_auth(HTTP_SERVER, allow_insecure_http=True), url=HTTP_SERVER, **options)
+    assert not isinstance(caught.value, UnsafeURLError)
+    assert proxy.requests >= 4  # the protected request, the metadata of both, then registration
+
+
+def test_a_server_re_binding_its_own_name_does_not_switch_the_checks_off(kind: tuple[str, str], names: Names) -> None:
+    """The MCP server's name answers from loopback (re-bound): its own responses are used (the user named it), but
+    an authorization server answering from another internal address is still refused."""
+    names["auth.example"] = (PUBLIC,)
+    with _loopback(routes=_mcp_routes()) as front, _loopback("127.0.0.2") as internal:
+        server = HostileServer()
+        options = {
+            "mounts": {"http://mcp.example": _proxied(kind, front), "http://auth.example": _proxied(kind, internal)}
+        }
+        with pytest.raises(UnsafeURLError, match=r"auth\.example went to 127\.0\.0\.2"):
+            server.request(kind, make_auth(HTTP_SERVER, allow_insecure_http=True), url=HTTP_SERVER, **options)
+    assert internal.requests == 1  # asked (the connection cannot be pinned), its answer not used
