@@ -26,7 +26,7 @@ from typing import Any
 from mcp_oauth_auth.exceptions import ResponseLimitError
 from mcp_oauth_auth.flow.urls import safe_url
 
-__all__ = ["DEADLINE_EXTENSION", "Deadline", "deadline_of"]
+__all__ = ["DEADLINE_EXTENSION", "Deadline", "deadline_of", "finish_deadline"]
 
 #: Where a request carries its :class:`Deadline` (besides ``trace``, which transports without httpcore ignore).
 DEADLINE_EXTENSION = "mcp_oauth_auth.deadline"
@@ -104,3 +104,10 @@ def deadline_of(request: Any) -> Deadline | None:
     """The :class:`Deadline` an OAuth request carries (None for any other request)."""
     deadline = request.extensions.get(DEADLINE_EXTENSION)
     return deadline if isinstance(deadline, Deadline) else None
+
+
+def finish_deadline(request: Any) -> None:
+    """Done with ``request`` (its response read or refused): its deadline has nothing more to interrupt."""
+    deadline = deadline_of(request)
+    if deadline is not None:
+        deadline.finish()

@@ -17,7 +17,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
-from mcp_oauth_auth.driving.deadline import deadline_of
+from mcp_oauth_auth.driving.deadline import deadline_of, finish_deadline
 from mcp_oauth_auth.driving.http import as_unreachable, library_request, request_class, response_result
 from mcp_oauth_auth.driving.in_auth_flow import forget_oauth_responses, raise_in_flight_failure
 from mcp_oauth_auth.driving.perform import Performer
@@ -137,6 +137,7 @@ async def run_async(
                     await aread_bounded(response)
                 except (ResponseLimitError, UnsafeURLError) as exc:
                     await response.aclose()
+                    finish_deadline(response.request)
                     response = Failure(exc)
             step = _next(steps, response, finished)
 
@@ -170,6 +171,7 @@ def _read(response: Any) -> Any:
             read_bounded(response)
         except (ResponseLimitError, UnsafeURLError) as exc:
             response.close()
+            finish_deadline(response.request)
             return Failure(exc)
     return response
 

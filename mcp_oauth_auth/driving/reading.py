@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from mcp_oauth_auth.driving.deadline import deadline_of
+from mcp_oauth_auth.driving.deadline import deadline_of, finish_deadline
 from mcp_oauth_auth.exceptions import ResponseLimitError
 from mcp_oauth_auth.flow.effects import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_RESPONSE_DEADLINE
 from mcp_oauth_auth.flow.urls import safe_url
@@ -88,7 +88,7 @@ def read_bounded(response: Any) -> None:
         _raise_past_deadline(response, exc)
         raise
     finally:
-        _finish(response)
+        finish_deadline(response.request)
     body.keep()
 
 
@@ -103,7 +103,7 @@ async def aread_bounded(response: Any) -> None:
         _raise_past_deadline(response, exc)
         raise
     finally:
-        _finish(response)
+        finish_deadline(response.request)
     body.keep()
 
 
@@ -113,9 +113,3 @@ def _raise_past_deadline(response: Any, exc: BaseException) -> None:
     watchdog = deadline_of(response.request)
     if watchdog is not None and watchdog.expired:
         raise watchdog.failure() from exc
-
-
-def _finish(response: Any) -> None:
-    watchdog = deadline_of(response.request)
-    if watchdog is not None:
-        watchdog.finish()

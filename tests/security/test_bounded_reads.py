@@ -128,6 +128,7 @@ def test_a_huge_body_is_cut_at_the_cap(kind: tuple[str, str], how: str) -> None:
         assert isinstance(caught.value, TemporaryOAuthError)  # stored credentials are kept
         time.sleep(0.2)
         assert server.sent < 4 * 1024 * 1024  # the connection was closed before the server finished
+    _assert_no_watchdog_left()
 
 
 def test_a_declared_huge_body_is_not_read_at_all(kind: tuple[str, str]) -> None:
@@ -165,6 +166,16 @@ def test_the_deadline_covers_the_wait_for_the_headers(kind: tuple[str, str], how
         if mode == "headers":
             time.sleep(0.3)
             assert server.broken or server.sent < TRICKLE_BYTES  # the client hung up
+    _assert_no_watchdog_left()
+
+
+def _assert_no_watchdog_left() -> None:
+    """Every request's deadline timer was cancelled (or fired) once the flow ended."""
+    waited = 0.0
+    while any(isinstance(thread, threading.Timer) for thread in threading.enumerate()) and waited < 2:
+        time.sleep(0.05)
+        waited += 0.05
+    assert not [thread for thread in threading.enumerate() if isinstance(thread, threading.Timer)]
 
 
 def test_the_limits_are_validated() -> None:
