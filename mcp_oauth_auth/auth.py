@@ -435,17 +435,20 @@ class MCPOAuth(_AuthBase):
     def sync_auth_flow(self, request: Any) -> Generator[Any, Any, None]:
         flow = self._auth_flow(request)
         step = next(flow)
+        ran = False
         while True:
             if type(step) is _Run:
                 from mcp_oauth_auth.driving.loop import run
 
                 with self._lock.held(), closing(self._performer()) as performer:
                     yield from run(step.work, performer, type(request))
-                answer = None
+                answer, ran = None, True
             elif type(step) is _ReadBody:
                 answer = step.response.read()
             else:
                 answer = yield step
+                if ran:  # the credential work's last response is not the caller's history (driving/in_auth_flow.py)
+                    _forget_oauth_responses(answer)
             try:
                 step = flow.send(answer)
             except StopIteration:
@@ -454,8 +457,10 @@ class MCPOAuth(_AuthBase):
     async def async_auth_flow(self, request: Any) -> AsyncGenerator[Any, Any]:
         flow = self._auth_flow(request)
         step = next(flow)
+        ran = False
         while True:
             if type(step) is _Run:
+                from mcp_oauth_auth.driving.in_auth_flow import raise_in_flight_failure
                 from mcp_oauth_auth.driving.loop import run_async
 
                 async with (
@@ -466,14 +471,24 @@ class MCPOAuth(_AuthBase):
                     try:
                         oauth_request = await steps.__anext__()
                         while True:
-                            oauth_request = await steps.asend((yield oauth_request))
+                            closed = False  # as in driving.loop.run: the client failed while it was in flight
+                            try:
+                                oauth_response = yield oauth_request
+                            except GeneratorExit:
+                                closed = True
+                            if closed:
+                                raise_in_flight_failure(oauth_request)
+                            _forget_oauth_responses()
+                            oauth_request = await steps.asend(oauth_response)
                     except StopAsyncIteration:
                         pass
-                answer = None
+                answer, ran = None, True
             elif type(step) is _ReadBody:
                 answer = await step.response.aread()
             else:
                 answer = yield step
+                if ran:
+                    _forget_oauth_responses(answer)
             try:
                 step = flow.send(answer)
             except StopIteration:
@@ -502,6 +517,9 @@ class MCPOAuth(_AuthBase):
             if status not in STATUSES_WITH_WORK:
                 return
             exchange = exchange or self._engine.exchange()
+            from mcp_oauth_auth.driving.resolution import peer_address
+
+            self._engine.note_server_peer(peer_address(response))  # a proxy's address: see flow/resolved.py
             headers = response.headers
             body = (
                 (yield _ReadBody(response))
@@ -553,6 +571,14 @@ class MCPOAuth(_AuthBase):
             request.headers.pop("Authorization", None)
             request.headers.pop("DPoP", None)
         return token
+
+
+def _forget_oauth_responses(response: Any = None) -> None:
+    """The client's send history without the credential work's responses (see driving/in_auth_flow.py), and
+    ``response``'s; called from the shells themselves, whose caller is the client's frame."""
+    from mcp_oauth_auth.driving.in_auth_flow import forget_oauth_responses
+
+    forget_oauth_responses(depth=2, response=response)
 
 
 class _Run(NamedTuple):

@@ -41,6 +41,7 @@ __all__ = [
     "TokenRefreshError",
     "TokenRevocationError",
     "TokenStorageError",
+    "TooManyRedirectsError",
     "UnsafeURLError",
     "WorkloadIdentityError",
     "WrongPasswordError",
@@ -141,6 +142,12 @@ class UnsafeURLError(DiscoveryError):
     """A server named a URL the address policy forbids sending to (a private, loopback, link-local or otherwise
     non-public address, or plain http to loopback: server-side request forgery), or a redirect led to one, or a
     flow asked for more requests than one flow may make; the message names the URL and the rule."""
+
+
+class TooManyRedirectsError(TemporaryOAuthError):
+    """The HTTP client gave up on an OAuth request after following too many redirects (a client made with
+    ``follow_redirects=True`` and a server that redirects in a loop: httpx's ``max_redirects``). Stored credentials
+    are kept."""
 
 
 class PKCENotSupportedError(DiscoveryError):

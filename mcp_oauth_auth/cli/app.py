@@ -83,6 +83,17 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _bytes(text: str) -> int:
+    """``--max-response-size``: a whole number of bytes, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of bytes: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 byte or more, not {text!r}")
+    return value
+
+
 def _port(text: str) -> int:
     """``--port``: a TCP port, or 0 for any free one."""
     try:
@@ -120,6 +131,25 @@ def _add_account_options(login: _Parser) -> None:
         metavar="HINT",
         help="the account to sign in with (e.g. your e-mail address), passed to the authorization server",
     )
+
+
+def _limits_parser() -> _Parser:
+    """``--max-response-size`` and ``--response-deadline``, for the commands that read OAuth responses (None when
+    not given: the library's defaults, which stay out of this light module)."""
+    limits = _Parser(add_help=False)
+    limits.add_argument(
+        "--max-response-size",
+        type=_bytes,
+        metavar="BYTES",
+        help="the largest OAuth response read (default 1 MiB); a larger one ends the command",
+    )
+    limits.add_argument(
+        "--response-deadline",
+        type=_seconds,
+        metavar="SECONDS",
+        help="the longest an OAuth response may take to arrive, from sending the request to its last byte (default 30)",
+    )
+    return limits
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
         "log in to an MCP server and store the credential",
         store,
         as_json,
+        _limits_parser(),
         aliases=["auth"],
     )
     login.add_argument("name", metavar="NAME", help="a name for this credential (e.g. the server's name)")
@@ -238,10 +269,23 @@ def build_parser() -> argparse.ArgumentParser:
         store,
     )
     test = command(
-        "test", commands.test_connection, "connect to the MCP server with the stored credential", named, store, as_json
+        "test",
+        commands.test_connection,
+        "connect to the MCP server with the stored credential",
+        named,
+        store,
+        as_json,
+        _limits_parser(),
     )
     test.add_argument("--timeout", type=_seconds, default=30.0, metavar="SECONDS", help="per request (default 30)")
-    doctor = command("doctor", commands.doctor, "check what an MCP server publishes for authorization", store, as_json)
+    doctor = command(
+        "doctor",
+        commands.doctor,
+        "check what an MCP server publishes for authorization",
+        store,
+        as_json,
+        _limits_parser(),
+    )
     doctor.add_argument("url", metavar="URL", help="the MCP endpoint, e.g. https://mcp.example.com/mcp")
     doctor.add_argument("--timeout", type=_seconds, default=15.0, metavar="SECONDS", help="per request (default 15)")
     logout = command(

@@ -50,6 +50,12 @@ __all__ = [
 _LOOPBACK_DIRECT = ("all://127.0.0.1", "all://localhost", "all://[::1]")
 
 
+def limit_options(args: argparse.Namespace | None) -> dict[str, Any]:
+    """``max_response_size`` and ``response_deadline`` as the command's options give them (only those given)."""
+    names = ("max_response_size", "response_deadline")
+    return {name: value for name in names if (value := getattr(args, name, None)) is not None}
+
+
 def http_client(auth: httpx.Auth | None = None, timeout: float = 30.0) -> httpx.Client:
     """The HTTP client of every command: the environment's proxy settings, except for loopback addresses."""
     import httpx  # (here: `list`, `show` and `clear` never need it)
@@ -227,12 +233,15 @@ def _login_needed(name: str, record: CredentialRecord) -> NotLoggedInError:
     )
 
 
-def _auth_for(record: CredentialRecord, store: TokenStore, name: str) -> MCPOAuth:
-    """An :class:`MCPOAuth` working on exactly ``record``, identified as when it was created."""
+def _auth_for(
+    record: CredentialRecord, store: TokenStore, name: str, args: argparse.Namespace | None = None
+) -> MCPOAuth:
+    """An :class:`MCPOAuth` working on exactly ``record``, identified as when it was created (with the command's
+    ``--max-response-size`` and ``--response-deadline``, where it has them)."""
     from mcp_oauth_auth.auth import MCPOAuth
 
     client = record.client
-    options: dict[str, Any] = {}
+    options = limit_options(args)
     if client.kind == "pre-registered":
         # The stored client stays with the authorization server it was registered at.
         options.update(client_id=client.client_id, client_secret=client.client_secret, issuer=record.issuer)
@@ -276,7 +285,7 @@ def test_connection(args: argparse.Namespace, terminal: Terminal) -> int:
     from mcp_oauth_auth.cli.mcp_session import MCPClientSession, MCPError, MCPHTTPError
 
     store, record = _find(args, terminal)
-    auth = _auth_for(record, store, args.name)
+    auth = _auth_for(record, store, args.name, args)
     started = time.monotonic()
     with http_client(auth=auth, timeout=args.timeout) as http:
         session = MCPClientSession(http, record.server_url, client_version=__version__)
@@ -423,7 +432,7 @@ def doctor(args: argparse.Namespace, terminal: Terminal) -> int:
     from mcp_oauth_auth.cli.doctor import check_redis_store, diagnose, print_report
 
     with http_client(timeout=args.timeout) as http, terminal.spinner(f"Checking {args.url}"):
-        report = diagnose(args.url, http)
+        report = diagnose(args.url, http, **limit_options(args))
         if args.store == "redis":
             check_redis_store(report, open_store(args.store))
     if args.json:

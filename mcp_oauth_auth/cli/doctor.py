@@ -30,8 +30,9 @@ from mcp_oauth_auth.flow.discovery import (
     discover_protected_resource,
     legacy_authorization_server,
 )
-from mcp_oauth_auth.flow.effects import Effect
+from mcp_oauth_auth.flow.effects import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_RESPONSE_DEADLINE, Effect
 from mcp_oauth_auth.flow.fetch import RetryPolicy
+from mcp_oauth_auth.flow.guard import guarded
 from mcp_oauth_auth.flow.urls import canonical_resource, safe_url
 
 __all__ = ["DoctorReport", "Finding", "check_redis_store", "diagnose", "print_report"]
@@ -113,8 +114,9 @@ class DoctorReport:
 class _Recorder:
     """Runs a sans-IO discovery flow with a real HTTP client, noting each request and its outcome."""
 
-    def __init__(self, http: httpx.Client) -> None:
+    def __init__(self, http: httpx.Client, limits: tuple[int, float]) -> None:
         self._http = http
+        self._limits = limits
 
     def run(self, flow: Generator[Effect, Any, Any], section: Section) -> Any:
         def note(request: httpx.Request, outcome: httpx.Response | Exception) -> None:
@@ -124,6 +126,8 @@ class _Recorder:
                 section.add("info", f"tried {safe_url(str(request.url))}: {type(outcome).__name__}")
 
         # Discovery only sends HTTP and sleeps between retries; a transport error is explained by the report.
+        max_body, deadline = self._limits
+        flow = guarded(flow, None, max_body=max_body, deadline=deadline)  # responses read within the limits
         return drive(flow, self._http, Performer(), unreachable=_as_it_is, observe=note)
 
 
@@ -131,8 +135,15 @@ def _as_it_is(exc: Exception, request: httpx.Request) -> Exception:
     return exc
 
 
-def diagnose(url: str, http: httpx.Client) -> DoctorReport:
-    """Everything ``doctor`` checks about the MCP server at ``url``."""
+def diagnose(
+    url: str,
+    http: httpx.Client,
+    *,
+    max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+    response_deadline: float = DEFAULT_RESPONSE_DEADLINE,
+) -> DoctorReport:
+    """Everything ``doctor`` checks about the MCP server at ``url``, its OAuth responses read within
+    ``max_response_size`` bytes and ``response_deadline`` seconds each."""
     try:
         canonical_resource(url)
     except OAuthError as exc:
@@ -143,7 +154,7 @@ def diagnose(url: str, http: httpx.Client) -> DoctorReport:
     challenge = _probe(report, url, http)
     if report.sections[-1].has_errors:
         return report  # not an MCP endpoint: discovery from it would only add noise
-    recorder = _Recorder(http)
+    recorder = _Recorder(http, (max_response_size, response_deadline))
     prm, published = _protected_resource(report, url, challenge, recorder)
     if prm is not None:
         for issuer in prm.authorization_servers:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from mcp_oauth_auth.authorizers.base import Authorizer
 from mcp_oauth_auth.cli.app import CLIENT_SECRET_ENV
-from mcp_oauth_auth.cli.commands import http_client
+from mcp_oauth_auth.cli.commands import http_client, limit_options
 from mcp_oauth_auth.cli.errors import CLIError, ExitCode
 from mcp_oauth_auth.cli.lookup import (
     account_option,
@@ -182,6 +182,7 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
         issuer=args.issuer,
         allow_parent_resource=args.allow_parent_resource,
         allow_private_networks=args.allow_private_networks,
+        **limit_options(args),
         trust_unadvertised_pkce=args.trust_unadvertised_pkce or None,  # (not given: the preset's, else False)
         client_name="mcp-oauth",
         name=args.name,

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from mcp_oauth_auth.exceptions import ConfigurationError, ConnectionFailedError
-from mcp_oauth_auth.flow.effects import HttpRequest, HttpResponse
+from mcp_oauth_auth.flow.effects import HttpRequest, HttpResponse, PeerCheck
 
 __all__ = [
     "as_unreachable",
@@ -32,16 +32,30 @@ def request_class(client: Any) -> type[Any]:
 
 
 def library_request(
-    request_class: type[Any], request: HttpRequest, timeout: Any = None, limits: tuple[int, float] | None = None
+    request_class: type[Any],
+    request: HttpRequest,
+    timeout: Any = None,
+    limits: tuple[int, float] | None = None,
+    peer_check: PeerCheck | None = None,
+    is_async: bool = False,
 ) -> Any:
     """The flow's request as an ``httpx.Request`` or ``httpx2.Request``; ``timeout`` is a client's ``timeout``
     (applied as ``client.build_request`` would; the client's default headers, cookies and params are not sent);
-    ``limits`` bound the reading of its response (:mod:`mcp_oauth_auth.driving.reading`)."""
+    ``limits`` bound the reading of its response (:mod:`mcp_oauth_auth.driving.reading`) and the whole request
+    (:mod:`mcp_oauth_auth.driving.deadline`, traced as ``is_async`` clients need); ``peer_check`` judges the
+    address it comes from (:mod:`mcp_oauth_auth.driving.resolution`)."""
     extensions: dict[str, Any] = {} if timeout is None else {"timeout": timeout.as_dict()}
     if limits is not None:
+        from mcp_oauth_auth.driving.deadline import DEADLINE_EXTENSION, Deadline
         from mcp_oauth_auth.driving.reading import LIMITS_EXTENSION
 
-        extensions[LIMITS_EXTENSION] = limits
+        deadline = Deadline(limits[1], request.url)
+        extensions.update({LIMITS_EXTENSION: limits, DEADLINE_EXTENSION: deadline})
+        extensions["trace"] = deadline.atrace if is_async else deadline.trace
+    if peer_check is not None:
+        from mcp_oauth_auth.driving.resolution import PEER_EXTENSION
+
+        extensions[PEER_EXTENSION] = peer_check
     return request_class(
         request.method, request.url, headers=list(request.headers), content=request.body, extensions=extensions
     )

@@ -17,9 +17,12 @@ from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
+from mcp_oauth_auth.driving.deadline import deadline_of, finish_deadline
 from mcp_oauth_auth.driving.http import as_unreachable, library_request, request_class, response_result
+from mcp_oauth_auth.driving.in_auth_flow import forget_oauth_responses, raise_in_flight_failure
 from mcp_oauth_auth.driving.perform import Performer
 from mcp_oauth_auth.driving.reading import aread_bounded, read_bounded
+from mcp_oauth_auth.driving.resolution import peer_refusal
 from mcp_oauth_auth.exceptions import ConfigurationError, ResponseLimitError, TemporaryOAuthError, UnsafeURLError
 from mcp_oauth_auth.flow.effects import Flow, SendHttp
 
@@ -45,9 +48,12 @@ class Finished:
     value: Any = None
 
 
-def effect_loop(flow: Flow, request_class: type[Any], timeout: Any = None) -> Generator[Any, Any, Any]:
+def effect_loop(
+    flow: Flow, request_class: type[Any], timeout: Any = None, is_async: bool = False
+) -> Generator[Any, Any, Any]:
     """Run ``flow``: yield an ``httpx`` / ``httpx2`` request for each HTTP effect (send back the response, read, or a
-    :class:`Failure`) and every other effect as it is (send back its result). Returns what the flow returns."""
+    :class:`Failure`) and every other effect as it is (send back its result). Returns what the flow returns.
+    ``is_async``: the requests are for an async client."""
     with closing(flow):
         result: Any = None
         failure: BaseException | None = None
@@ -65,7 +71,10 @@ def effect_loop(flow: Flow, request_class: type[Any], timeout: Any = None) -> Ge
                     result = outcome
                 continue
             try:
-                request = library_request(request_class, effect.request, timeout, (effect.max_body, effect.deadline))
+                limits = (effect.max_body, effect.deadline)
+                request = library_request(
+                    request_class, effect.request, timeout, limits, effect.peer_check, is_async=is_async
+                )
             except Exception as exc:  # httpx.InvalidURL, an IDNA error: a URL httpx cannot send, from a server
                 failure = _unsendable(effect.request.url, exc)
                 continue
@@ -92,7 +101,14 @@ def run(flow: Flow, performer: Performer, request_class: type[Any], timeout: Any
         step = _next(steps, None, finished)
         while step is not _DONE:
             if isinstance(step, request_class):
-                response = yield step
+                closed = False
+                try:
+                    response = yield step
+                except GeneratorExit:  # inside an auth flow: the client failed, see driving/in_auth_flow.py
+                    closed = True
+                if closed:
+                    raise_in_flight_failure(step)
+                forget_oauth_responses()
                 step = _next(steps, _read(response), finished)
             else:
                 step = _next(steps, _perform(performer.perform, step), finished)
@@ -104,7 +120,7 @@ async def run_async(
 ) -> AsyncGenerator[Any, Any]:
     """The async shell of :func:`run`; what the flow returns goes to ``finished``."""
     finished = Finished() if finished is None else finished
-    with closing(effect_loop(flow, request_class, timeout)) as steps:
+    with closing(effect_loop(flow, request_class, timeout, is_async=True)) as steps:
         step = _next(steps, None, finished)
         while step is not _DONE:
             if not isinstance(step, request_class):
@@ -117,8 +133,11 @@ async def run_async(
             response = yield step
             if not isinstance(response, Failure):
                 try:
+                    _admit(response)
                     await aread_bounded(response)
-                except ResponseLimitError as exc:
+                except (ResponseLimitError, UnsafeURLError) as exc:
+                    await response.aclose()
+                    finish_deadline(response.request)
                     response = Failure(exc)
             step = _next(steps, response, finished)
 
@@ -145,13 +164,23 @@ def _perform(perform: Callable[[Any], Any], effect: Any) -> Any:
 
 
 def _read(response: Any) -> Any:
-    """``response``, its body read within bounds, or the Failure to throw into the flow."""
+    """``response``, its body read within bounds, or the Failure to throw into the flow (the response closed)."""
     if not isinstance(response, Failure):
         try:
+            _admit(response)
             read_bounded(response)
-        except ResponseLimitError as exc:
+        except (ResponseLimitError, UnsafeURLError) as exc:
+            response.close()
+            finish_deadline(response.request)
             return Failure(exc)
     return response
+
+
+def _admit(response: Any) -> None:
+    """Raise the address policy's refusal of the address ``response`` came from, if any (before it is read)."""
+    refusal = peer_refusal(response)
+    if refusal is not None:
+        raise refusal
 
 
 def drive(
@@ -200,4 +229,9 @@ async def adrive(flow: Flow, client: Any, performer: Performer, unreachable: Unr
 def _failed(request: Any, exc: Exception, unreachable: Unreachable, observe: Observer | None) -> Failure:
     if observe is not None:
         observe(request, exc)
+    deadline = deadline_of(request)
+    if deadline is not None:
+        deadline.finish()
+        if deadline.expired:  # the deadline shut the connection down: that is why it failed
+            return Failure(deadline.failure())
     return Failure(unreachable(exc, request))

@@ -20,6 +20,7 @@ from mcp_oauth_auth.flow.effects import (
     ChooseRedirect,
     Effect,
     ObtainAssertion,
+    ResolveHost,
     ShowDeviceCode,
     Sleep,
     StorageEffect,
@@ -42,6 +43,10 @@ class Performer:
         if isinstance(effect, Sleep):
             time.sleep(effect.seconds)
             return None
+        if isinstance(effect, ResolveHost):
+            from mcp_oauth_auth.driving.resolution import resolve
+
+            return resolve(effect.host, effect.port)
         if isinstance(effect, ObtainAssertion):
             found = _assertion(effect.source)
             if inspect.isawaitable(found):
@@ -74,6 +79,12 @@ class Performer:
 
             await anyio.sleep(effect.seconds)
             return None
+        if isinstance(effect, ResolveHost):
+            import anyio.to_thread
+
+            from mcp_oauth_auth.driving.resolution import resolve
+
+            return await anyio.to_thread.run_sync(resolve, effect.host, effect.port)
         if isinstance(effect, ObtainAssertion):
             found = _assertion(effect.source)
             return _checked_assertion(await _awaited_assertion(found) if inspect.isawaitable(found) else found)

@@ -3,7 +3,8 @@
 A hostile server could answer a metadata or token request with an endless or enormous body (read whole into
 memory), or trickle one byte at a time (httpx's timeouts are per read, so a trickle never times out). Every OAuth
 response is read here instead: at most ``max_body`` bytes (after content decoding, so a compressed bomb counts at
-its real size), within ``deadline`` seconds from the first byte read; past either, the connection is closed and a
+its real size), within ``deadline`` seconds from sending the request (:mod:`mcp_oauth_auth.driving.deadline`
+bounds the wait for the headers, and a silent server, the same way); past either, the connection is closed and a
 :class:`~mcp_oauth_auth.exceptions.ResponseLimitError` is thrown into the flow (a temporary failure: stored
 credentials are kept).
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from mcp_oauth_auth.driving.deadline import deadline_of, finish_deadline
 from mcp_oauth_auth.exceptions import ResponseLimitError
 from mcp_oauth_auth.flow.effects import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_RESPONSE_DEADLINE
 from mcp_oauth_auth.flow.urls import safe_url
@@ -59,7 +61,8 @@ class _Body:
         if _declared_too_large(response, self.max_body):
             raise _too_large(response, self.max_body)
         self.chunks: list[bytes] = []
-        self.size, self.started = 0, time.monotonic()
+        watchdog = deadline_of(response.request)
+        self.size, self.started = 0, time.monotonic() if watchdog is None else watchdog.started
 
     def add(self, chunk: bytes) -> None:
         self.size += len(chunk)
@@ -80,9 +83,12 @@ def read_bounded(response: Any) -> None:
         body = _Body(response)
         for chunk in response.iter_bytes():
             body.add(chunk)
-    except BaseException:
+    except BaseException as exc:
         response.close()
+        _raise_past_deadline(response, exc)
         raise
+    finally:
+        finish_deadline(response.request)
     body.keep()
 
 
@@ -92,7 +98,18 @@ async def aread_bounded(response: Any) -> None:
         body = _Body(response)
         async for chunk in response.aiter_bytes():
             body.add(chunk)
-    except BaseException:
+    except BaseException as exc:
         await response.aclose()
+        _raise_past_deadline(response, exc)
         raise
+    finally:
+        finish_deadline(response.request)
     body.keep()
+
+
+def _raise_past_deadline(response: Any, exc: BaseException) -> None:
+    """Raise :class:`ResponseLimitError` where ``exc`` is the read failing because the deadline shut the
+    connection down."""
+    watchdog = deadline_of(response.request)
+    if watchdog is not None and watchdog.expired:
+        raise watchdog.failure() from exc

@@ -15,7 +15,8 @@ MCP security best practices ("Server-Side Request Forgery", citing RFC 9728 §7.
 * the user named the host (the server URL, ``issuer=``, ``resource_metadata_url=``).
 
 Plain-http loopback URLs are accepted only where the MCP server is on loopback itself. A DNS name is not resolved
-here (the flow does no I/O): a public name that resolves to a private address is not caught by this check.
+here (the flow does no I/O): what a name resolves to, and the address a response came from, are checked with the
+same rules by :mod:`mcp_oauth_auth.flow.resolved`, with the driver's help.
 """
 
 from __future__ import annotations
@@ -120,18 +121,24 @@ class AddressPolicy:
         if host in self.named_hosts:
             return
         rule = address_rule(host)
-        if rule is None:
-            return
+        if rule is not None:
+            refusal = self.refusal(url, scheme, rule, f"its host is {rule}", local=self.server_is_local, what=what)
+            if refusal is not None:
+                raise refusal
+
+    def refusal(self, url: str, scheme: str, rule: str, where: str, *, local: bool, what: str) -> UnsafeURLError | None:
+        """The refusal of ``url``, whose host (literal, resolved or connected to: ``where`` says which) is ``rule``;
+        None where an exemption applies: the MCP server is ``local`` itself, or the user opted in."""
         if scheme == "http" and "loopback" in rule and not self.server_is_loopback:
-            raise UnsafeURLError(
-                f"refusing {what} {safe_url(url)}: plain http to {rule} is accepted only when the MCP server itself "
-                f"is on loopback, and {safe_url(self.server_url)} is not",
+            return UnsafeURLError(
+                f"refusing {what} {safe_url(url)}: {where}; plain http to {rule} is accepted only when the MCP server "
+                f"itself is on loopback, and {safe_url(self.server_url)} is not",
                 url=safe_url(url),
             )
-        if self.server_is_local or self.allow_private_networks:
-            return
-        raise UnsafeURLError(
-            f"refusing {what} {safe_url(url)}: its host is {rule}, and the MCP server {safe_url(self.server_url)} "
+        if local or self.allow_private_networks:
+            return None
+        return UnsafeURLError(
+            f"refusing {what} {safe_url(url)}: {where}, and the MCP server {safe_url(self.server_url)} "
             f"is not on such an address (server-side request forgery protection); {_OPT_IN}",
             url=safe_url(url),
         )

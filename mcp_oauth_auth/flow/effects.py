@@ -11,6 +11,7 @@ effect                 result sent back
 :class:`Sleep`         ``None``
 :class:`ShowDeviceCode` ``None`` (the person has been shown where to go and which code to confirm)
 :class:`ObtainAssertion` the workload's JWT (``str``), read from its source now
+:class:`ResolveHost`   the addresses the name resolves to (``tuple[str, ...]``, empty when it does not resolve)
 :class:`LoadRecords`   ``list[CredentialRecord]``
 :class:`LoadRecord`    ``CredentialRecord | None``
 :class:`LockRecord`    ``None`` (the store's lock for the record is held until :class:`UnlockRecord` or the flow's end)
@@ -25,7 +26,7 @@ The ``yield from`` helpers at the bottom give each effect a typed result.
 from __future__ import annotations
 
 import json
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -47,6 +48,8 @@ __all__ = [
     "LoadRecords",
     "LockRecord",
     "ObtainAssertion",
+    "PeerCheck",
+    "ResolveHost",
     "SaveRecord",
     "SendHttp",
     "ShowDeviceCode",
@@ -132,12 +135,29 @@ DEFAULT_MAX_RESPONSE_SIZE = 1 << 20
 DEFAULT_RESPONSE_DEADLINE = 30.0
 
 
+#: Given the URL of a request and the IP address its response came from (the connection's peer), the error that
+#: refuses the response, or None to use it.
+PeerCheck = Callable[[str, str], Exception | None]
+
+
 @dataclass(frozen=True)
 class SendHttp:
     request: HttpRequest
     #: Bounds on reading the response (the driver closes the connection past them: ResponseLimitError).
     max_body: int = DEFAULT_MAX_RESPONSE_SIZE
     deadline: float = DEFAULT_RESPONSE_DEADLINE
+    #: Asked, where the client tells the peer's address, before the response is read: a refusal closes it and is
+    #: thrown into the flow instead of the response.
+    peer_check: PeerCheck | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ResolveHost:
+    """Resolve ``host`` (a DNS name) as the HTTP client would to connect to ``port``; the result is the addresses,
+    as strings, and empty when the name does not resolve here."""
+
+    host: str
+    port: int
 
 
 @dataclass(frozen=True)
@@ -220,6 +240,7 @@ Effect = (
     | ChooseRedirect
     | ShowDeviceCode
     | ObtainAssertion
+    | ResolveHost
     | Sleep
     | LoadRecords
     | LoadRecord
@@ -290,3 +311,9 @@ def unlock_record(key: RecordKey) -> Generator[Effect, Any, None]:
 
 def delete_record(key: RecordKey) -> Generator[Effect, Any, None]:
     yield DeleteRecord(key)
+
+
+def resolve_host(host: str, port: int) -> Generator[Effect, Any, tuple[str, ...]]:
+    addresses = yield ResolveHost(host, port)
+    assert isinstance(addresses, tuple)
+    return addresses

@@ -89,6 +89,8 @@ class FlowEngine:
             ),
             config.allow_private_networks,
         )
+        #: The addresses the MCP server's responses came from (see :meth:`note_server_peer`).
+        self.server_peers: frozenset[str] = frozenset()
         #: DPoP (RFC 9449): the key and nonces when in use (asked for, or required by the resource), else None.
         self.dpop: DPoPState | None = None
         #: ``self.dpop`` while the current access token is DPoP-bound (sent as ``DPoP`` with a proof), else None.
@@ -179,6 +181,12 @@ class FlowEngine:
         are reported, and the record is deleted anyway: the person asked to be logged out here."""
         return self._guarded(self._logout(revoke))
 
+    def note_server_peer(self, address: str | None) -> None:
+        """The address a response of the MCP server came from (when the client tells it): the flows' responses from
+        the same address are not refused by the address policy (a proxy, or a front shared with the server)."""
+        if address is not None and address not in self.server_peers:
+            self.server_peers = self.server_peers | {address}
+
     def _guarded(self, flow: Generator[Effect, Any, T]) -> Generator[Effect, Any, T]:
         from mcp_oauth_auth.flow.guard import guarded
 
@@ -190,6 +198,7 @@ class FlowEngine:
             max_body=config.max_response_size,
             deadline=config.response_deadline,
             rewrite=config.request_rules.rewriter(self.server_url),
+            server_peers=self.server_peers,
         )
 
     def _ensure_fresh(self, now: float | None) -> Generator[Effect, Any, None]:

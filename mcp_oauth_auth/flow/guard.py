@@ -7,7 +7,8 @@ followed, and a cap on the URLs one flow may reach. A provider's additions to th
 (:class:`~mcp_oauth_auth.exceptions.UnsafeURLError`) is thrown into the flow instead, as a failed request would
 be, so that the flow's own rules apply (logout still removes the local credential, say). A response that came
 through a redirect (the caller's client follows them) is used only when every hop is https (or loopback http) and
-allowed by the policy; otherwise the flow gets the refusal, not the response.
+allowed by the policy; otherwise the flow gets the refusal, not the response. What host names resolve to, and the
+address each response came from, are checked too (:mod:`mcp_oauth_auth.flow.resolved`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from mcp_oauth_auth.flow.effects import (
     HttpResponse,
     SendHttp,
 )
+from mcp_oauth_auth.flow.resolved import ResolvedAddresses
 from mcp_oauth_auth.flow.urls import require_secure_url, safe_url
 
 __all__ = ["guarded"]
@@ -40,17 +42,21 @@ _warned_about_redirects: list[bool] = []
 
 def guarded(
     flow: Generator[Effect, Any, T],
-    policy: AddressPolicy,
+    policy: AddressPolicy | None,
     *,
     allow_insecure_http: bool = False,
     max_body: int = DEFAULT_MAX_RESPONSE_SIZE,
     deadline: float = DEFAULT_RESPONSE_DEADLINE,
     rewrite: Callable[[Effect], Effect] | None = None,
+    server_peers: frozenset[str] = frozenset(),
 ) -> Generator[Effect, Any, T]:
     """``flow`` with each of its requests checked against ``policy`` (see the module's documentation), and its
     responses read within ``max_body`` bytes and ``deadline`` seconds. ``rewrite`` (a provider's request rules)
-    is applied to each effect first."""
+    is applied to each effect first. ``server_peers``: the addresses the MCP server's responses came from (a
+    response from one of them is not refused). Without a ``policy`` (``mcp-oauth doctor``, which reports what it
+    finds), only the reading limits apply."""
     urls: set[str] = set()
+    resolved = None if policy is None else ResolvedAddresses(policy, server_peers=server_peers)
     result: Any = None
     failure: BaseException | None = None
     with closing(flow):
@@ -64,10 +70,13 @@ def guarded(
             if rewrite is not None:
                 effect = rewrite(effect)
             if isinstance(effect, SendHttp):
-                failure = _refusal(effect, policy, urls)
-                if failure is not None:
-                    continue
-                effect = replace(effect, max_body=max_body, deadline=deadline)
+                peer_check = None
+                if policy is not None and resolved is not None:
+                    failure = _refusal(effect, policy, urls) or (yield from resolved.check(effect.request.url))
+                    if failure is not None:
+                        continue
+                    peer_check = resolved.peer_refusal if resolved.active else None
+                effect = replace(effect, max_body=max_body, deadline=deadline, peer_check=peer_check)
             try:
                 result = yield effect
             except GeneratorExit:
@@ -75,7 +84,7 @@ def guarded(
             except BaseException as exc:  # a failed request, thrown in by the driver: the flow decides
                 failure = exc
                 continue
-            if isinstance(effect, SendHttp) and isinstance(result, HttpResponse) and result.redirects:
+            if policy is not None and isinstance(result, HttpResponse) and result.redirects:
                 failure = _redirect_refusal(result, policy, allow_insecure_http)
 
 

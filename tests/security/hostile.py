@@ -21,7 +21,7 @@ FAST_RETRY = RetryPolicy(attempts=1, base_delay=0.0)
 SERVER = "https://mcp.example/mcp"
 PRM_URL = "https://mcp.example/.well-known/oauth-protected-resource/mcp"
 
-#: (library, mode): every driver the flow runs in.
+#: (library, mode): every driver the flow runs in (async clients on both anyio backends).
 KINDS = [
     pytest.param(
         (library, mode),
@@ -29,7 +29,7 @@ KINDS = [
         marks=pytest.mark.skipif(library == "httpx2" and not HAVE_HTTPX2, reason="httpx2 needs Python 3.11+"),
     )
     for library in ("httpx", "httpx2")
-    for mode in ("sync", "asyncio")
+    for mode in ("sync", "asyncio", "trio")
 ]
 
 Answer = Callable[[Any], tuple[int, dict[str, str], bytes]]

@@ -1,6 +1,7 @@
 """Point 4: every OAuth response is read with a size cap and an overall deadline (not per read), through real
-loopback sockets: a huge body, a declared huge body and a body trickled byte by byte each end the flow with
-ResponseLimitError, the connection closed, while the stored credentials stay."""
+loopback sockets: a huge body, a declared huge body, a body trickled byte by byte, headers trickled byte by byte and
+a server that never answers each end the flow with ResponseLimitError, the connection closed, while the stored
+credentials stay."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from .hostile import make_auth
 
 TRICKLE_BYTES = 200
 TRICKLE_PAUSE = 0.05
+#: How long the silent server keeps a connection without answering (the client's read timeout is 5 s).
+SILENCE = 4.0
 
 
 class _Handler(socketserver.BaseRequestHandler):
@@ -50,6 +53,13 @@ class _Handler(socketserver.BaseRequestHandler):
             elif self.server.mode == "declared":
                 self._head("200 OK", "Content-Type: application/json", "Content-Length: 67108864")
                 self.request.sendall(b"{")
+            elif self.server.mode == "headers":  # the status line and headers, a byte at a time, never complete
+                for byte in b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Slow: " + b"x" * TRICKLE_BYTES:
+                    self.request.sendall(bytes([byte]))
+                    self.server.sent += 1
+                    time.sleep(TRICKLE_PAUSE)
+            elif self.server.mode == "silent":  # accepts, reads the request, never answers
+                time.sleep(SILENCE)
             else:  # trickle
                 self._head("200 OK", "Content-Type: application/json", "Content-Length: 1000000")
                 for _ in range(TRICKLE_BYTES):
@@ -118,6 +128,7 @@ def test_a_huge_body_is_cut_at_the_cap(kind: tuple[str, str], how: str) -> None:
         assert isinstance(caught.value, TemporaryOAuthError)  # stored credentials are kept
         time.sleep(0.2)
         assert server.sent < 4 * 1024 * 1024  # the connection was closed before the server finished
+    _assert_no_watchdog_left()
 
 
 def test_a_declared_huge_body_is_not_read_at_all(kind: tuple[str, str]) -> None:
@@ -136,6 +147,35 @@ def test_a_trickled_body_meets_the_overall_deadline(kind: tuple[str, str], how: 
         assert elapsed < TRICKLE_BYTES * TRICKLE_PAUSE / 2
         time.sleep(0.3)
         assert server.broken or server.sent < TRICKLE_BYTES
+
+
+@pytest.mark.parametrize("how", ["request", "authenticate"])
+@pytest.mark.parametrize("mode", ["headers", "silent"])
+def test_the_deadline_covers_the_wait_for_the_headers(kind: tuple[str, str], how: str, mode: str) -> None:
+    """Point 4: the deadline runs from sending the request, not from the first byte of the body: trickled headers
+    (every read answered within the client's 5 s read timeout) and a server that never answers both end the flow
+    within it, the connection shut down."""
+    with serving(mode) as server:
+        started = time.monotonic()
+        with pytest.raises(ResponseLimitError, match=r"longer than 0\.5 s") as caught:
+            _real(kind, server, how, response_deadline=0.5)
+        elapsed = time.monotonic() - started
+        assert elapsed < 2.5  # the trickle takes 10 s, the silence 4 s, the read timeout 5 s
+        assert caught.value.url is not None
+        assert caught.value.url.endswith(("/prm", "/.well-known/oauth-protected-resource/mcp"))  # metadata
+        if mode == "headers":
+            time.sleep(0.3)
+            assert server.broken or server.sent < TRICKLE_BYTES  # the client hung up
+    _assert_no_watchdog_left()
+
+
+def _assert_no_watchdog_left() -> None:
+    """Every request's deadline timer was cancelled (or fired) once the flow ended."""
+    waited = 0.0
+    while any(isinstance(thread, threading.Timer) for thread in threading.enumerate()) and waited < 2:
+        time.sleep(0.05)
+        waited += 0.05
+    assert not [thread for thread in threading.enumerate() if isinstance(thread, threading.Timer)]
 
 
 def test_the_limits_are_validated() -> None:

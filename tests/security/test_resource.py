@@ -58,7 +58,11 @@ DOT_PATHS = ["/mcp/%2e%2e/admin", "/mcp/..%2fadmin", "/mcp/%2E%2E%2Fadmin", "/mc
 @pytest.mark.parametrize("path", DOT_PATHS)
 def test_a_dot_segment_never_carries_the_bearer(path: str) -> None:
     stack = FakeMCPStack()
-    for kind in (ClientKind("httpx", "sync"), *([ClientKind("httpx2", "asyncio")] if HAVE_HTTPX2 else [])):
+    for kind in (
+        ClientKind("httpx", "sync"),
+        ClientKind("httpx", "trio"),
+        *([ClientKind("httpx2", "asyncio"), ClientKind("httpx2", "trio")] if HAVE_HTTPX2 else []),
+    ):
         seen = Seen()
         auth = make_auth(stack.server_url, authorizer=stack.authorizer)
         send_all(kind, stack, auth, [("GET", stack.server_url), ("GET", f"https://mcp.test{path}")], seen)

@@ -16,6 +16,7 @@ from mcp_oauth_auth.flow.effects import (
     LoadRecord,
     LoadRecords,
     LockRecord,
+    ResolveHost,
     SaveRecord,
     SendHttp,
     Sleep,
@@ -47,6 +48,8 @@ class Harness:
     #: Record locks currently held by the flow, and every lock/unlock in order ("lock <key>", "unlock <key>").
     held: set[RecordKey] = field(default_factory=set)
     lock_events: list[str] = field(default_factory=list)
+    #: What host names resolve to (ResolveHost); a name not here does not resolve.
+    addresses: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def run(self, flow: Flow) -> Any:
         result: Any = None
@@ -69,6 +72,8 @@ class Harness:
         if isinstance(effect, Sleep):
             self.slept.append(effect.seconds)
             return None
+        if isinstance(effect, ResolveHost):
+            return self.addresses.get(effect.host, ())
         if isinstance(effect, LoadRecords):
             return [r for k, r in self.records.items() if serves(k, effect.resource)]
         if isinstance(effect, LoadRecord):
