@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import threading
-import weakref
-from collections.abc import AsyncGenerator, Generator, Iterator, Mapping, Sequence
-from contextlib import aclosing, asynccontextmanager, closing, contextmanager
+from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
+from contextlib import aclosing, closing
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import httpx
 
 from mcp_oauth_auth.authorizers.base import Authorizer, AuthorizerLike, as_authorizer
 from mcp_oauth_auth.authorizers.environment import browser_decision
+from mcp_oauth_auth.driving.credential_lock import CredentialLock
 from mcp_oauth_auth.exceptions import ConfigurationError, OAuthError, RequestNotReplayableError
 from mcp_oauth_auth.flow.effects import DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_RESPONSE_DEADLINE, Flow
 from mcp_oauth_auth.flow.engine import FlowConfig, FlowEngine
@@ -43,66 +42,7 @@ __all__ = ["MCPOAuth"]
 logger = logging.getLogger("mcp_oauth_auth")
 
 
-class _CredentialLock:
-    """One credential operation at a time, across threads, tasks and event loops.
-
-    Tasks of one event loop queue on an anyio lock of that loop; the holder then takes the thread lock shared
-    with sync callers and other loops, polling rather than blocking so that the event loop never stalls and
-    cancellation stays clean. Contention on the thread lock only happens during credential work, which is rare.
-    """
-
-    def __init__(self) -> None:
-        self._thread_lock = threading.Lock()
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        with self._thread_lock:
-            yield
-
-    @asynccontextmanager
-    async def held_async(self) -> AsyncGenerator[None, None]:
-        import anyio
-
-        async with self._loop_lock():
-            while not self._thread_lock.acquire(blocking=False):  # noqa: ASYNC110 - a thread lock has no event
-                await anyio.sleep(0.01)
-            try:
-                yield
-            finally:
-                self._thread_lock.release()
-
-    def _loop_lock(self) -> anyio.Lock:
-        import anyio
-
-        loop_locks = _loop_locks()
-        try:
-            locks = loop_locks.get()
-        except LookupError:
-            locks = weakref.WeakKeyDictionary()
-            loop_locks.set(locks)
-        lock = locks.get(self)
-        if lock is None:
-            # fast_acquire: the task that will refresh must not yield to the event loop after an uncontended
-            # acquire — otherwise every other task of a herd runs (and queues) before the refresh request leaves.
-            lock = locks[self] = anyio.Lock(fast_acquire=True)
-        return lock
-
-
-_LOOP_LOCKS: list[anyio.lowlevel.RunVar[weakref.WeakKeyDictionary[_CredentialLock, anyio.Lock]]] = []
-
-
-def _loop_locks() -> anyio.lowlevel.RunVar[weakref.WeakKeyDictionary[_CredentialLock, anyio.Lock]]:
-    """The per-event-loop registry of credential locks (anyio is imported only by async programs)."""
-    if not _LOOP_LOCKS:
-        import anyio.lowlevel
-
-        _LOOP_LOCKS.append(anyio.lowlevel.RunVar("mcp_oauth_auth_loop_locks"))
-    return _LOOP_LOCKS[0]
-
-
 if TYPE_CHECKING:
-    import anyio
-    import anyio.lowlevel
     import httpx2
 
     from mcp_oauth_auth.driving.perform import Performer
@@ -319,7 +259,7 @@ class MCPOAuth(_AuthBase):
         if not is_duration(lock_timeout):
             raise ConfigurationError(f"lock_timeout must be a number of seconds (0 or more), not {lock_timeout!r}")
         self._lock_timeout = lock_timeout
-        self._lock = _CredentialLock()
+        self._lock = CredentialLock()
 
     # -- public state ------------------------------------------------------------------------------------------
 

@@ -368,9 +368,14 @@ class FlowEngine:
 
     def _reissue(self, record: CredentialRecord, key: RecordKey) -> Generator[Effect, Any, None]:
         """A new token by the machine grant, at the stored endpoint: no discovery, no refresh token needed."""
+        from mcp_oauth_auth.flow.grants import machine_grant
+
         config = self.config
         resource = record.resource if config.send_resource_indicator else None
-        _, tokens = yield from self._machine_grant(
+        _, tokens = yield from machine_grant(
+            self.config,
+            self.clock,
+            self._private_key_for,
             record.token_endpoint,
             record.issuer,
             record.client,
@@ -381,69 +386,6 @@ class FlowEngine:
         yield from self._commit(self._with_tokens(record, tokens))
         yield from unlock_record(key)
         logger.debug("renewed the %s token for %s", config.grant_type, key)
-
-    def _machine_grant(
-        self,
-        token_endpoint: str,
-        issuer: str,
-        client: ClientRegistration,
-        scopes: tuple[str, ...],
-        resource: str | None,
-        dpop: DPoPState | None,
-    ) -> Generator[Effect, Any, tuple[ClientRegistration, TokenSet]]:
-        """The configured machine grant (:data:`~mcp_oauth_auth.flow.grants.MACHINE_GRANTS`): client credentials,
-        or the jwt-bearer grant with the workload's assertion; with a DPoP proof when ``dpop``."""
-        from mcp_oauth_auth.flow.grants import client_credentials_grant, jwt_bearer_grant
-
-        config = self.config
-        private_key = self._private_key_for(client)
-        if config.identity_assertion is not None:
-            from mcp_oauth_auth.flow.enterprise import enterprise_grant
-            from mcp_oauth_auth.flow.sso import SignInOptions
-
-            sign_in = SignInOptions(
-                config.interaction,
-                config.headless_reason is not None,
-                config.trust_unadvertised_pkce,
-                config.allow_insecure_http,
-                config.account,
-            )
-
-            return (
-                yield from enterprise_grant(
-                    config.identity_assertion,
-                    token_endpoint,
-                    issuer,
-                    client,
-                    private_key,
-                    scopes,
-                    resource,
-                    config.retry,
-                    self.clock,
-                    dpop,
-                    sign_in=sign_in,
-                )
-            )
-        if config.assertion is not None:
-            return (
-                yield from jwt_bearer_grant(
-                    token_endpoint,
-                    issuer,
-                    client,
-                    private_key,
-                    config.assertion,
-                    scopes,
-                    resource,
-                    config.retry,
-                    self.clock,
-                    dpop=dpop,
-                )
-            )
-        return (
-            yield from client_credentials_grant(
-                token_endpoint, issuer, client, private_key, scopes, resource, config.retry, self.clock, dpop=dpop
-            )
-        )
 
     def _refresh(self, record: CredentialRecord, key: RecordKey) -> Generator[Effect, Any, None]:
         assert record.tokens is not None
@@ -498,7 +440,7 @@ class FlowEngine:
             discover_protected_resource,
             find_authorization_server,
         )
-        from mcp_oauth_auth.flow.grants import choose_grant, code_grant, device_grant, machine_client
+        from mcp_oauth_auth.flow.grants import choose_grant, first_grant
 
         config = self.config
         metadata_url = challenge.resource_metadata or config.resource_metadata_url
@@ -529,48 +471,9 @@ class FlowEngine:
         existing = self.record.client if self.record and self.record.issuer == server.issuer else None
         grant = choose_grant(config, server)
         dpop = self.dpop and self.dpop.for_server(server.extra.get("dpop_signing_alg_values_supported"))
-        if grant in MACHINE_GRANTS:
-            if config.identity_assertion is not None:
-                from mcp_oauth_auth.flow.enterprise import check_id_jag_support
-
-                check_id_jag_support(server)
-            machine = machine_client(server, config.client, config.private_key, grant)
-            client, tokens = yield from self._machine_grant(
-                server.token_endpoint, server.issuer, machine, scopes, resource_parameter, dpop
-            )
-        else:
-            if "offline_access" in server.scopes_supported and "offline_access" not in scopes:
-                scopes = (*scopes, "offline_access")
-            scopes = config.request_rules.scopes(scopes)
-            if grant == "device":
-                client, tokens = yield from device_grant(
-                    server,
-                    config.client,
-                    existing,
-                    scopes,
-                    resource_parameter,
-                    config.retry,
-                    allow_insecure_http=config.allow_insecure_http,
-                    private_key=config.private_key,
-                    now=self.clock,
-                    dpop=dpop,
-                )
-            else:
-                client, tokens = yield from code_grant(
-                    server,
-                    config.client,
-                    existing,
-                    config.redirect_uri,
-                    scopes,
-                    resource_parameter,
-                    config.retry,
-                    trust_unadvertised_pkce=config.trust_unadvertised_pkce,
-                    private_key=config.private_key,
-                    now=self.clock,
-                    dpop=dpop,
-                    login_hint=config.login_hint,
-                    select_account=config.account is not None,
-                )
+        client, tokens, scopes = yield from first_grant(
+            config, self.clock, self._private_key_for, server, grant, existing, scopes, resource_parameter, dpop
+        )
         record = CredentialRecord(
             issuer=server.issuer,
             resource=resource,

@@ -1,4 +1,4 @@
-"""The three ways this client obtains a first token from an authorization server, once discovery is done.
+"""The ways this client obtains a first token from an authorization server, once discovery is done.
 
 * :func:`code_grant` — authorization code + PKCE (OAuth 2.1 §4.1): the person approves in a browser and the
   authorization server redirects back with a code.
@@ -7,12 +7,13 @@
 * :func:`client_credentials_grant` — machine to machine (RFC 6749 §4.4, the MCP client credentials extension):
   no person at all; the client authenticates with a secret or a signed assertion (RFC 7523).
 * :func:`jwt_bearer_grant` — workload identity (RFC 7523 §2.1, SEP-1933): the workload's platform-issued JWT is
-  traded for a token; no person, no registration.
+  traded for a token; no person, no registration. The same grant carries an ID-JAG from the enterprise's identity
+  provider (enterprise-managed authorization, :mod:`mcp_oauth_auth.flow.enterprise`).
 
-The last two are *machine grants* (:data:`MACHINE_GRANTS`): no refresh token is assumed, and a new grant replaces
-an expiring token.
+The last two are *machine grants* (:data:`MACHINE_GRANTS`, run by :func:`machine_grant`): no refresh token is
+assumed, and a new grant replaces an expiring token. :func:`first_grant` runs the one :func:`choose_grant` picked.
 
-A pre-registered client given a signing key authenticates with ``private_key_jwt`` (RFC 7523) in all three.
+A pre-registered client given a signing key authenticates with ``private_key_jwt`` (RFC 7523) in all of them.
 
 Each returns the client registration it used and the tokens.
 """
@@ -54,8 +55,10 @@ __all__ = [
     "client_credentials_grant",
     "code_grant",
     "device_grant",
+    "first_grant",
     "jwt_bearer_grant",
     "machine_client",
+    "machine_grant",
 ]
 
 logger = logging.getLogger("mcp_oauth_auth")
@@ -246,3 +249,133 @@ def jwt_bearer_grant(
         dpop=dpop,
     )
     return client, tokens
+
+
+def machine_grant(
+    config: FlowConfig,
+    clock: Callable[[], float],
+    private_key_for: Callable[[ClientRegistration], ClientAssertionSigner | None],
+    token_endpoint: str,
+    issuer: str,
+    client: ClientRegistration,
+    scopes: tuple[str, ...],
+    resource: str | None,
+    dpop: DPoPState | None,
+) -> Generator[Effect, Any, tuple[ClientRegistration, TokenSet]]:
+    """The machine grant ``config`` names (:data:`MACHINE_GRANTS`): client credentials, the jwt-bearer grant with
+    the workload's assertion, or with an ID-JAG from the enterprise IdP (``identity_assertion``); with a DPoP proof
+    when ``dpop``. ``private_key_for``: the signing key of ``client``'s requests, if it uses private_key_jwt."""
+    private_key = private_key_for(client)
+    if config.identity_assertion is not None:
+        from mcp_oauth_auth.flow.enterprise import enterprise_grant
+        from mcp_oauth_auth.flow.sso import SignInOptions
+
+        sign_in = SignInOptions(
+            config.interaction,
+            config.headless_reason is not None,
+            config.trust_unadvertised_pkce,
+            config.allow_insecure_http,
+            config.account,
+        )
+        return (
+            yield from enterprise_grant(
+                config.identity_assertion,
+                token_endpoint,
+                issuer,
+                client,
+                private_key,
+                scopes,
+                resource,
+                config.retry,
+                clock,
+                dpop,
+                sign_in=sign_in,
+            )
+        )
+    if config.assertion is not None:
+        return (
+            yield from jwt_bearer_grant(
+                token_endpoint,
+                issuer,
+                client,
+                private_key,
+                config.assertion,
+                scopes,
+                resource,
+                config.retry,
+                clock,
+                dpop=dpop,
+            )
+        )
+    return (
+        yield from client_credentials_grant(
+            token_endpoint, issuer, client, private_key, scopes, resource, config.retry, clock, dpop=dpop
+        )
+    )
+
+
+def first_grant(
+    config: FlowConfig,
+    clock: Callable[[], float],
+    private_key_for: Callable[[ClientRegistration], ClientAssertionSigner | None],
+    server: AuthorizationServerMetadata,
+    grant: str,
+    existing: ClientRegistration | None,
+    scopes: tuple[str, ...],
+    resource: str | None,
+    dpop: DPoPState | None,
+) -> Generator[Effect, Any, tuple[ClientRegistration, TokenSet, tuple[str, ...]]]:
+    """A first token from ``server`` by ``grant`` (:func:`choose_grant`): a machine grant, the device flow or the
+    authorization code; the client it used, the tokens and the scopes asked for (``offline_access`` added where a
+    person's grant can have it). ``existing``: this client's registration there, if any."""
+    if grant in MACHINE_GRANTS:
+        if config.identity_assertion is not None:
+            from mcp_oauth_auth.flow.enterprise import check_id_jag_support
+
+            check_id_jag_support(server)
+        machine = machine_client(server, config.client, config.private_key, grant)
+        client, tokens = yield from machine_grant(
+            config,
+            clock,
+            private_key_for,
+            server.token_endpoint,
+            server.issuer,
+            machine,
+            scopes,
+            resource,
+            dpop,
+        )
+    else:
+        if "offline_access" in server.scopes_supported and "offline_access" not in scopes:
+            scopes = (*scopes, "offline_access")
+        scopes = config.request_rules.scopes(scopes)
+        if grant == "device":
+            client, tokens = yield from device_grant(
+                server,
+                config.client,
+                existing,
+                scopes,
+                resource,
+                config.retry,
+                allow_insecure_http=config.allow_insecure_http,
+                private_key=config.private_key,
+                now=clock,
+                dpop=dpop,
+            )
+        else:
+            client, tokens = yield from code_grant(
+                server,
+                config.client,
+                existing,
+                config.redirect_uri,
+                scopes,
+                resource,
+                config.retry,
+                trust_unadvertised_pkce=config.trust_unadvertised_pkce,
+                private_key=config.private_key,
+                now=clock,
+                dpop=dpop,
+                login_hint=config.login_hint,
+                select_account=config.account is not None,
+            )
+    return client, tokens, scopes
