@@ -191,13 +191,15 @@ class FlowEngine:
         from mcp_oauth_auth.flow.guard import guarded
 
         config = self.config
+        idp = config.identity_assertion
+        elsewhere = tuple(url for url in (idp.issuer, idp.token_endpoint) if url) if idp is not None else ()
         return guarded(
             flow,
             self.address_policy,
             allow_insecure_http=config.allow_insecure_http,
             max_body=config.max_response_size,
             deadline=config.response_deadline,
-            rewrite=config.request_rules.rewriter(self.server_url),
+            rewrite=config.request_rules.rewriter(self.server_url, elsewhere),
             server_peers=self.server_peers,
         )
 

@@ -13,6 +13,10 @@ Where the parameters go:
   code exchange, refresh, device code polls, client credentials, jwt-bearer (not a token exchange, RFC 8693, which
   goes to another server); never the revocation or registration requests.
 
+Nothing is added to requests for an enterprise identity provider (the sign-in of enterprise-managed authorization,
+:mod:`mcp_oauth_auth.flow.sso`): the rules are the MCP authorization server's, and the engine names the IdP's
+origins to leave alone.
+
 Keys the flow owns (``state``, ``code_verifier``, ``client_id``, ``scope``, ``resource``, ...) are refused: a
 provider profile adds to the protocol, it never replaces it. Values are never logged (only the names).
 """
@@ -25,8 +29,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from mcp_oauth_auth.exceptions import ConfigurationError
+from mcp_oauth_auth.exceptions import ConfigurationError, OAuthError
 from mcp_oauth_auth.flow.effects import Authorize, Effect, HttpRequest, SendHttp
+from mcp_oauth_auth.flow.urls import origin_of
 
 __all__ = ["OWN_GRANT_TYPES", "RESERVED_PARAMETERS", "RequestRules", "check_parameters"]
 
@@ -155,11 +160,16 @@ class RequestRules:
         )
         return tuple(dict.fromkeys(adjusted))
 
-    def rewriter(self, server_url: str) -> Callable[[Effect], Effect] | None:
-        """The function the guard applies to each effect, for the server at ``server_url``; None when inactive."""
+    def rewriter(self, server_url: str, elsewhere: tuple[str, ...] = ()) -> Callable[[Effect], Effect] | None:
+        """The function the guard applies to each effect, for the server at ``server_url``; None when inactive.
+        Requests to the origins of the ``elsewhere`` URLs are left alone: they go to another provider than the one
+        the rules are for (the enterprise identity provider a person signs in to, with its own rules)."""
         if self.inactive:
             return None
-        return lambda effect: self.rewrite(effect, server_url)
+        origins = frozenset(origin_of(url) for url in elsewhere)
+        if not origins:
+            return lambda effect: self.rewrite(effect, server_url)
+        return lambda effect: effect if _origin(effect) in origins else self.rewrite(effect, server_url)
 
     def rewrite(self, effect: Effect, server_url: str) -> Effect:
         """``effect`` with this provider's additions (see the module's documentation); other effects unchanged."""
@@ -211,6 +221,18 @@ class RequestRules:
         if self.audience is not None and self.audience is not False and "audience" not in extra:
             extra["audience"] = self.audience if isinstance(self.audience, str) else fields.get("resource", server_url)
         return extra
+
+
+def _origin(effect: Effect) -> str | None:
+    """The origin an authorization request or an HTTP request goes to (None for other effects, or a URL the guard
+    will refuse anyway)."""
+    url = effect.url if isinstance(effect, Authorize) else effect.request.url if isinstance(effect, SendHttp) else None
+    if url is None:
+        return None
+    try:
+        return origin_of(url)
+    except (ValueError, OAuthError):
+        return None
 
 
 def _is_form_post(request: HttpRequest) -> bool:

@@ -279,6 +279,30 @@ def test_two_accounts_never_share_an_idp_session() -> None:
     assert sorted(str(key.account) for key in keys if key.resource.startswith(IDP)) == ["personal", "work"]
 
 
+def test_a_providers_parameters_stay_with_the_mcp_authorization_server() -> None:
+    # A preset and extra parameters are for the MCP server's authorization server: the sign-in at the enterprise
+    # IdP (another provider) gets none of them.
+    stack = enterprise_stack()
+    auth = enterprise_auth(
+        stack,
+        sso_idp(),
+        authorizer=stack.authorizer,
+        preset="auth0",
+        extra_authorize_params={"organization": "org_1"},
+        extra_token_params={"connection": "corp"},
+    )
+    assert send_all(SYNC, stack, auth, [("GET", stack.server_url)])[0].status == 200
+    assert stack.idp is not None
+    [authorization] = stack.idp.authorization_requests
+    assert "organization" not in authorization
+    assert "audience" not in authorization
+    sign_in, exchange = stack.idp.token_requests
+    assert (sign_in["grant_type"], sign_in["audience"]) == ("authorization_code", None)
+    assert (exchange["grant_type"], exchange["audience"]) == (TOKEN_EXCHANGE, stack.issuer)
+    [grant] = stack.token_requests
+    assert grant["grant_type"] == JWT_BEARER
+
+
 def test_the_idp_session_is_renewed_with_its_refresh_token_then_signed_in_again_when_ended() -> None:
     stack = enterprise_stack(idp_id_token_lifetime=30)  # within the renewal margin at once
     store = MemoryTokenStore()
