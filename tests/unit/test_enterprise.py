@@ -357,6 +357,13 @@ def test_a_replayed_id_token_with_another_nonce_is_refused() -> None:
         ({}, {"client_id": ""}, "client_id="),
         ({"assertion": "a.b.c"}, {}, "two different grants"),
         ({"grant_type": "client_credentials"}, {}, "jwt-bearer grant"),
+        ({}, {"issuer": 42}, "issuer must be a URL string"),
+        ({}, {"client_secret": "s", "private_key": object()}, "client_secret= or private_key=, not both"),
+        ({}, {"client_secret": ""}, "client_secret must be a non-empty string"),
+        ({}, {"private_key": object()}, "private_key must be a PrivateKeyJWT"),
+        ({}, {"scopes": ["openid"]}, "scopes must be a tuple of strings"),
+        ({}, {"scopes": ("openid", 7)}, "scopes must be a tuple of strings"),
+        ({}, {"token_endpoint_auth_method": "private_key_jwt"}, "token_endpoint_auth_method must be"),
     ],
 )
 def test_configuration_errors(options: dict[str, Any], idp: dict[str, Any], complaint: str) -> None:
