@@ -236,12 +236,15 @@ def _login_needed(name: str, record: CredentialRecord) -> NotLoggedInError:
 def _auth_for(
     record: CredentialRecord, store: TokenStore, name: str, args: argparse.Namespace | None = None
 ) -> MCPOAuth:
-    """An :class:`MCPOAuth` working on exactly ``record``, identified as when it was created (with the command's
-    ``--max-response-size`` and ``--response-deadline``, where it has them)."""
+    """An :class:`MCPOAuth` working on exactly ``record``, identified as when it was created, and renewing it as
+    ``login`` noted (:mod:`mcp_oauth_auth.cli.renewal`); with the command's ``--max-response-size`` and
+    ``--response-deadline``, where it has them."""
     from mcp_oauth_auth.auth import MCPOAuth
+    from mcp_oauth_auth.cli.renewal import renewal_options
 
     client = record.client
-    options = limit_options(args)
+    # A credential without a refresh token is renewed by a new grant, as login made it (workload identity, ID-JAG).
+    options = {**limit_options(args), **renewal_options(record)}
     if client.kind == "pre-registered":
         # The stored client stays with the authorization server it was registered at.
         options.update(client_id=client.client_id, client_secret=client.client_secret, issuer=record.issuer)
