@@ -16,6 +16,7 @@ from mcp_oauth_auth.cli.app import CLIENT_SECRET_ENV
 from mcp_oauth_auth.cli.commands import http_client, limit_options
 from mcp_oauth_auth.cli.errors import CLIError, ExitCode
 from mcp_oauth_auth.cli.lookup import (
+    UNCHANGED,
     account_option,
     add_name,
     labelled,
@@ -195,13 +196,15 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
         waiting.stop()
     record = auth.record
     assert record is not None  # authenticate() raises rather than return without a record
-    # The name, and how token/test renew a credential without a refresh token (cli/renewal.py), in one write.
-    record = add_name(store, record.key, args.name, renewal_of(args)) or record
+    fresh = tokens.issued_at >= started - 1
+    # The name, and how token/test renew a credential without a refresh token (cli/renewal.py), in one write: the
+    # note of this login's grant; a stored credential merely found again keeps its own unless this login has one.
+    renewal = renewal_of(args)
+    record = add_name(store, record.key, args.name, renewal if fresh or renewal else UNCHANGED) or record
     warn_if_weak(terminal, store)
     if args.json:
         emit_json(terminal, summary(record, store))
         return ExitCode.OK
-    fresh = tokens.issued_at >= started - 1
     title = "Logged in" if fresh else "Already logged in"
     terminal.success(f"{title}: {args.name} {terminal.arrow} {record.server_url}")
     print_fields(

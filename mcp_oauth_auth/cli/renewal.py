@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,8 +65,10 @@ def idp_secret(variable: str, origin: str, exit_code: ExitCode) -> str:
 
 def renewal_options(record: CredentialRecord) -> dict[str, Any]:
     """The :class:`~mcp_oauth_auth.MCPOAuth` options that renew ``record`` as ``login`` made it: ``assertion`` or
-    ``identity_assertion`` (the secret read from its variable now); none for a record without a note, or with a note
-    this version does not know (it is then used as before: a new login when it expires)."""
+    ``identity_assertion`` (the secret read from its variable now: a :class:`CLIError` naming the variable when it
+    is not set and a grant is due, while a stored token that is not yet due is used without it); none for a record
+    without a note, or with a note this version does not know (it is then used as before: a new login when it
+    expires)."""
     renewal = record.renewal or {}
     grant = renewal.get("grant")
     if grant == WORKLOAD and "assertion_file" in renewal:
@@ -73,16 +76,20 @@ def renewal_options(record: CredentialRecord) -> dict[str, Any]:
     if grant != ENTERPRISE or "idp_issuer" not in renewal or "idp_client_id" not in renewal:
         return {}
     from mcp_oauth_auth.flow.idp import EnterpriseIdP
+    from mcp_oauth_auth.flow.tokens import refresh_due_at
 
     variable = renewal.get("idp_client_secret_env")
+    secret = None
+    if variable:
+        if not os.environ.get(variable) and time.time() < refresh_due_at(record.tokens, None):
+            return {}  # the stored token serves as it is: no grant is made, its secret is not needed now
+        secret = idp_secret(variable, "named at login by --idp-client-secret-env", ExitCode.ERROR)
     id_token = renewal.get("id_token_file")
     return {
         "identity_assertion": EnterpriseIdP(
             issuer=renewal["idp_issuer"],
             client_id=renewal["idp_client_id"],
-            client_secret=idp_secret(variable, "named at login by --idp-client-secret-env", ExitCode.ERROR)
-            if variable
-            else None,
+            client_secret=secret,
             id_token=Path(id_token) if id_token else None,
         )
     }
