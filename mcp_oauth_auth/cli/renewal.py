@@ -81,7 +81,8 @@ def renewal_options(record: CredentialRecord) -> dict[str, Any]:
     variable = renewal.get("idp_client_secret_env")
     secret = None
     if variable:
-        if not os.environ.get(variable) and time.time() < refresh_due_at(record.tokens, None):
+        stored = record.tokens
+        if not os.environ.get(variable) and stored is not None and time.time() < refresh_due_at(stored, None):
             return {}  # the stored token serves as it is: no grant is made, its secret is not needed now
         secret = idp_secret(variable, "named at login by --idp-client-secret-env", ExitCode.ERROR)
     id_token = renewal.get("id_token_file")
