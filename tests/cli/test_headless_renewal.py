@@ -85,6 +85,15 @@ def test_token_renews_a_workload_credential_with_the_rotated_assertion_file(home
         assert again.returncode == 0, problem(again)
         assert again.stdout not in (result.stdout, record.tokens.access_token)
         assert stack.grants_used() == [JWT_BEARER] * 3
+        # ``test`` renews the same way before it connects (the fake stack's resource answers, but speaks no MCP).
+        wait_until_expired(the_record(home, stack.server_url))
+        tested = run_cli(home, "test", "ci")
+        assert "is this URL an MCP endpoint?" in tested.stderr, problem(tested)
+        assert stack.grants_used() == [JWT_BEARER] * 4
+        current = the_record(home, stack.server_url).tokens
+        assert current is not None
+        assert stack.resource_requests[-1]["status"] == 200  # (the one before it: login's check, unauthenticated)
+        assert stack.resource_requests[-1]["authorization"] == f"Bearer {current.access_token}"
 
 
 def test_token_renews_an_enterprise_credential_from_the_idp_session(home: Path) -> None:
