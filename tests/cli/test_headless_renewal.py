@@ -4,8 +4,10 @@ the real entry point, against the fake stack on loopback, with tokens that expir
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -16,7 +18,7 @@ from mcp_oauth_auth.authorizers.base import DEFAULT_REDIRECT_URI
 from mcp_oauth_auth.flow.enterprise import TOKEN_EXCHANGE
 from mcp_oauth_auth.flow.jwt_bearer import JWT_BEARER
 from mcp_oauth_auth.records import CredentialRecord
-from mcp_oauth_auth.testing import FakeStackConfig, serve_stack
+from mcp_oauth_auth.testing import FakeMCPStack, FakeStackConfig, serve_stack
 
 from .runner import file_store, problem, run_cli, stored_records
 from .test_enterprise_login import IDP_SECRET, MCP_SECRET, SECRETS, enterprise_stack, idp_options
@@ -47,19 +49,27 @@ def workload_assertion(key: ec.EllipticCurvePrivateKey, audience: str, subject: 
     return jwt.encode({"alg": "ES256"}, claims, ECKey.import_key(key))
 
 
-def test_token_renews_a_workload_credential_with_the_rotated_assertion_file(home: Path, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def workload_login(
+    home: Path, tmp_path: Path, lifetime: int = LIFETIME, grant_types: Sequence[str] = (JWT_BEARER,)
+) -> Iterator[tuple[FakeMCPStack, ec.EllipticCurvePrivateKey, Path]]:
+    """The fake stack trusting a workload issuer, and ``ci`` logged in to it with ``--assertion-file oidc-token``
+    (relative to ``tmp_path``, where it runs); the stack, the issuer's key and the assertion file."""
     key = ec.generate_private_key(ec.SECP256R1())
-    config = FakeStackConfig(workload_issuers={ISSUER: key.public_key()}, access_token_lifetime=LIFETIME)
+    config = FakeStackConfig(workload_issuers={ISSUER: key.public_key()}, access_token_lifetime=lifetime)
     with serve_stack(config) as stack:
-        stack.add_client("ci-workload", grant_types=[JWT_BEARER])
+        stack.add_client("ci-workload", redirect_uris=[DEFAULT_REDIRECT_URI], grant_types=list(grant_types))
         token_file = tmp_path / "oidc-token"
-        first_assertion = workload_assertion(key, stack.issuer, "repo:org/app:first")
-        token_file.write_text(first_assertion)
-        login = run_cli(
-            home, "login", "ci", stack.server_url, "--client-id", "ci-workload", "--assertion-file", "oidc-token",
-            cwd=tmp_path,
-        )  # fmt: skip
+        token_file.write_text(workload_assertion(key, stack.issuer, "repo:org/app:first"))
+        options = ["--client-id", "ci-workload", "--assertion-file", token_file.name]
+        login = run_cli(home, "login", "ci", stack.server_url, *options, cwd=tmp_path)
         assert login.returncode == 0, problem(login)
+        yield stack, key, token_file
+
+
+def test_token_renews_a_workload_credential_with_the_rotated_assertion_file(home: Path, tmp_path: Path) -> None:
+    with workload_login(home, tmp_path) as (stack, key, token_file):
+        first_assertion = token_file.read_text()
         record = the_record(home, stack.server_url)
         assert record.tokens is not None
         assert record.tokens.refresh_token is None
@@ -96,12 +106,19 @@ def test_token_renews_a_workload_credential_with_the_rotated_assertion_file(home
         assert stack.resource_requests[-1]["authorization"] == f"Bearer {current.access_token}"
 
 
-def test_token_renews_an_enterprise_credential_from_the_idp_session(home: Path) -> None:
-    with enterprise_stack(access_token_lifetime=LIFETIME) as stack:
-        assert stack.idp is not None
+@contextlib.contextmanager
+def enterprise_login(home: Path, lifetime: int = LIFETIME) -> Iterator[tuple[FakeMCPStack, CredentialRecord]]:
+    """The fake stack with its IdP, and ``acme`` logged in to it (signed in at the IdP without a browser); the stack
+    and the stored credential."""
+    with enterprise_stack(access_token_lifetime=lifetime) as stack:
         login = run_cli(home, "login", "acme", stack.server_url, *idp_options(stack), "--headless", env=SECRETS)
         assert login.returncode == 0, problem(login)
-        record = the_record(home, stack.server_url)
+        yield stack, the_record(home, stack.server_url)
+
+
+def test_token_renews_an_enterprise_credential_from_the_idp_session(home: Path) -> None:
+    with enterprise_login(home) as (stack, record):
+        assert stack.idp is not None
         assert record.tokens is not None
         assert record.renewal == {
             "grant": "id-jag",
@@ -125,10 +142,7 @@ def test_token_renews_an_enterprise_credential_from_the_idp_session(home: Path) 
 
 
 def test_a_missing_idp_secret_variable_is_one_clear_line(home: Path) -> None:
-    with enterprise_stack(access_token_lifetime=LIFETIME) as stack:
-        login = run_cli(home, "login", "acme", stack.server_url, *idp_options(stack), "--headless", env=SECRETS)
-        assert login.returncode == 0, problem(login)
-        record = the_record(home, stack.server_url)
+    with enterprise_login(home) as (stack, record):
         wait_until_expired(record)
         result = run_cli(home, "token", "acme")
         assert result.returncode == 1, problem(result)
@@ -145,10 +159,7 @@ def test_a_missing_idp_secret_variable_is_one_clear_line(home: Path) -> None:
 
 
 def test_a_token_not_yet_due_needs_no_idp_secret(home: Path) -> None:
-    with enterprise_stack() as stack:
-        login = run_cli(home, "login", "acme", stack.server_url, *idp_options(stack), "--headless", env=SECRETS)
-        assert login.returncode == 0, problem(login)
-        record = the_record(home, stack.server_url)
+    with enterprise_login(home, lifetime=3600) as (_, record):
         assert record.tokens is not None
         result = run_cli(home, "token", "acme")  # (no ACME_IDP_SECRET)
         assert result.returncode == 0, problem(result)
@@ -156,11 +167,8 @@ def test_a_token_not_yet_due_needs_no_idp_secret(home: Path) -> None:
 
 
 def test_without_the_idp_session_the_person_is_told_to_log_in_again(home: Path) -> None:
-    with enterprise_stack(access_token_lifetime=LIFETIME) as stack:
+    with enterprise_login(home) as (stack, record):
         assert stack.idp is not None
-        login = run_cli(home, "login", "acme", stack.server_url, *idp_options(stack), "--headless", env=SECRETS)
-        assert login.returncode == 0, problem(login)
-        record = the_record(home, stack.server_url)
         [session] = [other for other in stored_records(home) if other.key != record.key]
         file_store(home).delete(session.key)
         wait_until_expired(record)
@@ -172,14 +180,7 @@ def test_without_the_idp_session_the_person_is_told_to_log_in_again(home: Path) 
 
 
 def test_a_record_without_a_note_is_renewed_by_a_new_login_as_before(home: Path, tmp_path: Path) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    config = FakeStackConfig(workload_issuers={ISSUER: key.public_key()}, access_token_lifetime=LIFETIME)
-    with serve_stack(config) as stack:
-        stack.add_client("ci-workload", grant_types=[JWT_BEARER])
-        token_file = tmp_path / "oidc-token"
-        token_file.write_text(workload_assertion(key, stack.issuer, "repo:org/app:first"))
-        options = ["--client-id", "ci-workload", "--assertion-file", str(token_file)]
-        assert run_cli(home, "login", "ci", stack.server_url, *options).returncode == 0
+    with workload_login(home, tmp_path) as (stack, _, _):
         # As a record written before the note existed: no ``renewal`` field at all.
         record = the_record(home, stack.server_url)
         store = file_store(home)
@@ -194,14 +195,7 @@ def test_a_record_without_a_note_is_renewed_by_a_new_login_as_before(home: Path,
 
 
 def test_a_new_login_without_a_headless_grant_drops_the_note(home: Path, tmp_path: Path) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    config = FakeStackConfig(workload_issuers={ISSUER: key.public_key()}, access_token_lifetime=LIFETIME)
-    with serve_stack(config) as stack:
-        stack.add_client("ci-workload", redirect_uris=[DEFAULT_REDIRECT_URI], grant_types=[JWT_BEARER, CODE])
-        token_file = tmp_path / "oidc-token"
-        token_file.write_text(workload_assertion(key, stack.issuer, "repo:org/app:first"))
-        options = ["--client-id", "ci-workload", "--assertion-file", str(token_file)]
-        assert run_cli(home, "login", "ci", stack.server_url, *options).returncode == 0
+    with workload_login(home, tmp_path, grant_types=(JWT_BEARER, CODE)) as (stack, _, _):
         record = the_record(home, stack.server_url)
         assert record.renewal is not None
         # Expired, the same credential is replaced by a person's login: its note goes.
@@ -213,13 +207,7 @@ def test_a_new_login_without_a_headless_grant_drops_the_note(home: Path, tmp_pat
 
 
 def test_a_credential_found_again_keeps_its_note(home: Path, tmp_path: Path) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    with serve_stack(FakeStackConfig(workload_issuers={ISSUER: key.public_key()})) as stack:
-        stack.add_client("ci-workload", grant_types=[JWT_BEARER, CODE])
-        token_file = tmp_path / "oidc-token"
-        token_file.write_text(workload_assertion(key, stack.issuer, "repo:org/app:first"))
-        options = ["--client-id", "ci-workload", "--assertion-file", str(token_file)]
-        assert run_cli(home, "login", "ci", stack.server_url, *options).returncode == 0
+    with workload_login(home, tmp_path, lifetime=3600, grant_types=(JWT_BEARER, CODE)) as (stack, _, _):
         record = the_record(home, stack.server_url)
         time.sleep(1.1)  # (login says "Logged in" for a token issued within the second before it started)
         again = run_cli(home, "login", "ci", stack.server_url, "--client-id", "ci-workload", "--headless")
