@@ -158,6 +158,15 @@ def test_a_missing_idp_secret_variable_is_one_clear_line(home: Path) -> None:
         assert renewed.returncode == 0, problem(renewed)
 
 
+def test_logout_needs_no_idp_secret(home: Path) -> None:
+    """Revoking makes no grant: an expired enterprise credential is logged out of without the IdP's secret."""
+    with enterprise_login(home) as (stack, record):
+        wait_until_expired(record)
+        result = run_cli(home, "logout", "acme")  # (no ACME_IDP_SECRET)
+        assert result.returncode == 0, problem(result)
+        assert stack.server_url not in [other.server_url for other in stored_records(home)]
+
+
 def test_a_token_not_yet_due_needs_no_idp_secret(home: Path) -> None:
     with enterprise_login(home, lifetime=3600) as (_, record):
         assert record.tokens is not None
