@@ -141,6 +141,32 @@ def test_token_renews_an_enterprise_credential_from_the_idp_session(home: Path) 
         assert the_record(home, stack.server_url).renewal == record.renewal
 
 
+def test_token_renews_an_enterprise_credential_with_the_rewritten_id_token_file(home: Path, tmp_path: Path) -> None:
+    with enterprise_stack(access_token_lifetime=LIFETIME) as stack:
+        assert stack.idp is not None
+        idp = stack.idp
+
+        def id_token(subject: str) -> str:
+            now = int(time.time())
+            return idp.sign({"iss": idp.issuer, "sub": subject, "aud": "idp-client", "iat": now, "exp": now + 600})
+
+        token_file = tmp_path / "id-token"
+        token_file.write_text(id_token("alice"))
+        options = [*idp_options(stack), "--id-token-file", token_file.name]
+        login = run_cli(home, "login", "acme", stack.server_url, *options, env=SECRETS, cwd=tmp_path)
+        assert login.returncode == 0, problem(login)
+        record = the_record(home, stack.server_url)
+        assert record.renewal is not None
+        assert record.renewal["id_token_file"] == str(token_file)
+        assert token_file.read_text() not in stored_json(record)
+        token_file.write_text(id_token("alice-again"))
+        wait_until_expired(record)
+        result = run_cli(home, "token", "acme", env={"ACME_IDP_SECRET": IDP_SECRET})
+        assert result.returncode == 0, problem(result)
+        assert [request["workload"] for request in stack.token_requests] == ["alice", "alice-again"]
+        assert idp.authorization_requests == []  # nobody signed in: the file is the ID token
+
+
 def test_a_missing_idp_secret_variable_is_one_clear_line(home: Path) -> None:
     with enterprise_login(home) as (stack, record):
         wait_until_expired(record)
