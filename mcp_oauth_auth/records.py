@@ -120,6 +120,19 @@ def _str_tuple(data: dict[str, Any], name: str) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _opt_str_map(data: dict[str, Any], name: str) -> dict[str, str] | None:
+    """An object whose values are strings, or None when missing or null."""
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise RecordFormatError(name, "an object or null", _found(value))
+    for item_name, item in value.items():
+        if not isinstance(item, str):
+            raise RecordFormatError(f"{name}.{item_name}", "a string", _found(item))
+    return dict(value)
+
+
 def _part(parse: Callable[[dict[str, Any]], _T], data: dict[str, Any], name: str) -> _T:
     """The object ``parse`` makes of the JSON object ``data[name]``; errors name the field with its path."""
     value = data.get(name, _MISSING)
@@ -290,6 +303,12 @@ class CredentialRecord:
     #: The account label, part of the key (``MCPOAuth(..., account="work")``): None for the default account. Records
     #: of the default account are stored exactly as before accounts existed (no ``account`` field, the same key).
     account: str | None = None
+    #: How a new grant is obtained for this credential without a person, when it has no refresh token: what
+    #: ``mcp-oauth login`` was given for workload identity or enterprise-managed authorization (file paths, the
+    #: identity provider, the *name* of the environment variable holding its secret), never a secret; the CLI's
+    #: ``token`` and ``test`` rebuild the grant from it (:mod:`mcp_oauth_auth.cli.renewal`). None for every other
+    #: record, which is stored exactly as before (no ``renewal`` field).
+    renewal: dict[str, str] | None = field(default=None, hash=False)
 
     @property
     def key(self) -> RecordKey:
@@ -314,6 +333,7 @@ class CredentialRecord:
             "names": list(self.names),
             **({"dpop_key": self.dpop_key} if self.dpop_key is not None else {}),
             **({"account": self.account} if self.account is not None else {}),
+            **({"renewal": dict(self.renewal)} if self.renewal is not None else {}),
         }
 
     @classmethod
@@ -338,4 +358,5 @@ class CredentialRecord:
             names=_str_tuple(data, "names"),
             dpop_key=_opt_str(data, "dpop_key"),
             account=_opt_str(data, "account"),
+            renewal=_opt_str_map(data, "renewal"),
         )

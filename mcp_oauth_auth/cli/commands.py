@@ -234,14 +234,22 @@ def _login_needed(name: str, record: CredentialRecord) -> NotLoggedInError:
 
 
 def _auth_for(
-    record: CredentialRecord, store: TokenStore, name: str, args: argparse.Namespace | None = None
+    record: CredentialRecord,
+    store: TokenStore,
+    name: str,
+    args: argparse.Namespace | None = None,
+    *,
+    renew: bool = True,
 ) -> MCPOAuth:
-    """An :class:`MCPOAuth` working on exactly ``record``, identified as when it was created (with the command's
-    ``--max-response-size`` and ``--response-deadline``, where it has them)."""
+    """An :class:`MCPOAuth` working on exactly ``record``, identified as when it was created, and (unless ``renew``
+    is false: ``logout`` only revokes) renewing it as ``login`` noted (:mod:`mcp_oauth_auth.cli.renewal`); with the
+    command's ``--max-response-size`` and ``--response-deadline``, where it has them."""
     from mcp_oauth_auth.auth import MCPOAuth
+    from mcp_oauth_auth.cli.renewal import renewal_options
 
     client = record.client
-    options = limit_options(args)
+    # A credential without a refresh token is renewed by a new grant, as login made it (workload identity, ID-JAG).
+    options = {**limit_options(args), **(renewal_options(record) if renew else {})}
     if client.kind == "pre-registered":
         # The stored client stays with the authorization server it was registered at.
         options.update(client_id=client.client_id, client_secret=client.client_secret, issuer=record.issuer)
@@ -344,7 +352,7 @@ def logout(args: argparse.Namespace, terminal: Terminal) -> int:
     store, record = _find(args, terminal)
     if shared_by_others(record, args.name) and not args.all:
         return drop_alias(terminal, store, record, args.name, args.json, "logout")
-    auth = _auth_for(record, store, args.name)
+    auth = _auth_for(record, store, args.name, renew=False)
     try:
         with http_client() as http:
             outcomes = auth.logout(http)

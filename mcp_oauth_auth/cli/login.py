@@ -16,6 +16,7 @@ from mcp_oauth_auth.cli.app import CLIENT_SECRET_ENV
 from mcp_oauth_auth.cli.commands import http_client, limit_options
 from mcp_oauth_auth.cli.errors import CLIError, ExitCode
 from mcp_oauth_auth.cli.lookup import (
+    UNCHANGED,
     account_option,
     add_name,
     labelled,
@@ -27,6 +28,7 @@ from mcp_oauth_auth.cli.lookup import (
 from mcp_oauth_auth.cli.output import Terminal
 from mcp_oauth_auth.cli.probe import check_endpoint
 from mcp_oauth_auth.cli.provider_options import provider_options
+from mcp_oauth_auth.cli.renewal import idp_secret, renewal_of
 from mcp_oauth_auth.cli.strength import warn_if_weak
 from mcp_oauth_auth.cli.summary import emit_json, expiry_text, granted_scopes, print_fields, summary
 from mcp_oauth_auth.records import CredentialRecord
@@ -121,21 +123,13 @@ def _enterprise_idp(args: argparse.Namespace, client_secret: str | None) -> Ente
             "drop one of them",
             ExitCode.USAGE,
         )
-    idp_secret = None
-    if args.idp_client_secret_env:
-        idp_secret = os.environ.get(args.idp_client_secret_env) or None
-        if idp_secret is None:
-            raise CLIError(
-                f"the environment variable {args.idp_client_secret_env} (--idp-client-secret-env) is not set",
-                f"export {args.idp_client_secret_env}=... with the client's secret at the identity provider",
-                ExitCode.USAGE,
-            )
     from mcp_oauth_auth.flow.idp import EnterpriseIdP
 
+    variable = args.idp_client_secret_env
     return EnterpriseIdP(
         issuer=args.idp_issuer,
         client_id=args.idp_client_id,
-        client_secret=idp_secret,
+        client_secret=idp_secret(variable, "--idp-client-secret-env", ExitCode.USAGE) if variable else None,
         id_token=Path(args.id_token_file) if args.id_token_file else None,
     )
 
@@ -202,12 +196,15 @@ def login(args: argparse.Namespace, terminal: Terminal) -> int:
         waiting.stop()
     record = auth.record
     assert record is not None  # authenticate() raises rather than return without a record
-    record = add_name(store, record.key, args.name) or record
+    fresh = tokens.issued_at >= started - 1
+    # The name, and how token/test renew a credential without a refresh token (cli/renewal.py), in one write: the
+    # note of this login's grant; a stored credential merely found again keeps its own unless this login has one.
+    renewal = renewal_of(args)
+    record = add_name(store, record.key, args.name, renewal if fresh or renewal else UNCHANGED) or record
     warn_if_weak(terminal, store)
     if args.json:
         emit_json(terminal, summary(record, store))
         return ExitCode.OK
-    fresh = tokens.issued_at >= started - 1
     title = "Logged in" if fresh else "Already logged in"
     terminal.success(f"{title}: {args.name} {terminal.arrow} {record.server_url}")
     print_fields(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import threading
 import time
 from collections.abc import Callable
@@ -155,17 +156,34 @@ def account_option(account: str | None) -> str:
     return "" if account is None else f" --account {shlex.quote(account)}"
 
 
-def add_name(store: TokenStore, key: RecordKey, name: str) -> CredentialRecord | None:
+class Unchanged(enum.Enum):
+    """The type of :data:`UNCHANGED`."""
+
+    UNCHANGED = "unchanged"
+
+
+#: ``renewal`` of :func:`relabel`: the record keeps its own.
+UNCHANGED = Unchanged.UNCHANGED
+
+
+def add_name(
+    store: TokenStore, key: RecordKey, name: str, renewal: dict[str, str] | Unchanged | None = UNCHANGED
+) -> CredentialRecord | None:
     """Label the record with ``name`` and make it the most recently updated, so that ``name`` means this record
-    from now on (under the store's lock for it, when the store has locks). The updated record, or None if gone."""
-    return relabel(store, key, lambda names: names if name in names else (*names, name))
+    from now on (under the store's lock for it, when the store has locks); with ``renewal``, that is the record's
+    note of how it is renewed from now on (``login``). The updated record, or None if gone."""
+    return relabel(store, key, lambda names: names if name in names else (*names, name), renewal)
 
 
 def relabel(
-    store: TokenStore, key: RecordKey, change: Callable[[tuple[str, ...]], tuple[str, ...]]
+    store: TokenStore,
+    key: RecordKey,
+    change: Callable[[tuple[str, ...]], tuple[str, ...]],
+    renewal: dict[str, str] | Unchanged | None = UNCHANGED,
 ) -> CredentialRecord | None:
-    """Give the record the names ``change`` makes of its names, under the store's lock for it (when the store has
-    locks), and make it the most recently updated. The updated record, or None if it is gone."""
+    """Give the record the names ``change`` makes of its names (and ``renewal``, unless :data:`UNCHANGED`), under
+    the store's lock for it (when the store has locks), and make it the most recently updated. The updated record,
+    or None if it is gone."""
     make_lock = getattr(store, "lock", None)
     lock: RecordLock | None = make_lock(key) if callable(make_lock) else None
     if lock is not None:
@@ -179,6 +197,8 @@ def relabel(
         if record is None:
             return None
         updated = replace(record, names=change(record.names), updated_at=time.time())
+        if renewal is not UNCHANGED:
+            updated = replace(updated, renewal=renewal)
         store.save(updated)
         return updated
     finally:

@@ -493,7 +493,8 @@ class FlowEngine:
         # Also how a store with check-and-set versions (Vault) learns the current version before writing.
         previous = yield from load_record(record.key)
         names = (*(previous.names if previous else ()), *((config.name,) if config.name else ()))
-        record = replace(record, names=tuple(dict.fromkeys(names)))
+        # The names and the CLI's note of how to renew (``renewal``) belong to the credential, not to one grant.
+        record = replace(record, names=tuple(dict.fromkeys(names)), renewal=previous.renewal if previous else None)
         yield from self._commit(record)
         yield from unlock_record(record.key)
         logger.info("authorized %s with %s (%s, scopes %s)", self.server_url, server.issuer, grant, list(scopes))

@@ -46,9 +46,10 @@ def child_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, s
 
 
 def run_cli(
-    home: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
+    home: Path, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """``python -m mcp_oauth_auth ARGS`` with ``home`` as the credential home and no usable OS keyring."""
+    """``python -m mcp_oauth_auth ARGS`` with ``home`` as the credential home and no usable OS keyring (run in
+    ``cwd`` when given)."""
     return subprocess.run(
         [sys.executable, "-m", "mcp_oauth_auth", *args],
         capture_output=True,
@@ -57,6 +58,7 @@ def run_cli(
         env=child_env(home, env),
         timeout=timeout,
         check=False,
+        cwd=cwd,
     )
 
 

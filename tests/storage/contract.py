@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import ClassVar
 
 import pytest
@@ -80,6 +81,17 @@ class StoreContract:
         store.save(record)
         assert store.load(record.key) == record
         assert store.list_keys() == [record.key]
+
+    def test_round_trip_keeps_the_renewal_note(self, store: TokenStore) -> None:
+        """``renewal`` (how ``mcp-oauth token`` renews a credential without a refresh token) reads back as written."""
+        note = {"grant": "id-jag", "idp_issuer": "https://idp.example.com", "idp_client_secret_env": "IDP_SECRET"}
+        record = replace(make_record(refresh_token=None), renewal=note)
+        store.save(record)
+        assert store.load(record.key) == record
+        store.save(replace(record, renewal=None))
+        loaded = store.load(record.key)
+        assert loaded is not None
+        assert loaded.renewal is None
 
     def test_save_replaces(self, store: TokenStore) -> None:
         store.save(make_record(access_token="first"))

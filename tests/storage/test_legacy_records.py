@@ -12,6 +12,7 @@ import json
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -45,6 +46,16 @@ def test_the_legacy_record_is_of_the_default_account() -> None:
     assert record.to_dict() == document  # written back exactly as before: no account field appears
     assert record_id(KEY) == LEGACY_ID
     assert record_id(RecordKey(KEY.issuer, KEY.resource, "work")) != LEGACY_ID
+
+
+def test_the_legacy_record_has_no_renewal_note() -> None:
+    """Records written before ``renewal`` existed read with none (``mcp-oauth token`` then asks for a new login when
+    they expire, as it did), and are written back without the field."""
+    document = json.loads((LEGACY / "record.json").read_text())
+    assert "renewal" not in document
+    record = CredentialRecord.from_dict(document)
+    assert record.renewal is None
+    assert "renewal" not in record.to_dict()
 
 
 @pytest.fixture
@@ -171,3 +182,17 @@ def test_a_redis_record_of_0_1_0_is_read_as_the_default_account(redis_url: str, 
     assert store.list_keys() == [KEY]
     assert store.load(KEY) == legacy_record()
     assert store.load(RecordKey(KEY.issuer, KEY.resource, "work")) is None
+
+
+def test_a_legacy_encrypted_record_reads_without_a_note_and_takes_one(
+    legacy_file_store: EncryptedFileTokenStore,
+) -> None:
+    loaded = legacy_file_store.load(KEY)
+    assert loaded is not None
+    assert loaded.renewal is None
+    note = {"grant": "jwt-bearer", "assertion_file": "/var/run/secrets/tokens/mcp"}
+    legacy_file_store.save(replace(loaded, renewal=note))
+    again = legacy_file_store.load(KEY)
+    assert again is not None
+    assert again.renewal == note
+    assert sorted(path.name for path in legacy_file_store.records_dir.iterdir()) == [f"{LEGACY_ID}.rec"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,14 @@ NAMES_CASES: list[Case] = [
 ]
 
 
+RENEWAL_CASES: list[Case] = [
+    (("renewal",), SECRET, "renewal", "must be an object or null (found a string)"),
+    (("renewal",), ["jwt-bearer"], "renewal", "must be an object or null (found a list)"),
+    (("renewal",), {"grant": "id-jag", "idp_client_secret_env": 5}, "renewal.idp_client_secret_env", "a number"),
+    (("renewal",), {"assertion_file": None}, "renewal.assertion_file", "must be a string (found null)"),
+]
+
+
 def case_id(case: Case) -> str:
     path, value, _, _ = case
     shown = "missing" if value is MISSING else type(value).__name__
@@ -171,6 +180,22 @@ def test_credential_record_fields(case: Case) -> None:
 def test_names(case: Case) -> None:
     path, value, field, expected = case
     assert_reported(damaged(path, value), field, expected)
+
+
+@pytest.mark.parametrize("case", RENEWAL_CASES, ids=case_id)
+def test_renewal(case: Case) -> None:
+    path, value, field, expected = case
+    assert_reported(damaged(path, value), field, expected)
+
+
+def test_a_renewal_note_reads_back_and_is_absent_from_other_records() -> None:
+    note = {"grant": "jwt-bearer", "assertion_file": "/var/run/secrets/tokens/mcp"}
+    record = replace(make_record(), renewal=note)
+    assert decode_record(encode_record(record), WHERE, record.key) == record
+    assert json.loads(encode_record(record))["renewal"] == note
+    assert "renewal" not in json.loads(encode_record(make_record()))
+    assert decode_record(encode_record(make_record()), WHERE).renewal is None
+    assert "assertion_file" in repr(record)  # nothing secret: the repr may show it
 
 
 def test_a_secret_in_the_wrong_field_is_not_shown() -> None:

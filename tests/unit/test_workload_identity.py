@@ -23,7 +23,7 @@ from mcp_oauth_auth.flow.config import FlowConfig
 from mcp_oauth_auth.flow.fetch import RetryPolicy
 from mcp_oauth_auth.flow.jwt_bearer import JWT_BEARER
 from mcp_oauth_auth.flow.registration import ClientSettings
-from mcp_oauth_auth.testing import FakeMCPStack, FakeStackConfig
+from mcp_oauth_auth.testing import FakeMCPStack, FakeStackConfig, serve_stack
 
 from .clients import KIND_PARAMS, ClientKind, send_all
 
@@ -240,3 +240,25 @@ def test_the_grant_is_advertised_by_the_fake_only_when_it_trusts_an_issuer() -> 
 
     assert JWT_BEARER in grants(workload_stack())
     assert JWT_BEARER not in grants(FakeMCPStack())
+
+
+def test_a_new_grant_keeps_the_records_renewal_note() -> None:
+    """``renewal`` (what ``mcp-oauth login`` noted about renewing the credential) belongs to the credential, like its
+    names: a new grant replacing the record keeps it."""
+    note = {"grant": "jwt-bearer", "assertion_file": "/var/run/secrets/tokens/mcp"}
+    with serve_stack(FakeStackConfig(workload_issuers={WORKLOAD_ISSUER: KEY.public_key()})) as stack:
+        stack.add_client("workload-client", grant_types=[JWT_BEARER])
+        store = MemoryTokenStore()
+        options: dict[str, Any] = {"store": store, "client_id": "workload-client"}
+        MCPOAuth(stack.server_url, assertion=workload_jwt(stack.issuer), **options).authenticate()
+        [key] = store.list_keys()
+        first = store.load(key)
+        assert first is not None
+        assert first.renewal is None
+        store.save(replace(first, renewal=note, tokens=None))  # nothing to renew: a new grant replaces the record
+        tokens = MCPOAuth(stack.server_url, assertion=workload_jwt(stack.issuer), **options).authenticate()
+        assert stack.grants_used() == [JWT_BEARER, JWT_BEARER]
+    again = store.load(key)
+    assert again is not None
+    assert again.tokens == tokens
+    assert again.renewal == note
