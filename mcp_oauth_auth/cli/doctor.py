@@ -17,7 +17,7 @@ import httpx
 
 from mcp_oauth_auth.cli.errors import DOCUMENTATION, CLIError, ExitCode, explain
 from mcp_oauth_auth.cli.output import Terminal
-from mcp_oauth_auth.cli.probe import send_probe
+from mcp_oauth_auth.cli.probe import not_an_endpoint, send_probe
 from mcp_oauth_auth.driving.loop import drive
 from mcp_oauth_auth.driving.perform import Performer
 from mcp_oauth_auth.exceptions import OAuthError, PKCENotSupportedError
@@ -204,6 +204,10 @@ def _probe(report: DoctorReport, url: str, http: httpx.Client) -> BearerChalleng
     report.details["probe"] = {"status": status, "www_authenticate": values}
     report.details["challenge"] = None if challenge is None else dataclasses.asdict(challenge)
     if 200 <= status < 300:
+        problem = not_an_endpoint(url, response)
+        if problem is not None:  # a web page (or anything but JSON and an event stream) is not an MCP answer
+            section.add("error", f"{problem.message}; check the URL (path included)")
+            return BearerChallenge()
         report.open_access = True
         section.add("info", f"POST {safe_url(url)} without credentials: HTTP {status} (no authorization required)")
         return challenge or BearerChallenge()

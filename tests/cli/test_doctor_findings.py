@@ -83,6 +83,26 @@ def test_a_server_that_answers_without_credentials_needs_no_login() -> None:
     assert report.to_json()["requires_authorization"] is False
 
 
+@pytest.mark.parametrize(
+    ("answer", "what"),
+    [
+        (httpx.Response(200, html="<html><body>Welcome</body></html>"), "HTTP 200 OK with an HTML page"),
+        (httpx.Response(204), "HTTP 204 No Content"),
+        (httpx.Response(200, text="hello"), "HTTP 200 OK (text/plain)"),
+    ],
+    ids=["html", "empty", "text"],
+)
+def test_a_2xx_that_is_no_mcp_answer_is_not_open_access(answer: httpx.Response, what: str) -> None:
+    # A web page at the URL (a typo, a landing page) is not "a server that needs no authorization".
+    report = run({SERVER: answer})
+    assert not report.open_access
+    assert not report.can_authenticate
+    assert [section.title for section in report.sections] == ["MCP server"]
+    assert findings(report, "error") == [
+        f"{SERVER} is not an MCP endpoint: it answered {what}; check the URL (path included)"
+    ]
+
+
 @pytest.mark.parametrize("status", [404, 405])
 def test_a_url_that_is_not_an_mcp_endpoint_stops_the_diagnosis(status: int) -> None:
     report = run({SERVER: httpx.Response(status)})
